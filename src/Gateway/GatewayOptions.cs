@@ -1,0 +1,26 @@
+namespace Mercato.Gateway;
+
+/// <summary>Gateway settings (section "Gateway").</summary>
+public sealed class GatewayOptions
+{
+    public const string SectionName = "Gateway";
+
+    /// <summary>How often the route table is rebuilt from the registry.</summary>
+    public TimeSpan RefreshInterval { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Registered services that get no /api route (the gateway itself).</summary>
+    public List<string> ExcludedServices { get; set; } = ["gateway"];
+
+    /// <summary>Requests that need no token. Everything else under /api needs a valid one.</summary>
+    public List<PublicRoute> PublicRoutes { get; set; } = [];
+}
+
+/// <summary>A path (YARP route template) of a service that anonymous callers may use with the given methods.</summary>
+public sealed class PublicRoute
+{
+    public string Service { get; set; } = "";
+
+    public string Path { get; set; } = "";
+
+    public List<string> Methods { get; set; } = [];
+}

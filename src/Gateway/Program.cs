@@ -1,0 +1,31 @@
+using Mercato.Gateway;
+using Mercato.ServiceDefaults;
+using Mercato.ServiceDefaults.Data;
+using Mercato.ServiceDefaults.Discovery;
+using Yarp.ReverseProxy.Configuration;
+
+var builder = WebApplication.CreateBuilder(args);
+builder.AddServiceDefaults();
+builder.Services.Configure<GatewayOptions>(builder.Configuration.GetSection(GatewayOptions.SectionName));
+builder.Services.AddReverseProxy()
+    .LoadFromMemory([], [])
+    .AddTransforms(ProxyPipeline.AddUserContext);
+builder.Services.AddSingleton<RegistryRouteSync>();
+builder.Services.AddHostedService(sp => sp.GetRequiredService<RegistryRouteSync>());
+builder.Services.AddHealthChecks().AddCheck<RegistryRouteSync>("routes", tags: [HealthTags.Ready]);
+if (builder.Configuration["Registry:Url"] is null)
+{
+    throw new InvalidOperationException("The gateway routes through the registry: set Registry:Url.");
+}
+
+var app = builder.Build();
+app.MapDefaultEndpoints();
+app.MapReverseProxy(proxy =>
+{
+    proxy.Use(ProxyPipeline.ExplainUnavailableService);
+    proxy.Use(ProxyPipeline.RetryOnUnreachableDestination);
+    proxy.UseSessionAffinity();
+    proxy.UseLoadBalancing();
+    proxy.UsePassiveHealthChecks();
+});
+app.Run();

@@ -1,0 +1,89 @@
+using System.Security.Claims;
+using Mercato.ServiceDefaults.Auth;
+using Microsoft.AspNetCore.Http.Features;
+using Yarp.ReverseProxy.Forwarder;
+using Yarp.ReverseProxy.Model;
+using Yarp.ReverseProxy.Transforms;
+using Yarp.ReverseProxy.Transforms.Builder;
+
+namespace Mercato.Gateway;
+
+public static class ProxyPipeline
+{
+    public const string UserIdHeader = "X-User-Id";
+    public const string UserRolesHeader = "X-User-Roles";
+    private const int MaxAttempts = 3;
+
+    /// <summary>
+    /// User context: whatever X-User-* a client sent is dropped, then the gateway states who the validated token
+    /// belongs to. The Authorization header is forwarded untouched, so services can validate it themselves.
+    /// </summary>
+    public static void AddUserContext(TransformBuilderContext context) => context.AddRequestTransform(transform =>
+    {
+        var headers = transform.ProxyRequest.Headers;
+        foreach (var name in headers.Select(h => h.Key).Where(IsUserHeader).ToList())
+        {
+            headers.Remove(name);
+        }
+        var user = transform.HttpContext.User;
+        if (user.Identity?.IsAuthenticated == true && user.FindFirstValue(MercatoAuth.SubjectClaim) is { } userId)
+        {
+            headers.TryAddWithoutValidation(UserIdHeader, userId);
+            headers.TryAddWithoutValidation(UserRolesHeader, string.Join(',', user.FindAll(MercatoAuth.RoleClaim).Select(c => c.Value)));
+        }
+        return ValueTask.CompletedTask;
+    });
+
+    private static bool IsUserHeader(string name) => name.StartsWith("X-User-", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// A read that could not reach its destination (connection refused: an instance died and the registry has not
+    /// noticed yet) is tried on another instance of the same service. Only safe methods, only before any response.
+    /// </summary>
+    public static async Task RetryOnUnreachableDestination(HttpContext context, Func<Task> next)
+    {
+        var proxy = context.Features.GetRequiredFeature<Yarp.ReverseProxy.Model.IReverseProxyFeature>();
+        var candidates = proxy.AvailableDestinations.ToList();
+        for (var attempt = 1; ; attempt++)
+        {
+            proxy.AvailableDestinations = candidates;
+            await next();
+            var error = context.Features.Get<IForwarderErrorFeature>();
+            if (error?.Error is not (ForwarderError.Request or ForwarderError.RequestTimedOut)
+                || !(HttpMethods.IsGet(context.Request.Method) || HttpMethods.IsHead(context.Request.Method))
+                || context.Response.HasStarted || attempt >= MaxAttempts)
+            {
+                return;
+            }
+            candidates = candidates.Where(d => d != proxy.ProxiedDestination).ToList();
+            if (candidates.Count == 0)
+            {
+                return;
+            }
+            context.Features.Set<IForwarderErrorFeature>(null);
+            context.Response.StatusCode = StatusCodes.Status200OK;
+        }
+    }
+
+    /// <summary>A service with no healthy instance answers 503 with a problem document that says which.</summary>
+    public static async Task ExplainUnavailableService(HttpContext context, Func<Task> next)
+    {
+        await next();
+        if (context.Features.Get<IForwarderErrorFeature>()?.Error == ForwarderError.NoAvailableDestinations && !context.Response.HasStarted)
+        {
+            var service = context.GetRouteModel().Cluster?.ClusterId ?? "service";
+            context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+            context.Response.Headers.RetryAfter = "5";
+            await context.RequestServices.GetRequiredService<IProblemDetailsService>().WriteAsync(new ProblemDetailsContext
+            {
+                HttpContext = context,
+                ProblemDetails =
+                {
+                    Status = StatusCodes.Status503ServiceUnavailable,
+                    Title = "Service unavailable",
+                    Detail = $"No healthy instance of '{service}' is registered.",
+                },
+            });
+        }
+    }
+}

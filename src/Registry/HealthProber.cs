@@ -1,0 +1,71 @@
+using Mercato.ServiceDefaults.Discovery;
+using Microsoft.Extensions.Options;
+
+namespace Mercato.Registry;
+
+public sealed class RegistryServerOptions
+{
+    public const string SectionName = "RegistryServer";
+
+    /// <summary>An instance silent for this long is evicted (default 3 missed heartbeats of 5 s).</summary>
+    public TimeSpan HeartbeatTimeout { get; set; } = TimeSpan.FromSeconds(15);
+
+    public TimeSpan ProbeInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    public TimeSpan ProbeTimeout { get; set; } = TimeSpan.FromSeconds(2);
+}
+
+/// <summary>
+/// The spec's HealthChecker on the registry side: evicts instances that stopped heartbeating and probes each one's
+/// /health/ready; an instance that fails its probe is evicted (it registers again on its next heartbeat once healthy).
+/// </summary>
+public sealed class HealthProber(ServiceRegistry registry, IOptions<RegistryServerOptions> options, ILogger<HealthProber> logger)
+    : BackgroundService
+{
+    // Its own client: probes must not go through discovery or retries, a failed probe is the answer.
+    private readonly HttpClient _probe = new(new SocketsHttpHandler { ConnectTimeout = options.Value.ProbeTimeout })
+    {
+        Timeout = options.Value.ProbeTimeout,
+    };
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(options.Value.ProbeInterval);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stoppingToken))
+            {
+                registry.EvictSilent(options.Value.HeartbeatTimeout);
+                await Task.WhenAll(registry.All().Select(instance => ProbeAsync(instance, stoppingToken)));
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    private async Task ProbeAsync(ServiceInstance instance, CancellationToken ct)
+    {
+        string? failure;
+        try
+        {
+            using var response = await _probe.GetAsync($"{instance.Address}/health/ready", ct);
+            failure = response.IsSuccessStatusCode ? null : $"readiness probe answered {(int)response.StatusCode}";
+        }
+        catch (Exception ex) when (!ct.IsCancellationRequested)
+        {
+            failure = $"readiness probe failed: {ex.Message}";
+        }
+        if (failure is not null)
+        {
+            logger.LogWarning("{Service} instance {Instance}: {Failure}", instance.ServiceName, instance.InstanceId, failure);
+            registry.Deregister(instance.InstanceId, failure);
+        }
+    }
+
+    public override void Dispose()
+    {
+        _probe.Dispose();
+        base.Dispose();
+    }
+}

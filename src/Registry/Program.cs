@@ -1,0 +1,16 @@
+using Mercato.Registry;
+using Mercato.ServiceDefaults;
+
+var builder = WebApplication.CreateBuilder(args);
+builder.AddServiceDefaults();
+builder.Services.Configure<RegistryServerOptions>(builder.Configuration.GetSection(RegistryServerOptions.SectionName));
+builder.Services.AddSingleton(TimeProvider.System);
+builder.Services.AddSingleton<ServiceRegistry>();
+builder.Services.AddHostedService<HealthProber>();
+
+var app = builder.Build();
+app.MapDefaultEndpoints();
+app.MapRegistryEndpoints();
+app.Run();
+
+public partial class Program;

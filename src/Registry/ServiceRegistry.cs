@@ -1,0 +1,60 @@
+using System.Collections.Concurrent;
+using Mercato.ServiceDefaults.Discovery;
+
+namespace Mercato.Registry;
+
+/// <summary>The spec's ServiceRegistry: service name → instances, each with its last heartbeat.</summary>
+public sealed class ServiceRegistry(TimeProvider time, ILogger<ServiceRegistry> logger)
+{
+    private readonly ConcurrentDictionary<string, ServiceInstance> _instances = new(StringComparer.Ordinal);
+
+    public ServiceInstance Register(InstanceRegistration registration)
+    {
+        var now = time.GetUtcNow();
+        var instance = new ServiceInstance(
+            registration.ServiceName, registration.InstanceId, registration.Address.TrimEnd('/'), registration.Version,
+            InstanceStatus.Healthy, now, now, registration.Metadata ?? new Dictionary<string, string>());
+        _instances[registration.InstanceId] = instance;
+        logger.LogInformation("Registered {Service} instance {Instance} at {Address} (version {Version})",
+            instance.ServiceName, instance.InstanceId, instance.Address, instance.Version);
+        return instance;
+    }
+
+    public bool Heartbeat(string instanceId)
+    {
+        while (_instances.TryGetValue(instanceId, out var current))
+        {
+            if (_instances.TryUpdate(instanceId, current with { LastHeartbeat = time.GetUtcNow() }, current))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    public bool Deregister(string instanceId, string reason)
+    {
+        if (!_instances.TryRemove(instanceId, out var removed))
+        {
+            return false;
+        }
+        logger.LogInformation("Removed {Service} instance {Instance}: {Reason}", removed.ServiceName, removed.InstanceId, reason);
+        return true;
+    }
+
+    public IReadOnlyList<ServiceInstance> All() =>
+        [.. _instances.Values.OrderBy(i => i.ServiceName, StringComparer.Ordinal).ThenBy(i => i.InstanceId, StringComparer.Ordinal)];
+
+    public IReadOnlyList<ServiceInstance> Healthy(string? serviceName = null) =>
+        [.. All().Where(i => i.Status == InstanceStatus.Healthy && (serviceName is null || i.ServiceName == serviceName))];
+
+    /// <summary>Removes instances whose heartbeat is older than <paramref name="timeout"/>.</summary>
+    public void EvictSilent(TimeSpan timeout)
+    {
+        var cutoff = time.GetUtcNow() - timeout;
+        foreach (var instance in _instances.Values.Where(i => i.LastHeartbeat < cutoff))
+        {
+            Deregister(instance.InstanceId, $"no heartbeat since {instance.LastHeartbeat:O}");
+        }
+    }
+}

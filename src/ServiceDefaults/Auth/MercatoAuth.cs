@@ -1,0 +1,83 @@
+using Microsoft.AspNetCore.Authentication.JwtBearer;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.IdentityModel.Protocols;
+using Microsoft.IdentityModel.Protocols.OpenIdConnect;
+using Microsoft.IdentityModel.Tokens;
+
+namespace Mercato.ServiceDefaults.Auth;
+
+/// <summary>Token conventions shared by the issuer (Identity) and every validator.</summary>
+public static class MercatoAuth
+{
+    public const string DefaultIssuer = "mercato-identity";
+    public const string DefaultAudience = "mercato";
+    public const string AdminPolicy = "admin";
+    public const string AdminRole = "admin";
+    public const string CustomerRole = "customer";
+    public const string RoleClaim = "role";
+    public const string SubjectClaim = "sub";
+
+    /// <summary>The HttpClient name used to fetch Identity's JWKS (resolved through discovery like any other call).</summary>
+    public const string JwksClient = "jwks";
+
+    public static string Issuer(IConfiguration config) => config["Auth:Issuer"] ?? DefaultIssuer;
+
+    public static string Audience(IConfiguration config) => config["Auth:Audience"] ?? DefaultAudience;
+
+    /// <summary>
+    /// JWT bearer validation with the signing keys Identity publishes at /.well-known/jwks.json. Keys are cached and
+    /// refetched when a token names an unknown key id, so key rotation needs no restart.
+    /// </summary>
+    public static IServiceCollection AddMercatoAuthentication(this IServiceCollection services, IConfiguration config)
+    {
+        services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme).AddJwtBearer();
+        services.AddHttpClient(JwksClient);
+        services.AddOptions<JwtBearerOptions>(JwtBearerDefaults.AuthenticationScheme)
+            .Configure<IHttpClientFactory>((options, httpClients) =>
+            {
+                var issuer = Issuer(config);
+                var jwksUrl = config["Auth:JwksUrl"] ?? "http://identity/.well-known/jwks.json";
+                options.MapInboundClaims = false;
+                options.RequireHttpsMetadata = false;
+                options.TokenValidationParameters = new TokenValidationParameters
+                {
+                    ValidIssuer = issuer,
+                    ValidAudience = Audience(config),
+                    NameClaimType = SubjectClaim,
+                    RoleClaimType = RoleClaim,
+                    ClockSkew = TimeSpan.FromSeconds(30),
+                };
+                options.ConfigurationManager = new ConfigurationManager<OpenIdConnectConfiguration>(
+                    jwksUrl,
+                    new JwksRetriever(issuer),
+                    new HttpDocumentRetriever(httpClients.CreateClient(JwksClient)) { RequireHttps = false })
+                {
+                    AutomaticRefreshInterval = TimeSpan.FromMinutes(10),
+                    RefreshInterval = TimeSpan.FromSeconds(5),
+                };
+            });
+
+        services.AddAuthorizationBuilder()
+            .AddPolicy(AdminPolicy, policy => policy.RequireAuthenticatedUser().RequireRole(AdminRole))
+            // Zero trust: an endpoint that does not say otherwise needs a valid token.
+            .SetFallbackPolicy(new AuthorizationPolicyBuilder().RequireAuthenticatedUser().Build());
+        return services;
+    }
+
+    /// <summary>Reads a bare JWKS document (no OpenID discovery document exists) into the configuration JwtBearer uses.</summary>
+    private sealed class JwksRetriever(string issuer) : IConfigurationRetriever<OpenIdConnectConfiguration>
+    {
+        public async Task<OpenIdConnectConfiguration> GetConfigurationAsync(string address, IDocumentRetriever retriever, CancellationToken cancel)
+        {
+            var document = await retriever.GetDocumentAsync(address, cancel);
+            var configuration = new OpenIdConnectConfiguration { Issuer = issuer, JwksUri = address };
+            foreach (var key in new JsonWebKeySet(document).GetSigningKeys())
+            {
+                configuration.SigningKeys.Add(key);
+            }
+            return configuration;
+        }
+    }
+}

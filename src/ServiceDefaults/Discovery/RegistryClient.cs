@@ -1,0 +1,65 @@
+using System.Net;
+using System.Net.Http.Json;
+using Microsoft.Extensions.Options;
+
+namespace Mercato.ServiceDefaults.Discovery;
+
+/// <summary>
+/// HTTP client of the registry's internal API. It owns a plain HttpClient on purpose: the factory's clients resolve
+/// their host names through the registry, and the registry itself must not be looked up that way.
+/// </summary>
+public sealed class RegistryClient : IDisposable
+{
+    private readonly HttpClient _http;
+
+    public RegistryClient(IOptions<RegistryOptions> options)
+    {
+        var url = options.Value.Url ?? throw new InvalidOperationException("Registry:Url is not configured.");
+        _http = new HttpClient(new SocketsHttpHandler
+        {
+            ConnectTimeout = TimeSpan.FromSeconds(2),
+            PooledConnectionLifetime = TimeSpan.FromMinutes(2),
+        })
+        {
+            BaseAddress = new Uri(url.TrimEnd('/') + "/"),
+            Timeout = TimeSpan.FromSeconds(5),
+        };
+    }
+
+    public async Task RegisterAsync(InstanceRegistration registration, CancellationToken ct)
+    {
+        using var response = await _http.PostAsJsonAsync("registry/v1/instances", registration, ct);
+        response.EnsureSuccessStatusCode();
+    }
+
+    /// <returns>false when the registry no longer knows the instance (it was evicted) and it must register again.</returns>
+    public async Task<bool> HeartbeatAsync(string instanceId, CancellationToken ct)
+    {
+        using var response = await _http.PutAsync($"registry/v1/instances/{Uri.EscapeDataString(instanceId)}/heartbeat", null, ct);
+        if (response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return false;
+        }
+        response.EnsureSuccessStatusCode();
+        return true;
+    }
+
+    public async Task DeregisterAsync(string instanceId, CancellationToken ct)
+    {
+        using var response = await _http.DeleteAsync($"registry/v1/instances/{Uri.EscapeDataString(instanceId)}", ct);
+        if (response.StatusCode != HttpStatusCode.NotFound)
+        {
+            response.EnsureSuccessStatusCode();
+        }
+    }
+
+    /// <summary>Healthy instances of every service.</summary>
+    public async Task<IReadOnlyList<ServiceInstance>> GetHealthyInstancesAsync(CancellationToken ct) =>
+        await _http.GetFromJsonAsync<List<ServiceInstance>>("registry/v1/instances", ct) ?? [];
+
+    /// <summary>Healthy instances of one service.</summary>
+    public async Task<IReadOnlyList<ServiceInstance>> GetHealthyInstancesAsync(string serviceName, CancellationToken ct) =>
+        await _http.GetFromJsonAsync<List<ServiceInstance>>($"registry/v1/services/{Uri.EscapeDataString(serviceName)}", ct) ?? [];
+
+    public void Dispose() => _http.Dispose();
+}

@@ -1,0 +1,25 @@
+namespace Mercato.ServiceDefaults.Discovery;
+
+/// <summary>Settings of the registry client (section "Registry").</summary>
+public sealed class RegistryOptions
+{
+    public const string SectionName = "Registry";
+
+    /// <summary>Base address of the registry. When empty the instance neither registers nor discovers through it.</summary>
+    public string? Url { get; set; }
+
+    /// <summary>Logical name other services use to reach this one (http://{ServiceName}).</summary>
+    public string ServiceName { get; set; } = "";
+
+    public string InstanceId { get; set; } = "";
+
+    public string Version { get; set; } = "1.0.0";
+
+    /// <summary>Address to advertise; by default the first address Kestrel actually bound.</summary>
+    public string? AdvertisedAddress { get; set; }
+
+    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long a client trusts its cached view of a service's instances.</summary>
+    public TimeSpan CacheTtl { get; set; } = TimeSpan.FromSeconds(30);
+}

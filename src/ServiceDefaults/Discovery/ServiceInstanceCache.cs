@@ -1,0 +1,73 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Primitives;
+
+namespace Mercato.ServiceDefaults.Discovery;
+
+/// <summary>
+/// The client side of discovery (the spec's ServiceDiscoveryClient): a local cache of each service's healthy instances,
+/// trusted for <see cref="RegistryOptions.CacheTtl"/>, refreshed early when a caller could not connect, and kept as the
+/// last known good answer while the registry cannot be reached.
+/// </summary>
+public sealed class ServiceInstanceCache(
+    RegistryClient registry,
+    IOptions<RegistryOptions> options,
+    TimeProvider time,
+    ILogger<ServiceInstanceCache> logger)
+{
+    // After a failed refresh, or an answer with no instance, the registry is asked again this much later.
+    private static readonly TimeSpan ShortRetry = TimeSpan.FromSeconds(2);
+
+    private readonly ConcurrentDictionary<string, Entry> _entries = new(StringComparer.OrdinalIgnoreCase);
+    private readonly ConcurrentDictionary<string, CancellationTokenSource> _invalidations = new(StringComparer.OrdinalIgnoreCase);
+
+    private sealed record Entry(IReadOnlyList<ServiceInstance> Instances, DateTimeOffset ExpiresAt);
+
+    public async ValueTask<IReadOnlyList<ServiceInstance>> GetInstancesAsync(string serviceName, CancellationToken ct)
+    {
+        var now = time.GetUtcNow();
+        if (_entries.TryGetValue(serviceName, out var cached) && cached.ExpiresAt > now)
+        {
+            return cached.Instances;
+        }
+
+        try
+        {
+            var fresh = await registry.GetHealthyInstancesAsync(serviceName, ct);
+            _entries[serviceName] = new Entry(fresh, now + (fresh.Count == 0 ? ShortRetry : options.Value.CacheTtl));
+            return fresh;
+        }
+        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !ct.IsCancellationRequested)
+        {
+            if (cached is null)
+            {
+                throw;
+            }
+            logger.LogWarning("Registry unreachable ({Error}); keeping {Count} last known instance(s) of {Service}",
+                ex.Message, cached.Instances.Count, serviceName);
+            _entries[serviceName] = cached with { ExpiresAt = now + ShortRetry };
+            return cached.Instances;
+        }
+    }
+
+    /// <summary>Forget what is cached for a service, e.g. because one of its instances refused a connection.</summary>
+    public void Invalidate(string serviceName)
+    {
+        _entries.TryRemove(serviceName, out _);
+        if (_invalidations.TryRemove(serviceName, out var cts))
+        {
+            cts.Cancel();
+            cts.Dispose();
+        }
+    }
+
+    /// <summary>A token that fires when the cached view of <paramref name="serviceName"/> expires or is invalidated.</summary>
+    public IChangeToken GetChangeToken(string serviceName)
+    {
+        var cts = _invalidations.GetOrAdd(serviceName, _ => new CancellationTokenSource());
+        var lifetime = _entries.TryGetValue(serviceName, out var entry) ? entry.ExpiresAt - time.GetUtcNow() : ShortRetry;
+        var expiry = new CancellationTokenSource(lifetime > TimeSpan.Zero ? lifetime : ShortRetry, time);
+        return new CompositeChangeToken([new CancellationChangeToken(cts.Token), new CancellationChangeToken(expiry.Token)]);
+    }
+}

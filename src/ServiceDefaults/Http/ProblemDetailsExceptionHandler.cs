@@ -1,0 +1,59 @@
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Extensions.Logging;
+
+namespace Mercato.ServiceDefaults.Http;
+
+/// <summary>
+/// Turns request-binding failures (malformed JSON, wrong types, unparsable route values) into 400 problem details that
+/// name the offending field, and anything unexpected into a 500 without internals.
+/// </summary>
+public sealed partial class ProblemDetailsExceptionHandler(IProblemDetailsService problems, ILogger<ProblemDetailsExceptionHandler> logger)
+    : IExceptionHandler
+{
+    public async ValueTask<bool> TryHandleAsync(HttpContext httpContext, Exception exception, CancellationToken cancellationToken)
+    {
+        ProblemDetails problem;
+        if (exception is BadHttpRequestException bad)
+        {
+            var (field, message) = Describe(bad);
+            problem = new HttpValidationProblemDetails(new Dictionary<string, string[]> { [field] = [message] })
+            {
+                Status = bad.StatusCode,
+                Title = "The request is invalid.",
+                Detail = message,
+            };
+        }
+        else
+        {
+            logger.LogError(exception, "Unhandled exception on {Method} {Path}", httpContext.Request.Method, httpContext.Request.Path);
+            problem = new ProblemDetails
+            {
+                Status = StatusCodes.Status500InternalServerError,
+                Title = "An unexpected error occurred.",
+            };
+        }
+        httpContext.Response.StatusCode = problem.Status!.Value;
+        return await problems.TryWriteAsync(new ProblemDetailsContext { HttpContext = httpContext, ProblemDetails = problem, Exception = exception });
+    }
+
+    private static (string Field, string Message) Describe(BadHttpRequestException bad)
+    {
+        if (bad.InnerException is JsonException json)
+        {
+            var field = string.IsNullOrEmpty(json.Path) || json.Path == "$" ? "body" : json.Path.TrimStart('$', '.');
+            return (field, field == "body" ? "The request body is not valid JSON." : $"The value of '{field}' is not valid.");
+        }
+        var parameter = ParameterName().Match(bad.Message);
+        return parameter.Success
+            ? (parameter.Groups["name"].Value, $"The value of '{parameter.Groups["name"].Value}' is not valid.")
+            : ("request", bad.Message);
+    }
+
+    // Messages look like: Failed to bind parameter "Guid id" from "abc".  /  Required parameter "int page" was not provided ...
+    [GeneratedRegex("parameter \"[^\"]*? (?<name>[A-Za-z0-9_]+)\"")]
+    private static partial Regex ParameterName();
+}

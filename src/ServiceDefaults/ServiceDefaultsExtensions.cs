@@ -1,0 +1,169 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Mercato.ServiceDefaults.Auth;
+using Mercato.ServiceDefaults.Data;
+using Mercato.ServiceDefaults.Discovery;
+using Mercato.ServiceDefaults.Http;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.ServiceDiscovery;
+using OpenTelemetry;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
+
+namespace Mercato.ServiceDefaults;
+
+/// <summary>
+/// The cross-cutting setup every Mercato process shares: telemetry, health, discovery through the registry, resilient
+/// HttpClients, JWT validation against Identity's JWKS, problem details and OpenAPI.
+/// </summary>
+public static class ServiceDefaultsExtensions
+{
+    public static TBuilder AddServiceDefaults<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
+    {
+        var registry = ConfigureRegistry(builder);
+        builder.ConfigureOpenTelemetry(registry);
+
+        builder.Services.AddHealthChecks().AddCheck("self", () => HealthCheckResult.Healthy(), [HealthTags.Live]);
+
+        if (registry.Url is not null)
+        {
+            builder.Services.AddSingleton<RegistryClient>();
+            builder.Services.AddSingleton<ServiceInstanceCache>();
+            builder.Services.AddHostedService<RegistrationService>();
+            // Registered before AddServiceDiscovery so the registry answers first; configuration and pass-through follow.
+            builder.Services.AddSingleton<IServiceEndpointProviderFactory, RegistryEndpointProviderFactory>();
+            builder.Services.AddTransient<DiscoveryRefreshHandler>();
+        }
+        builder.Services.AddServiceDiscovery(options => options.RefreshPeriod = registry.CacheTtl);
+        builder.Services.ConfigureHttpClientDefaults(http =>
+        {
+            http.AddStandardResilienceHandler();
+            if (registry.Url is not null)
+            {
+                http.AddHttpMessageHandler<DiscoveryRefreshHandler>();
+            }
+            http.AddServiceDiscovery();
+        });
+
+        builder.Services.AddProblemDetails(options => options.CustomizeProblemDetails = context =>
+        {
+            context.ProblemDetails.Instance ??= context.HttpContext.Request.Path;
+            context.ProblemDetails.Extensions.TryAdd("traceId", Activity.Current?.TraceId.ToString() ?? context.HttpContext.TraceIdentifier);
+        });
+        builder.Services.AddExceptionHandler<ProblemDetailsExceptionHandler>();
+        // Binding failures throw so the handler above can name the field, in every environment.
+        builder.Services.Configure<RouteHandlerOptions>(options => options.ThrowOnBadRequest = true);
+
+        builder.Services.AddMercatoAuthentication(builder.Configuration);
+        builder.Services.AddOpenApi();
+        return builder;
+    }
+
+    private static RegistryOptions ConfigureRegistry(IHostApplicationBuilder builder)
+    {
+        var section = builder.Configuration.GetSection(RegistryOptions.SectionName);
+        var settings = new RegistryOptions();
+        section.Bind(settings);
+        if (string.IsNullOrWhiteSpace(settings.ServiceName))
+        {
+            settings.ServiceName = builder.Environment.ApplicationName.Split('.')[^1].ToLowerInvariant();
+        }
+        if (string.IsNullOrWhiteSpace(settings.InstanceId))
+        {
+            settings.InstanceId = $"{settings.ServiceName}-{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..6]}";
+        }
+        if (string.IsNullOrWhiteSpace(settings.Url))
+        {
+            settings.Url = null;
+        }
+        builder.Services.Configure<RegistryOptions>(options =>
+        {
+            section.Bind(options);
+            options.Url = settings.Url;
+            options.ServiceName = settings.ServiceName;
+            options.InstanceId = settings.InstanceId;
+        });
+        return settings;
+    }
+
+    private static void ConfigureOpenTelemetry(this IHostApplicationBuilder builder, RegistryOptions registry)
+    {
+        builder.Logging.AddOpenTelemetry(logging =>
+        {
+            logging.IncludeFormattedMessage = true;
+            logging.IncludeScopes = true;
+        });
+
+        var telemetry = builder.Services.AddOpenTelemetry()
+            .ConfigureResource(resource => resource.AddService(
+                registry.ServiceName, serviceVersion: registry.Version, serviceInstanceId: registry.InstanceId))
+            .WithMetrics(metrics => metrics
+                .AddAspNetCoreInstrumentation()
+                .AddHttpClientInstrumentation()
+                .AddRuntimeInstrumentation()
+                .AddMeter("Mercato.*")
+                .AddPrometheusExporter())
+            .WithTracing(tracing => tracing
+                .AddSource("Mercato.*")
+                .AddAspNetCoreInstrumentation(options => options.Filter = context => !IsInfrastructurePath(context.Request.Path))
+                .AddHttpClientInstrumentation());
+
+        if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
+        {
+            telemetry.UseOtlpExporter();
+        }
+    }
+
+    private static bool IsInfrastructurePath(PathString path) =>
+        path.StartsWithSegments("/health") || path.StartsWithSegments("/metrics");
+
+    /// <summary>Health, metrics and OpenAPI endpoints plus the error and auth middleware, for every service.</summary>
+    public static WebApplication MapDefaultEndpoints(this WebApplication app)
+    {
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        app.UseAuthentication();
+        app.UseAuthorization();
+
+        app.MapHealthChecks("/health/live", new HealthCheckOptions
+        {
+            Predicate = check => check.Tags.Contains(HealthTags.Live),
+            ResponseWriter = WriteHealthReport,
+        }).AllowAnonymous();
+        app.MapHealthChecks("/health/ready", new HealthCheckOptions
+        {
+            Predicate = check => check.Tags.Contains(HealthTags.Ready),
+            ResponseWriter = WriteHealthReport,
+        }).AllowAnonymous();
+        app.MapPrometheusScrapingEndpoint().AllowAnonymous();
+        app.MapOpenApi().AllowAnonymous();
+        return app;
+    }
+
+    private static Task WriteHealthReport(HttpContext context, HealthReport report)
+    {
+        context.Response.ContentType = "application/json";
+        var body = new
+        {
+            status = report.Status.ToString(),
+            durationMs = report.TotalDuration.TotalMilliseconds,
+            checks = report.Entries.ToDictionary(e => e.Key, e => new
+            {
+                status = e.Value.Status.ToString(),
+                durationMs = e.Value.Duration.TotalMilliseconds,
+                description = e.Value.Description,
+                error = e.Value.Exception?.Message,
+            }),
+        };
+        return context.Response.WriteAsync(JsonSerializer.Serialize(body, JsonSerializerOptions.Web));
+    }
+}

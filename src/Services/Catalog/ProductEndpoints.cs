@@ -1,0 +1,142 @@
+using Mercato.Catalog.Data;
+using Mercato.ServiceDefaults.Auth;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Caching.Hybrid;
+
+namespace Mercato.Catalog;
+
+public sealed record ProductResponse(Guid Id, string Name, string Description, decimal Price)
+{
+    public static ProductResponse From(Product p) => new(p.Id, p.Name, p.Description, p.Price);
+}
+
+public sealed record ProductPage(IReadOnlyList<ProductResponse> Items, int Total, int Page, int PageSize);
+
+public sealed record ProductRequest(string? Name, string? Description, decimal? Price);
+
+public static class ProductEndpoints
+{
+    public const int MaxPageSize = 100;
+    public const int DefaultPageSize = 20;
+    private const string CacheTag = "products";
+
+    public static void MapProductEndpoints(this WebApplication app)
+    {
+        var products = app.MapGroup("/api/catalog/products").WithTags("Catalog");
+        products.MapGet("/", ListAsync).AllowAnonymous();
+        products.MapGet("/{id}", GetAsync).AllowAnonymous();
+        products.MapPost("/", CreateAsync).RequireAuthorization(MercatoAuth.AdminPolicy);
+        products.MapPut("/{id}", UpdateAsync).RequireAuthorization(MercatoAuth.AdminPolicy);
+    }
+
+    private static async Task<IResult> ListAsync(string? q, int? page, int? pageSize, CatalogDb db, HybridCache cache, CancellationToken ct)
+    {
+        var errors = new Dictionary<string, string[]>();
+        if (page is < 1 or > 1_000_000)
+        {
+            errors["page"] = ["Must be between 1 and 1000000."];
+        }
+        if (pageSize is < 1 or > MaxPageSize)
+        {
+            errors["pageSize"] = [$"Must be between 1 and {MaxPageSize}."];
+        }
+        if (q is { Length: > 200 })
+        {
+            errors["q"] = ["At most 200 characters."];
+        }
+        if (errors.Count > 0)
+        {
+            return Results.ValidationProblem(errors);
+        }
+        int p = page ?? 1, size = pageSize ?? DefaultPageSize;
+        var match = ProductSearch.ToMatchExpression(q);
+        var result = await cache.GetOrCreateAsync(
+            $"products:{match}:{p}:{size}",
+            async token =>
+            {
+                var (items, total) = match is null
+                    ? (await db.Products.AsNoTracking().OrderBy(x => x.Name).ThenBy(x => x.Id).Skip((p - 1) * size).Take(size).ToListAsync(token),
+                        await db.Products.CountAsync(token))
+                    : await ProductSearch.SearchAsync(db, match, p, size, token);
+                return new ProductPage([.. items.Select(ProductResponse.From)], total, p, size);
+            },
+            tags: [CacheTag],
+            cancellationToken: ct);
+        return Results.Ok(result);
+    }
+
+    private static async Task<IResult> GetAsync(Guid id, CatalogDb db, HybridCache cache, CancellationToken ct)
+    {
+        var product = await cache.GetOrCreateAsync(
+            $"product:{id}",
+            async token => await db.Products.AsNoTracking().Where(x => x.Id == id).Select(x => ProductResponse.From(x)).SingleOrDefaultAsync(token),
+            tags: [CacheTag],
+            cancellationToken: ct);
+        return product is null ? NotFound(id) : Results.Ok(product);
+    }
+
+    private static async Task<IResult> CreateAsync(ProductRequest request, CatalogDb db, HybridCache cache, TimeProvider time, CancellationToken ct)
+    {
+        var errors = Validate(request);
+        if (errors.Count > 0)
+        {
+            return Results.ValidationProblem(errors);
+        }
+        var now = time.GetUtcNow();
+        var product = new Product
+        {
+            Id = Guid.CreateVersion7(),
+            Name = request.Name!.Trim(),
+            Description = request.Description?.Trim() ?? "",
+            Price = request.Price!.Value,
+            CreatedAt = now,
+            UpdatedAt = now,
+        };
+        db.Products.Add(product);
+        await db.SaveChangesAsync(ct);
+        await cache.RemoveByTagAsync(CacheTag, ct);
+        return Results.Created($"/api/catalog/products/{product.Id}", ProductResponse.From(product));
+    }
+
+    private static async Task<IResult> UpdateAsync(Guid id, ProductRequest request, CatalogDb db, HybridCache cache, TimeProvider time, CancellationToken ct)
+    {
+        var errors = Validate(request);
+        if (errors.Count > 0)
+        {
+            return Results.ValidationProblem(errors);
+        }
+        var product = await db.Products.SingleOrDefaultAsync(x => x.Id == id, ct);
+        if (product is null)
+        {
+            return NotFound(id);
+        }
+        product.Name = request.Name!.Trim();
+        product.Description = request.Description?.Trim() ?? "";
+        product.Price = request.Price!.Value;
+        product.UpdatedAt = time.GetUtcNow();
+        await db.SaveChangesAsync(ct);
+        await cache.RemoveByTagAsync(CacheTag, ct);
+        return Results.Ok(ProductResponse.From(product));
+    }
+
+    private static IResult NotFound(Guid id) =>
+        Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "Product not found", detail: $"No product with id {id}.");
+
+    private static Dictionary<string, string[]> Validate(ProductRequest request)
+    {
+        var errors = new Dictionary<string, string[]>();
+        if (string.IsNullOrWhiteSpace(request.Name) || request.Name.Trim().Length > Product.NameMaxLength)
+        {
+            errors["name"] = [$"Required, at most {Product.NameMaxLength} characters."];
+        }
+        if (request.Description is { Length: > Product.DescriptionMaxLength })
+        {
+            errors["description"] = [$"At most {Product.DescriptionMaxLength} characters."];
+        }
+        if (request.Price is not { } price || price <= 0 || price > 1_000_000 || decimal.Round(price, 2) != price)
+        {
+            errors["price"] = ["Required, greater than 0, at most 1000000, with at most 2 decimals."];
+        }
+        return errors;
+    }
+}

@@ -1,0 +1,27 @@
+using Mercato.Catalog;
+using Mercato.Catalog.Data;
+using Mercato.ServiceDefaults;
+using Mercato.ServiceDefaults.Data;
+using Microsoft.Extensions.Caching.Hybrid;
+
+var builder = WebApplication.CreateBuilder(args);
+builder.AddServiceDefaults();
+builder.AddServiceDatabase<CatalogDb>("catalog");
+builder.Services.AddSingleton(TimeProvider.System);
+// Reads are cached per instance; writes clear this instance's cache at once, other instances within the expiry.
+builder.Services.AddHybridCache(options => options.DefaultEntryOptions = new HybridCacheEntryOptions
+{
+    Expiration = TimeSpan.FromSeconds(30),
+    LocalCacheExpiration = TimeSpan.FromSeconds(30),
+});
+
+var app = builder.Build();
+app.MapDefaultEndpoints();
+app.MapProductEndpoints();
+
+await app.MigrateDatabaseAsync<CatalogDb>();
+await using (var scope = app.Services.CreateAsyncScope())
+{
+    await CatalogSeed.SeedAsync(scope.ServiceProvider.GetRequiredService<CatalogDb>(), TimeProvider.System);
+}
+await app.RunAsync();

@@ -1,0 +1,54 @@
+using Mercato.Identity.Data;
+using Mercato.ServiceDefaults.Auth;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.EntityFrameworkCore;
+
+namespace Mercato.Identity;
+
+/// <summary>
+/// Seeds admin@mercato.local. Its password comes from Identity:AdminPassword; only in Development does it default to
+/// Admin123!, so no deployment outside development ever has a known password.
+/// </summary>
+public static class DevAdminSeeder
+{
+    public const string AdminEmail = "admin@mercato.local";
+    public const string DevelopmentPassword = "Admin123!";
+
+    public static async Task SeedAsync(WebApplication app)
+    {
+        var password = app.Configuration["Identity:AdminPassword"]
+            ?? (app.Environment.IsDevelopment() ? DevelopmentPassword : null);
+        if (password is null)
+        {
+            app.Logger.LogInformation("No Identity:AdminPassword configured; no admin account seeded");
+            return;
+        }
+        await using var scope = app.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<IdentityDb>();
+        var normalized = AdminEmail.ToLowerInvariant();
+        if (await db.Users.AnyAsync(u => u.NormalizedEmail == normalized))
+        {
+            return;
+        }
+        var admin = new User
+        {
+            Id = Guid.CreateVersion7(),
+            Email = AdminEmail,
+            NormalizedEmail = normalized,
+            Name = "Mercato Admin",
+            Roles = $"{MercatoAuth.AdminRole},{MercatoAuth.CustomerRole}",
+            CreatedAt = DateTimeOffset.UtcNow,
+        };
+        admin.PasswordHash = scope.ServiceProvider.GetRequiredService<IPasswordHasher<User>>().HashPassword(admin, password);
+        db.Users.Add(admin);
+        try
+        {
+            await db.SaveChangesAsync();
+            app.Logger.LogInformation("Seeded admin account {Email}", AdminEmail);
+        }
+        catch (DbUpdateException)
+        {
+            // Another instance seeded it first.
+        }
+    }
+}

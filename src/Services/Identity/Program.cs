@@ -1,0 +1,24 @@
+using Mercato.Identity;
+using Mercato.Identity.Data;
+using Mercato.ServiceDefaults;
+using Mercato.ServiceDefaults.Data;
+using Microsoft.AspNetCore.Identity;
+
+var builder = WebApplication.CreateBuilder(args);
+builder.AddServiceDefaults();
+builder.AddServiceDatabase<IdentityDb>("identity");
+builder.Services.AddSingleton(TimeProvider.System);
+builder.Services.AddSingleton<IPasswordHasher<User>, PasswordHasher<User>>();
+builder.Services.AddScoped<TokenIssuer>();
+
+var app = builder.Build();
+app.MapDefaultEndpoints();
+app.MapUserEndpoints();
+
+await app.MigrateDatabaseAsync<IdentityDb>();
+await using (var scope = app.Services.CreateAsyncScope())
+{
+    await TokenIssuer.EnsureSigningKeyAsync(scope.ServiceProvider.GetRequiredService<IdentityDb>(), TimeProvider.System);
+}
+await DevAdminSeeder.SeedAsync(app);
+await app.RunAsync();

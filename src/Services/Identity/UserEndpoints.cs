@@ -1,0 +1,165 @@
+using System.Net.Mail;
+using Mercato.Identity.Data;
+using Mercato.ServiceDefaults.Auth;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.EntityFrameworkCore;
+
+namespace Mercato.Identity;
+
+public sealed record RegisterUserRequest(string? Email, string? Password, string? Name);
+
+public sealed record TokenRequest(string? Email, string? Password);
+
+public sealed record UserResponse(Guid Id, string Email, string Name);
+
+public sealed record CurrentUserResponse(Guid Id, string Email, string Name, IReadOnlyList<string> Roles);
+
+public sealed record TokenResponse(
+    [property: System.Text.Json.Serialization.JsonPropertyName("access_token")] string AccessToken,
+    [property: System.Text.Json.Serialization.JsonPropertyName("token_type")] string TokenType,
+    [property: System.Text.Json.Serialization.JsonPropertyName("expires_in")] int ExpiresIn);
+
+public static class UserEndpoints
+{
+    public static void MapUserEndpoints(this WebApplication app)
+    {
+        var identity = app.MapGroup("/api/identity").WithTags("Identity");
+
+        identity.MapPost("/users", RegisterAsync).AllowAnonymous();
+        identity.MapPost("/token", IssueTokenAsync).AllowAnonymous();
+        identity.MapGet("/users/me", CurrentUserAsync);
+
+        app.MapGet("/.well-known/jwks.json", (TokenIssuer issuer, CancellationToken ct) => issuer.GetJwksAsync(ct))
+            .AllowAnonymous().WithTags("Identity");
+    }
+
+    private static async Task<IResult> RegisterAsync(
+        RegisterUserRequest request, IdentityDb db, IPasswordHasher<User> hasher, TimeProvider time, CancellationToken ct)
+    {
+        var errors = Validate(request);
+        if (errors.Count > 0)
+        {
+            return Results.ValidationProblem(errors);
+        }
+        var email = request.Email!.Trim();
+        var user = new User
+        {
+            Id = Guid.CreateVersion7(),
+            Email = email,
+            NormalizedEmail = email.ToLowerInvariant(),
+            Name = request.Name!.Trim(),
+            Roles = MercatoAuth.CustomerRole,
+            CreatedAt = time.GetUtcNow(),
+        };
+        user.PasswordHash = hasher.HashPassword(user, request.Password!);
+        if (await db.Users.AnyAsync(u => u.NormalizedEmail == user.NormalizedEmail, ct))
+        {
+            return EmailTaken();
+        }
+        db.Users.Add(user);
+        try
+        {
+            await db.SaveChangesAsync(ct);
+        }
+        catch (DbUpdateException)
+        {
+            // Lost a race with a concurrent registration of the same address: the unique index decided.
+            return EmailTaken();
+        }
+        return Results.Created($"/api/identity/users/{user.Id}", new UserResponse(user.Id, user.Email, user.Name));
+    }
+
+    private static async Task<IResult> IssueTokenAsync(
+        TokenRequest request, IdentityDb db, IPasswordHasher<User> hasher, TokenIssuer issuer, CancellationToken ct)
+    {
+        var errors = new Dictionary<string, string[]>();
+        if (string.IsNullOrWhiteSpace(request.Email))
+        {
+            errors["email"] = ["Required."];
+        }
+        if (string.IsNullOrEmpty(request.Password))
+        {
+            errors["password"] = ["Required."];
+        }
+        if (errors.Count > 0)
+        {
+            return Results.ValidationProblem(errors);
+        }
+        var normalized = request.Email!.Trim().ToLowerInvariant();
+        var user = await db.Users.SingleOrDefaultAsync(u => u.NormalizedEmail == normalized, ct);
+        if (user is null || hasher.VerifyHashedPassword(user, user.PasswordHash, request.Password!) == PasswordVerificationResult.Failed)
+        {
+            return Results.Problem(statusCode: StatusCodes.Status401Unauthorized, title: "Invalid credentials",
+                detail: "The e-mail or password is wrong.");
+        }
+        var token = await issuer.IssueAsync(user, ct);
+        return Results.Ok(new TokenResponse(token, "Bearer", (int)TokenIssuer.Lifetime.TotalSeconds));
+    }
+
+    private static async Task<IResult> CurrentUserAsync(HttpContext http, IdentityDb db, CancellationToken ct)
+    {
+        if (!Guid.TryParse(http.User.FindFirst(MercatoAuth.SubjectClaim)?.Value, out var id))
+        {
+            return Results.Unauthorized();
+        }
+        var user = await db.Users.AsNoTracking().SingleOrDefaultAsync(u => u.Id == id, ct);
+        return user is null
+            ? Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "User not found")
+            : Results.Ok(new CurrentUserResponse(user.Id, user.Email, user.Name, user.RoleList));
+    }
+
+    private static IResult EmailTaken() =>
+        Results.Problem(statusCode: StatusCodes.Status409Conflict, title: "E-mail already registered",
+            detail: "An account with this e-mail address exists.", extensions: new Dictionary<string, object?> { ["field"] = "email" });
+
+    private static Dictionary<string, string[]> Validate(RegisterUserRequest request)
+    {
+        var errors = new Dictionary<string, string[]>();
+        if (string.IsNullOrWhiteSpace(request.Email) || request.Email.Length > 254 || !IsEmail(request.Email.Trim()))
+        {
+            errors["email"] = ["A valid e-mail address is required."];
+        }
+        if (string.IsNullOrWhiteSpace(request.Name) || request.Name.Trim().Length > 100)
+        {
+            errors["name"] = ["Required, at most 100 characters."];
+        }
+        var passwordProblems = PasswordPolicy.Check(request.Password);
+        if (passwordProblems.Length > 0)
+        {
+            errors["password"] = passwordProblems;
+        }
+        return errors;
+    }
+
+    private static bool IsEmail(string value) =>
+        MailAddress.TryCreate(value, out var address) && address.Address == value && value.Contains('.', StringComparison.Ordinal);
+}
+
+public static class PasswordPolicy
+{
+    public static string[] Check(string? password)
+    {
+        if (string.IsNullOrEmpty(password))
+        {
+            return ["Required."];
+        }
+        var problems = new List<string>();
+        if (password.Length < 8)
+        {
+            problems.Add("At least 8 characters.");
+        }
+        if (password.Length > 128)
+        {
+            problems.Add("At most 128 characters.");
+        }
+        if (!password.Any(char.IsUpper) || !password.Any(char.IsLower))
+        {
+            problems.Add("Upper and lower case letters.");
+        }
+        if (!password.Any(char.IsDigit))
+        {
+            problems.Add("At least one digit.");
+        }
+        return [.. problems];
+    }
+}
