@@ -29,3 +29,5 @@ app.MapReverseProxy(proxy =>
     proxy.UsePassiveHealthChecks();
 });
 app.Run();
+
+public partial class Program;

@@ -65,11 +65,17 @@ public static class ProxyPipeline
         }
     }
 
-    /// <summary>A service with no healthy instance answers 503 with a problem document that says which.</summary>
+    /// <summary>
+    /// A service with no healthy instance, or none that accepts a connection, answers 503 with a problem document that
+    /// says which, at once.
+    /// </summary>
     public static async Task ExplainUnavailableService(HttpContext context, Func<Task> next)
     {
         await next();
-        if (context.Features.Get<IForwarderErrorFeature>()?.Error == ForwarderError.NoAvailableDestinations && !context.Response.HasStarted)
+        var error = context.Features.Get<IForwarderErrorFeature>();
+        var unreachable = error?.Error == ForwarderError.NoAvailableDestinations
+            || (error?.Error == ForwarderError.Request && error.Exception is HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError });
+        if (unreachable && !context.Response.HasStarted)
         {
             var service = context.GetRouteModel().Cluster?.ClusterId ?? "service";
             context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
@@ -81,7 +87,7 @@ public static class ProxyPipeline
                 {
                     Status = StatusCodes.Status503ServiceUnavailable,
                     Title = "Service unavailable",
-                    Detail = $"No healthy instance of '{service}' is registered.",
+                    Detail = $"No healthy instance of '{service}' is reachable.",
                 },
             });
         }

@@ -16,7 +16,8 @@ public sealed class RegistryRouteSync(
     IOptions<GatewayOptions> options,
     ILogger<RegistryRouteSync> logger) : BackgroundService, IHealthCheck
 {
-    private readonly HashSet<string> _knownServices = new(StringComparer.Ordinal);
+    // Services named in the public routes are known from the start: before they register, callers get 503, not 401.
+    private readonly HashSet<string> _knownServices = new(options.Value.PublicRoutes.Select(r => r.Service), StringComparer.Ordinal);
     private string _lastSignature = "";
     private bool _loaded;
     private string? _lastError;

@@ -36,7 +36,7 @@ public static class ServiceDefaultsExtensions
 
         if (registry.Url is not null)
         {
-            builder.Services.AddSingleton<RegistryClient>();
+            builder.Services.AddSingleton(sp => RegistryClient.Create(sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<RegistryOptions>>()));
             builder.Services.AddSingleton<ServiceInstanceCache>();
             builder.Services.AddHostedService<RegistrationService>();
             // Registered before AddServiceDiscovery so the registry answers first; configuration and pass-through follow.
@@ -132,6 +132,7 @@ public static class ServiceDefaultsExtensions
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseAuthentication();
+        app.UseMiddleware<UserContextGuard>();
         app.UseAuthorization();
 
         app.MapHealthChecks("/health/live", new HealthCheckOptions

@@ -4,18 +4,19 @@ using Microsoft.Extensions.Options;
 
 namespace Mercato.ServiceDefaults.Discovery;
 
-/// <summary>
-/// HTTP client of the registry's internal API. It owns a plain HttpClient on purpose: the factory's clients resolve
-/// their host names through the registry, and the registry itself must not be looked up that way.
-/// </summary>
-public sealed class RegistryClient : IDisposable
+/// <summary>HTTP client of the registry's internal API.</summary>
+public sealed class RegistryClient(HttpClient http) : IDisposable
 {
-    private readonly HttpClient _http;
+    private readonly HttpClient _http = http;
 
-    public RegistryClient(IOptions<RegistryOptions> options)
+    /// <summary>
+    /// A plain HttpClient, not one from the factory: the factory's clients resolve host names through the registry,
+    /// and the registry itself must not be looked up that way.
+    /// </summary>
+    public static RegistryClient Create(IOptions<RegistryOptions> options)
     {
         var url = options.Value.Url ?? throw new InvalidOperationException("Registry:Url is not configured.");
-        _http = new HttpClient(new SocketsHttpHandler
+        return new RegistryClient(new HttpClient(new SocketsHttpHandler
         {
             ConnectTimeout = TimeSpan.FromSeconds(2),
             PooledConnectionLifetime = TimeSpan.FromMinutes(2),
@@ -23,7 +24,7 @@ public sealed class RegistryClient : IDisposable
         {
             BaseAddress = new Uri(url.TrimEnd('/') + "/"),
             Timeout = TimeSpan.FromSeconds(5),
-        };
+        });
     }
 
     public async Task RegisterAsync(InstanceRegistration registration, CancellationToken ct)

@@ -44,8 +44,11 @@ public sealed partial class ProblemDetailsExceptionHandler(IProblemDetailsServic
     {
         if (bad.InnerException is JsonException json)
         {
+            // A reader error inside means the JSON itself is broken; otherwise a value had the wrong type.
             var field = string.IsNullOrEmpty(json.Path) || json.Path == "$" ? "body" : json.Path.TrimStart('$', '.');
-            return (field, field == "body" ? "The request body is not valid JSON." : $"The value of '{field}' is not valid.");
+            return json.InnerException is JsonException || field == "body"
+                ? ("body", $"The request body is not valid JSON (at {json.Path ?? "$"}, line {json.LineNumber + 1}).")
+                : (field, $"The value of '{field}' is not valid.");
         }
         var parameter = ParameterName().Match(bad.Message);
         return parameter.Success

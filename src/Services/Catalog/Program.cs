@@ -25,3 +25,5 @@ await using (var scope = app.Services.CreateAsyncScope())
     await CatalogSeed.SeedAsync(scope.ServiceProvider.GetRequiredService<CatalogDb>(), TimeProvider.System);
 }
 await app.RunAsync();
+
+public partial class Program;

@@ -22,3 +22,5 @@ await using (var scope = app.Services.CreateAsyncScope())
 }
 await DevAdminSeeder.SeedAsync(app);
 await app.RunAsync();
+
+public partial class Program;

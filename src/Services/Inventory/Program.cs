@@ -15,3 +15,5 @@ app.MapStockEndpoints();
 
 await app.MigrateDatabaseAsync<InventoryDb>();
 await app.RunAsync();
+
+public partial class Program;

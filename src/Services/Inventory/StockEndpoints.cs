@@ -55,7 +55,7 @@ public static class StockEndpoints
             }
             if (!exists)
             {
-                return Results.Problem(statusCode: StatusCodes.Status422UnprocessableEntity, title: "Unknown product",
+                return Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "Unknown product",
                     detail: $"The catalog has no product {productId}.", extensions: new Dictionary<string, object?> { ["field"] = "productId" });
             }
             item = new StockItem { ProductId = productId };

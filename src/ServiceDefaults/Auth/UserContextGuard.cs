@@ -1,0 +1,62 @@
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Extensions.Primitives;
+
+namespace Mercato.ServiceDefaults.Auth;
+
+/// <summary>
+/// Services trust the token, never a header. The gateway states the caller in X-User-Id / X-User-Roles; a request whose
+/// user headers disagree with its validated token (or that has them without a token) was forged, and is refused.
+/// </summary>
+public sealed class UserContextGuard(RequestDelegate next)
+{
+    public const string UserIdHeader = "X-User-Id";
+    public const string UserRolesHeader = "X-User-Roles";
+
+    public async Task InvokeAsync(HttpContext context, IProblemDetailsService problems)
+    {
+        var headers = context.Request.Headers;
+        if ((headers.ContainsKey(UserIdHeader) || headers.ContainsKey(UserRolesHeader)) && !MatchesToken(context))
+        {
+            context.Response.StatusCode = StatusCodes.Status400BadRequest;
+            await problems.WriteAsync(new ProblemDetailsContext
+            {
+                HttpContext = context,
+                ProblemDetails = new ProblemDetails
+                {
+                    Status = StatusCodes.Status400BadRequest,
+                    Title = "Inconsistent user context",
+                    Detail = $"The {UserIdHeader} / {UserRolesHeader} headers do not match the caller's token.",
+                },
+            });
+            return;
+        }
+        await next(context);
+    }
+
+    private static bool MatchesToken(HttpContext context)
+    {
+        var user = context.User;
+        if (user.Identity?.IsAuthenticated != true)
+        {
+            return false;
+        }
+        var headers = context.Request.Headers;
+        var subject = user.FindFirst(MercatoAuth.SubjectClaim)?.Value;
+        if (headers.TryGetValue(UserIdHeader, out var id) && (id.Count != 1 || id[0] != subject))
+        {
+            return false;
+        }
+        if (headers.TryGetValue(UserRolesHeader, out var roles))
+        {
+            var claimed = SplitRoles(roles);
+            var actual = user.FindAll(MercatoAuth.RoleClaim).Select(c => c.Value).ToHashSet(StringComparer.Ordinal);
+            return claimed.SetEquals(actual);
+        }
+        return true;
+    }
+
+    private static HashSet<string> SplitRoles(StringValues values) =>
+        values.SelectMany(v => (v ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            .ToHashSet(StringComparer.Ordinal);
+}

@@ -1,0 +1,150 @@
+using System.Net;
+using System.Net.Http.Json;
+using Mercato.Catalog;
+using Mercato.Testing;
+
+namespace Mercato.Catalog.Tests;
+
+public sealed class CatalogApiTests(ServiceFactory<Program> catalog) : IClassFixture<ServiceFactory<Program>>
+{
+    [Fact]
+    public async Task Lists_seeded_products_in_pages()
+    {
+        var client = catalog.CreateClient();
+        var first = await client.GetFromJsonAsync<ProductPage>("/api/catalog/products?page=1&pageSize=5");
+        var second = await client.GetFromJsonAsync<ProductPage>("/api/catalog/products?page=2&pageSize=5");
+
+        Assert.NotNull(first);
+        Assert.NotNull(second);
+        Assert.True(first.Total >= 20, $"expected at least 20 seeded products, got {first.Total}");
+        Assert.Equal(5, first.Items.Count);
+        Assert.Equal(5, second.Items.Count);
+        Assert.Empty(first.Items.Select(p => p.Id).Intersect(second.Items.Select(p => p.Id)));
+        Assert.Equal((1, 5), (first.Page, first.PageSize));
+    }
+
+    [Fact]
+    public async Task Full_text_search_matches_name_and_description_by_word_prefix()
+    {
+        var client = catalog.CreateClient();
+
+        var byName = await client.GetFromJsonAsync<ProductPage>("/api/catalog/products?q=grinder");
+        var byDescription = await client.GetFromJsonAsync<ProductPage>("/api/catalog/products?q=waterproof");
+        var byPrefix = await client.GetFromJsonAsync<ProductPage>("/api/catalog/products?q=espres");
+        var none = await client.GetFromJsonAsync<ProductPage>("/api/catalog/products?q=zzzqqq");
+        var hostile = await client.GetAsync("/api/catalog/products?q=%22%29%20OR%20*%20NEAR");
+
+        Assert.Contains(byName!.Items, p => p.Name == "Burr Coffee Grinder");
+        Assert.Equal(byName.Total, byName.Items.Count);
+        Assert.Contains(byDescription!.Items, p => p.Name == "Bluetooth Speaker");
+        Assert.Contains(byDescription.Items, p => p.Name == "Camping Tent");
+        Assert.All(byPrefix!.Items, p => Assert.Contains("espresso", (p.Name + " " + p.Description).ToLowerInvariant()));
+        Assert.True(byPrefix.Total >= 2);
+        Assert.Equal(0, none!.Total);
+        Assert.Equal(HttpStatusCode.OK, hostile.StatusCode);
+    }
+
+    [Fact]
+    public async Task Get_by_id_answers_200_404_and_400()
+    {
+        var client = catalog.CreateClient();
+
+        var found = await client.GetFromJsonAsync<ProductResponse>($"/api/catalog/products/{CatalogSeed.ProductId(1)}");
+        var missing = await client.GetAsync($"/api/catalog/products/{Guid.NewGuid()}");
+        var malformed = await client.GetAsync("/api/catalog/products/not-a-guid");
+
+        Assert.Equal("Espresso Machine", found!.Name);
+        await ProblemAssert.IsProblem(missing, HttpStatusCode.NotFound);
+        await ProblemAssert.NamesField(malformed, "id");
+    }
+
+    [Theory]
+    [InlineData("pageSize=100000", "pageSize")]
+    [InlineData("pageSize=0", "pageSize")]
+    [InlineData("page=0", "page")]
+    [InlineData("page=abc", "page")]
+    public async Task Rejects_bad_paging(string query, string field)
+    {
+        var response = await catalog.CreateClient().GetAsync($"/api/catalog/products?{query}");
+        await ProblemAssert.NamesField(response, field);
+    }
+
+    [Fact]
+    public async Task Admin_creates_and_updates_and_reads_see_the_change_at_once()
+    {
+        var admin = catalog.CreateAdminClient();
+        var anonymous = catalog.CreateClient();
+        var before = await anonymous.GetFromJsonAsync<ProductPage>("/api/catalog/products?q=teapot");
+
+        var created = await admin.PostAsJsonAsync("/api/catalog/products", new { name = "Cast Iron Teapot", description = "Japanese tetsubin", price = 64.5m });
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        var product = await created.Content.ReadFromJsonAsync<ProductResponse>();
+        Assert.Equal($"/api/catalog/products/{product!.Id}", created.Headers.Location?.OriginalString);
+
+        var afterCreate = await anonymous.GetFromJsonAsync<ProductPage>("/api/catalog/products?q=teapot");
+        var updated = await admin.PutAsJsonAsync($"/api/catalog/products/{product.Id}", new { name = "Cast Iron Kettle", description = "Japanese tetsubin", price = 70m });
+        var afterUpdate = await anonymous.GetFromJsonAsync<ProductResponse>($"/api/catalog/products/{product.Id}");
+        var searchOld = await anonymous.GetFromJsonAsync<ProductPage>("/api/catalog/products?q=teapot");
+
+        Assert.Equal(0, before!.Total);
+        Assert.Equal(1, afterCreate!.Total);
+        Assert.Equal(HttpStatusCode.OK, updated.StatusCode);
+        Assert.Equal(("Cast Iron Kettle", 70m), (afterUpdate!.Name, afterUpdate.Price));
+        Assert.Equal(0, searchOld!.Total);
+    }
+
+    [Fact]
+    public async Task Writes_need_an_admin_token()
+    {
+        var body = new { name = "Forbidden Fruit", description = "", price = 1m };
+
+        var anonymous = await catalog.CreateClient().PostAsJsonAsync("/api/catalog/products", body);
+        var customer = await catalog.CreateCustomerClient().PostAsJsonAsync("/api/catalog/products", body);
+        var forged = await catalog.CreateClientWithToken(catalog.Tokens.IssueFrom("someone-else", Guid.NewGuid(), "admin"))
+            .PostAsJsonAsync("/api/catalog/products", body);
+        var list = await catalog.CreateClient().GetFromJsonAsync<ProductPage>("/api/catalog/products?q=forbidden");
+
+        await ProblemAssert.IsProblem(anonymous, HttpStatusCode.Unauthorized);
+        await ProblemAssert.IsProblem(customer, HttpStatusCode.Forbidden);
+        await ProblemAssert.IsProblem(forged, HttpStatusCode.Unauthorized);
+        Assert.Equal(0, list!.Total);
+    }
+
+    [Theory]
+    [InlineData("""{"name":"","price":1}""", "name")]
+    [InlineData("""{"name":"X","price":-1}""", "price")]
+    [InlineData("""{"name":"X","price":1.234}""", "price")]
+    [InlineData("""{"name":"X"}""", "price")]
+    [InlineData("""{"name":"X","price":"cheap"}""", "price")]
+    [InlineData("""{"name":"X","price":1""", "body")]
+    public async Task Invalid_products_are_rejected_and_nothing_is_written(string json, string field)
+    {
+        var admin = catalog.CreateAdminClient();
+        var before = (await admin.GetFromJsonAsync<ProductPage>("/api/catalog/products?pageSize=1"))!.Total;
+
+        var response = await admin.PostAsync("/api/catalog/products", new StringContent(json, System.Text.Encoding.UTF8, "application/json"));
+
+        await ProblemAssert.NamesField(response, field);
+        var after = (await admin.GetFromJsonAsync<ProductPage>("/api/catalog/products?pageSize=1"))!.Total;
+        Assert.Equal(before, after);
+    }
+
+    [Fact]
+    public async Task Update_of_unknown_product_is_404()
+    {
+        var response = await catalog.CreateAdminClient().PutAsJsonAsync($"/api/catalog/products/{Guid.NewGuid()}", new { name = "X", price = 1m });
+        await ProblemAssert.IsProblem(response, HttpStatusCode.NotFound);
+    }
+
+    [Fact]
+    public async Task Readiness_checks_the_database_and_openapi_is_published()
+    {
+        var client = catalog.CreateClient();
+        var ready = await client.GetStringAsync("/health/ready");
+        var openApi = await client.GetStringAsync("/openapi/v1.json");
+
+        Assert.Contains("\"database\"", ready, StringComparison.Ordinal);
+        Assert.Contains("Healthy", ready, StringComparison.Ordinal);
+        Assert.Contains("/api/catalog/products", openApi, StringComparison.Ordinal);
+    }
+}
