@@ -51,10 +51,16 @@ public sealed class ServiceInstanceCache(
         }
     }
 
-    /// <summary>Forget what is cached for a service, e.g. because one of its instances refused a connection.</summary>
+    /// <summary>
+    /// Mark what is cached for a service stale, e.g. because one of its instances refused a connection. The instances
+    /// stay as the fallback in case the registry cannot be reached either.
+    /// </summary>
     public void Invalidate(string serviceName)
     {
-        _entries.TryRemove(serviceName, out _);
+        if (_entries.TryGetValue(serviceName, out var entry))
+        {
+            _entries.TryUpdate(serviceName, entry with { ExpiresAt = DateTimeOffset.MinValue }, entry);
+        }
         if (_invalidations.TryRemove(serviceName, out var cts))
         {
             cts.Cancel();

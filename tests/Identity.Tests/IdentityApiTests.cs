@@ -1,0 +1,141 @@
+using System.IdentityModel.Tokens.Jwt;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Mercato.Identity;
+using Mercato.Testing;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Mercato.Identity.Tests;
+
+/// <summary>Identity validates its own tokens like every service does: through its own published JWKS.</summary>
+public sealed class IdentityFactory : ServiceFactory<Program>
+{
+    protected override HttpMessageHandler CreateJwksHandler() => Server.CreateHandler();
+}
+
+public sealed class IdentityApiTests(IdentityFactory identity) : IClassFixture<IdentityFactory>
+{
+    private static string NewEmail() => $"user-{Guid.NewGuid():N}@example.test";
+
+    private async Task<string> TokenFor(string email, string password)
+    {
+        var response = await identity.CreateClient().PostAsJsonAsync("/api/identity/token", new { email, password });
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var json = await response.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal("Bearer", json.GetProperty("token_type").GetString());
+        Assert.Equal(3600, json.GetProperty("expires_in").GetInt32());
+        return json.GetProperty("access_token").GetString()!;
+    }
+
+    [Fact]
+    public async Task Register_login_and_read_me()
+    {
+        var client = identity.CreateClient();
+        var email = NewEmail();
+
+        var created = await client.PostAsJsonAsync("/api/identity/users", new { email, password = "Secret123", name = "Ada" });
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        var user = await created.Content.ReadFromJsonAsync<UserResponse>();
+        Assert.Equal((email, "Ada"), (user!.Email, user.Name));
+        Assert.NotEqual(Guid.Empty, user.Id);
+
+        var token = await TokenFor(email.ToUpperInvariant(), "Secret123");
+        var me = await identity.CreateClientWithToken(token).GetFromJsonAsync<CurrentUserResponse>("/api/identity/users/me");
+
+        Assert.Equal(user.Id, me!.Id);
+        Assert.Equal(["customer"], me.Roles);
+    }
+
+    [Fact]
+    public async Task Password_is_stored_hashed()
+    {
+        var email = NewEmail();
+        await identity.CreateClient().PostAsJsonAsync("/api/identity/users", new { email, password = "Secret123", name = "Bob" });
+
+        using var scope = identity.Services.CreateScope();
+        var db = scope.ServiceProvider.GetRequiredService<Data.IdentityDb>();
+        var stored = db.Users.Single(u => u.Email == email);
+
+        Assert.DoesNotContain("Secret123", stored.PasswordHash, StringComparison.Ordinal);
+        Assert.True(stored.PasswordHash.Length > 40);
+    }
+
+    [Fact]
+    public async Task Duplicate_email_is_409_whatever_the_case()
+    {
+        var client = identity.CreateClient();
+        var email = NewEmail();
+        await client.PostAsJsonAsync("/api/identity/users", new { email, password = "Secret123", name = "Ann" });
+
+        var again = await client.PostAsJsonAsync("/api/identity/users", new { email = email.ToUpperInvariant(), password = "Other1234", name = "Ann 2" });
+
+        await ProblemAssert.IsProblem(again, HttpStatusCode.Conflict);
+    }
+
+    [Theory]
+    [InlineData("""{"email":"not-an-email","password":"Secret123","name":"A"}""", "email")]
+    [InlineData("""{"email":"a@b.test","password":"short1A","name":"A"}""", "password")]
+    [InlineData("""{"email":"a@b.test","password":"alllowercase1","name":"A"}""", "password")]
+    [InlineData("""{"email":"a@b.test","password":"NoDigitsHere","name":"A"}""", "password")]
+    [InlineData("""{"email":"a@b.test","password":"Secret123","name":"  "}""", "name")]
+    [InlineData("""{"email":"a@b.test","password":123,"name":"A"}""", "password")]
+    [InlineData("""{"email":"a@b.test",""", "body")]
+    public async Task Invalid_registrations_are_400_naming_the_field(string json, string field)
+    {
+        var response = await identity.CreateClient().PostAsync("/api/identity/users", new StringContent(json, System.Text.Encoding.UTF8, "application/json"));
+        await ProblemAssert.NamesField(response, field);
+    }
+
+    [Fact]
+    public async Task Wrong_credentials_are_401()
+    {
+        var client = identity.CreateClient();
+        var email = NewEmail();
+        await client.PostAsJsonAsync("/api/identity/users", new { email, password = "Secret123", name = "Cy" });
+
+        var wrongPassword = await client.PostAsJsonAsync("/api/identity/token", new { email, password = "Secret124" });
+        var unknownUser = await client.PostAsJsonAsync("/api/identity/token", new { email = NewEmail(), password = "Secret123" });
+
+        await ProblemAssert.IsProblem(wrongPassword, HttpStatusCode.Unauthorized);
+        await ProblemAssert.IsProblem(unknownUser, HttpStatusCode.Unauthorized);
+    }
+
+    [Fact]
+    public async Task Development_seeds_the_admin_with_the_default_password()
+    {
+        var token = await TokenFor(DevAdminSeeder.AdminEmail, DevAdminSeeder.DevelopmentPassword);
+        var me = await identity.CreateClientWithToken(token).GetFromJsonAsync<CurrentUserResponse>("/api/identity/users/me");
+        Assert.Contains("admin", me!.Roles);
+    }
+
+    [Fact]
+    public async Task Tokens_are_RS256_signed_with_a_key_published_in_the_jwks()
+    {
+        var email = NewEmail();
+        await identity.CreateClient().PostAsJsonAsync("/api/identity/users", new { email, password = "Secret123", name = "Di" });
+        var token = new JwtSecurityTokenHandler().ReadJwtToken(await TokenFor(email, "Secret123"));
+        var jwks = await identity.CreateClient().GetFromJsonAsync<JsonElement>("/.well-known/jwks.json");
+
+        Assert.Equal("RS256", token.Header.Alg);
+        Assert.Equal("mercato-identity", token.Issuer);
+        Assert.Contains("mercato", token.Audiences);
+        var key = Assert.Single(jwks.GetProperty("keys").EnumerateArray(), k => k.GetProperty("kid").GetString() == token.Header.Kid);
+        Assert.Equal("RSA", key.GetProperty("kty").GetString());
+        Assert.False(key.TryGetProperty("d", out _), "the private exponent must never be published");
+    }
+
+    [Fact]
+    public async Task Me_without_or_with_a_bad_token_is_401()
+    {
+        var anonymous = await identity.CreateClient().GetAsync("/api/identity/users/me");
+        var garbage = identity.CreateClient();
+        garbage.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", "garbage");
+        var foreignKey = identity.CreateClientWithToken(identity.Tokens.Issue(Guid.NewGuid(), "admin"));
+
+        await ProblemAssert.IsProblem(anonymous, HttpStatusCode.Unauthorized);
+        await ProblemAssert.IsProblem(await garbage.GetAsync("/api/identity/users/me"), HttpStatusCode.Unauthorized);
+        await ProblemAssert.IsProblem(await foreignKey.GetAsync("/api/identity/users/me"), HttpStatusCode.Unauthorized);
+    }
+}

@@ -1,0 +1,131 @@
+using System.Net;
+using System.Net.Http.Json;
+using Mercato.Inventory;
+using Mercato.Testing;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Mercato.Inventory.Tests;
+
+/// <summary>Inventory on a real SQLite file; the catalog it asks about products is a fixed list.</summary>
+public sealed class InventoryFactory : ServiceFactory<Program>
+{
+    public HashSet<Guid> CatalogProducts { get; } = [];
+
+    public bool CatalogDown { get; set; }
+
+    protected override void ConfigureTestServices(IServiceCollection services) =>
+        services.AddHttpClient<CatalogClient>().ConfigurePrimaryHttpMessageHandler(() => new FakeCatalog(this));
+
+    private sealed class FakeCatalog(InventoryFactory owner) : HttpMessageHandler
+    {
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            if (owner.CatalogDown)
+            {
+                throw new HttpRequestException(HttpRequestError.ConnectionError, "connection refused");
+            }
+            var id = Guid.Parse(request.RequestUri!.Segments[^1]);
+            return Task.FromResult(new HttpResponseMessage(owner.CatalogProducts.Contains(id) ? HttpStatusCode.OK : HttpStatusCode.NotFound));
+        }
+    }
+}
+
+public sealed class InventoryApiTests(InventoryFactory inventory) : IClassFixture<InventoryFactory>
+{
+    private Guid KnownProduct()
+    {
+        var id = Guid.NewGuid();
+        inventory.CatalogProducts.Add(id);
+        return id;
+    }
+
+    [Fact]
+    public async Task Admin_sets_on_hand_and_anyone_signed_in_reads_it()
+    {
+        var product = KnownProduct();
+
+        var set = await inventory.CreateAdminClient().PutAsJsonAsync($"/api/inventory/items/{product}", new { onHand = 42 });
+        var read = await inventory.CreateCustomerClient().GetFromJsonAsync<StockResponse>($"/api/inventory/items/{product}");
+        var lowered = await inventory.CreateAdminClient().PutAsJsonAsync($"/api/inventory/items/{product}", new { onHand = 7 });
+
+        Assert.Equal(HttpStatusCode.OK, set.StatusCode);
+        Assert.Equal(new StockResponse(product, 42, 0, 42), read);
+        Assert.Equal(new StockResponse(product, 7, 0, 7), await lowered.Content.ReadFromJsonAsync<StockResponse>());
+    }
+
+    [Fact]
+    public async Task Customers_cannot_set_stock_and_anonymous_callers_cannot_read_it()
+    {
+        var product = KnownProduct();
+
+        var customer = await inventory.CreateCustomerClient().PutAsJsonAsync($"/api/inventory/items/{product}", new { onHand = 5 });
+        var anonymous = await inventory.CreateClient().GetAsync($"/api/inventory/items/{product}");
+        var afterwards = await inventory.CreateAdminClient().GetAsync($"/api/inventory/items/{product}");
+
+        await ProblemAssert.IsProblem(customer, HttpStatusCode.Forbidden);
+        await ProblemAssert.IsProblem(anonymous, HttpStatusCode.Unauthorized);
+        await ProblemAssert.IsProblem(afterwards, HttpStatusCode.NotFound);
+    }
+
+    [Theory]
+    [InlineData("""{"onHand":-1}""", "onHand")]
+    [InlineData("""{"onHand":1000001}""", "onHand")]
+    [InlineData("""{}""", "onHand")]
+    [InlineData("""{"onHand":"ten"}""", "onHand")]
+    [InlineData("""{"onHand":1.5}""", "onHand")]
+    [InlineData("""{"onHand":""", "body")]
+    public async Task Bad_stock_values_are_400_and_nothing_is_written(string json, string field)
+    {
+        var product = KnownProduct();
+
+        var response = await inventory.CreateAdminClient().PutAsync($"/api/inventory/items/{product}",
+            new StringContent(json, System.Text.Encoding.UTF8, "application/json"));
+
+        await ProblemAssert.NamesField(response, field);
+        await ProblemAssert.IsProblem(await inventory.CreateAdminClient().GetAsync($"/api/inventory/items/{product}"), HttpStatusCode.NotFound);
+    }
+
+    [Fact]
+    public async Task Non_guid_product_id_is_400()
+    {
+        var response = await inventory.CreateAdminClient().GetAsync("/api/inventory/items/abc");
+        await ProblemAssert.NamesField(response, "productId");
+    }
+
+    [Fact]
+    public async Task Stock_for_a_product_the_catalog_does_not_know_is_404()
+    {
+        var response = await inventory.CreateAdminClient().PutAsJsonAsync($"/api/inventory/items/{Guid.NewGuid()}", new { onHand = 1 });
+        await ProblemAssert.IsProblem(response, HttpStatusCode.NotFound);
+    }
+
+    [Fact]
+    public async Task Catalog_outage_is_a_clear_503_not_a_500()
+    {
+        var product = KnownProduct();
+        inventory.CatalogDown = true;
+        try
+        {
+            var response = await inventory.CreateAdminClient().PutAsJsonAsync($"/api/inventory/items/{product}", new { onHand = 1 });
+            await ProblemAssert.IsProblem(response, HttpStatusCode.ServiceUnavailable);
+        }
+        finally
+        {
+            inventory.CatalogDown = false;
+        }
+    }
+
+    [Fact]
+    public async Task Database_refuses_reservations_above_on_hand()
+    {
+        var product = KnownProduct();
+        await inventory.CreateAdminClient().PutAsJsonAsync($"/api/inventory/items/{product}", new { onHand = 3 });
+
+        using var scope = inventory.Services.CreateScope();
+        var db = scope.ServiceProvider.GetRequiredService<Data.InventoryDb>();
+        var item = db.StockItems.Single(i => i.ProductId == product);
+        item.Reserved = 4;
+
+        await Assert.ThrowsAsync<Microsoft.EntityFrameworkCore.DbUpdateException>(() => db.SaveChangesAsync());
+    }
+}

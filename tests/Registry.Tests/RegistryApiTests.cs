@@ -1,0 +1,86 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Mercato.ServiceDefaults.Discovery;
+using Mercato.Testing;
+using Microsoft.AspNetCore.Hosting;
+
+namespace Mercato.Registry.Tests;
+
+public sealed class RegistryFactory : ServiceFactory<Program>
+{
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        base.ConfigureWebHost(builder);
+        builder.UseSetting("RegistryServer:ProbeInterval", "00:00:00.200");
+        builder.UseSetting("RegistryServer:ProbeTimeout", "00:00:01");
+    }
+}
+
+public sealed class RegistryApiTests(RegistryFactory registry) : IClassFixture<RegistryFactory>
+{
+    private static InstanceRegistration Registration(string service, string address) =>
+        new(service, $"{service}-{Guid.NewGuid():N}", address, "2.1.0", new Dictionary<string, string> { ["pid"] = "42" });
+
+    [Fact]
+    public async Task Register_heartbeat_list_and_deregister()
+    {
+        var client = registry.CreateClient();
+        // The registry's own address answers /health/ready, so the prober keeps this instance.
+        var instance = Registration("catalog", client.BaseAddress!.ToString().TrimEnd('/'));
+
+        Assert.Equal(HttpStatusCode.Created, (await client.PostAsJsonAsync("/registry/v1/instances", instance)).StatusCode);
+        Assert.Equal(HttpStatusCode.NoContent, (await client.PutAsync($"/registry/v1/instances/{instance.InstanceId}/heartbeat", null)).StatusCode);
+        var listed = await client.GetFromJsonAsync<List<ServiceInstance>>("/registry/v1/services/catalog");
+        Assert.Contains(listed!, i => i.InstanceId == instance.InstanceId && i.Version == "2.1.0" && i.Metadata["pid"] == "42");
+
+        Assert.Equal(HttpStatusCode.NoContent, (await client.DeleteAsync($"/registry/v1/instances/{instance.InstanceId}")).StatusCode);
+        var heartbeatAfter = await client.PutAsync($"/registry/v1/instances/{instance.InstanceId}/heartbeat", null);
+        await ProblemAssert.IsProblem(heartbeatAfter, HttpStatusCode.NotFound);
+    }
+
+    [Fact]
+    public async Task An_instance_failing_its_readiness_probe_is_evicted()
+    {
+        var client = registry.CreateClient();
+        // Nothing listens on port 9 (discard) of loopback: the probe cannot connect.
+        var dead = Registration("inventory", "http://127.0.0.1:9");
+        await client.PostAsJsonAsync("/registry/v1/instances", dead);
+
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        List<ServiceInstance> listed;
+        do
+        {
+            await Task.Delay(100);
+            listed = (await client.GetFromJsonAsync<List<ServiceInstance>>("/registry/v1/services/inventory"))!;
+        }
+        while (listed.Any(i => i.InstanceId == dead.InstanceId) && DateTime.UtcNow < deadline);
+
+        Assert.DoesNotContain(listed, i => i.InstanceId == dead.InstanceId);
+        Assert.Equal(HttpStatusCode.NotFound, (await client.PutAsync($"/registry/v1/instances/{dead.InstanceId}/heartbeat", null)).StatusCode);
+    }
+
+    [Theory]
+    [InlineData("""{"serviceName":"Bad Name","instanceId":"x","address":"http://a:1","version":"1"}""", "serviceName")]
+    [InlineData("""{"serviceName":"ok","instanceId":"","address":"http://a:1","version":"1"}""", "instanceId")]
+    [InlineData("""{"serviceName":"ok","instanceId":"x","address":"ftp://a","version":"1"}""", "address")]
+    [InlineData("""{"serviceName":"ok","instanceId":"x","address":"http://a:1","version":""}""", "version")]
+    public async Task Invalid_registrations_are_rejected(string json, string field)
+    {
+        var response = await registry.CreateClient().PostAsync("/registry/v1/instances", new StringContent(json, System.Text.Encoding.UTF8, "application/json"));
+        await ProblemAssert.NamesField(response, field);
+    }
+
+    [Fact]
+    public async Task The_service_list_is_for_admins()
+    {
+        var anonymous = await registry.CreateClient().GetAsync("/api/registry/services");
+        var customer = await registry.CreateCustomerClient().GetAsync("/api/registry/services");
+        var admin = await registry.CreateAdminClient().GetAsync("/api/registry/services");
+
+        await ProblemAssert.IsProblem(anonymous, HttpStatusCode.Unauthorized);
+        await ProblemAssert.IsProblem(customer, HttpStatusCode.Forbidden);
+        Assert.Equal(HttpStatusCode.OK, admin.StatusCode);
+        Assert.Equal(JsonValueKind.Array, (await admin.Content.ReadFromJsonAsync<JsonElement>()).ValueKind);
+    }
+}

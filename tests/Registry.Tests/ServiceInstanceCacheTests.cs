@@ -1,0 +1,95 @@
+using System.Net.Http.Json;
+using Mercato.ServiceDefaults.Discovery;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Mercato.Registry.Tests;
+
+/// <summary>The client-side discovery cache against the real registry API (in process).</summary>
+public sealed class ServiceInstanceCacheTests(RegistryFactory registry) : IClassFixture<RegistryFactory>
+{
+    private sealed class Switch(HttpMessageHandler inner) : DelegatingHandler(inner)
+    {
+        public bool Down { get; set; }
+
+        public int Calls { get; private set; }
+
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            Calls++;
+            return Down ? throw new HttpRequestException(HttpRequestError.ConnectionError, "registry down") : base.SendAsync(request, cancellationToken);
+        }
+    }
+
+    private (ServiceInstanceCache Cache, Switch Network, FakeTimeProvider Time) CreateCache()
+    {
+        var network = new Switch(registry.Server.CreateHandler());
+        var client = new RegistryClient(new HttpClient(network) { BaseAddress = registry.Server.BaseAddress });
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var options = Options.Create(new RegistryOptions { CacheTtl = TimeSpan.FromSeconds(30) });
+        return (new ServiceInstanceCache(client, options, time, NullLogger<ServiceInstanceCache>.Instance), network, time);
+    }
+
+    private async Task<InstanceRegistration> RegisterAsync(string service)
+    {
+        var self = registry.Server.BaseAddress.ToString().TrimEnd('/');
+        var instance = new InstanceRegistration(service, $"{service}-{Guid.NewGuid():N}", self, "1.0.0");
+        (await registry.CreateClient().PostAsJsonAsync("/registry/v1/instances", instance)).EnsureSuccessStatusCode();
+        return instance;
+    }
+
+    [Fact]
+    public async Task Serves_from_cache_within_the_ttl_and_refreshes_after_it()
+    {
+        var (cache, network, time) = CreateCache();
+        var service = $"svc{Guid.NewGuid():N}"[..20];
+        var first = await RegisterAsync(service);
+
+        Assert.Single(await cache.GetInstancesAsync(service, default));
+        var second = await RegisterAsync(service);
+        var calls = network.Calls;
+        Assert.Single(await cache.GetInstancesAsync(service, default));
+        Assert.Equal(calls, network.Calls);
+
+        time.Advance(TimeSpan.FromSeconds(31));
+        var refreshed = await cache.GetInstancesAsync(service, default);
+        Assert.Equal(new[] { first.InstanceId, second.InstanceId }.Order(StringComparer.Ordinal), refreshed.Select(i => i.InstanceId).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public async Task Invalidation_refreshes_early_and_fires_the_change_token()
+    {
+        var (cache, _, _) = CreateCache();
+        var service = $"svc{Guid.NewGuid():N}"[..20];
+        await RegisterAsync(service);
+        await cache.GetInstancesAsync(service, default);
+        var token = cache.GetChangeToken(service);
+        await RegisterAsync(service);
+
+        cache.Invalidate(service);
+
+        Assert.True(token.HasChanged);
+        Assert.Equal(2, (await cache.GetInstancesAsync(service, default)).Count);
+    }
+
+    [Fact]
+    public async Task Keeps_the_last_known_instances_while_the_registry_is_down()
+    {
+        var (cache, network, time) = CreateCache();
+        var service = $"svc{Guid.NewGuid():N}"[..20];
+        var instance = await RegisterAsync(service);
+        await cache.GetInstancesAsync(service, default);
+
+        network.Down = true;
+        time.Advance(TimeSpan.FromMinutes(5));
+        var duringOutage = await cache.GetInstancesAsync(service, default);
+        cache.Invalidate(service);
+        var afterInvalidation = await cache.GetInstancesAsync(service, default);
+        var unknownService = await Record.ExceptionAsync(() => cache.GetInstancesAsync("never-seen", default).AsTask());
+
+        Assert.Equal(instance.InstanceId, Assert.Single(duringOutage).InstanceId);
+        Assert.Equal(instance.InstanceId, Assert.Single(afterInvalidation).InstanceId);
+        Assert.IsType<HttpRequestException>(unknownService);
+    }
+}

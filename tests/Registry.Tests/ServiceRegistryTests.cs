@@ -1,0 +1,57 @@
+using Mercato.Registry;
+using Mercato.ServiceDefaults.Discovery;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Mercato.Registry.Tests;
+
+public sealed class ServiceRegistryTests
+{
+    private readonly FakeTimeProvider _time = new();
+    private readonly ServiceRegistry _registry;
+
+    public ServiceRegistryTests() => _registry = new ServiceRegistry(_time, NullLogger<ServiceRegistry>.Instance);
+
+    private static InstanceRegistration Instance(string service, string id) => new(service, id, $"http://127.0.0.1:{5000 + id.Length}", "1.0.0");
+
+    [Fact]
+    public void Evicts_instances_after_missed_heartbeats_only()
+    {
+        _registry.Register(Instance("catalog", "a"));
+        _registry.Register(Instance("catalog", "b"));
+
+        _time.Advance(TimeSpan.FromSeconds(10));
+        Assert.True(_registry.Heartbeat("a"));
+        _time.Advance(TimeSpan.FromSeconds(6));
+        _registry.EvictSilent(TimeSpan.FromSeconds(15));
+
+        Assert.Equal(["a"], _registry.Healthy("catalog").Select(i => i.InstanceId));
+        Assert.False(_registry.Heartbeat("b"));
+    }
+
+    [Fact]
+    public void Lists_healthy_instances_per_service()
+    {
+        _registry.Register(Instance("catalog", "c1"));
+        _registry.Register(Instance("inventory", "i1"));
+
+        Assert.Equal(["c1"], _registry.Healthy("catalog").Select(i => i.InstanceId));
+        Assert.Equal(2, _registry.Healthy().Count);
+        Assert.True(_registry.Deregister("c1", "test"));
+        Assert.Empty(_registry.Healthy("catalog"));
+        Assert.False(_registry.Deregister("c1", "test"));
+    }
+
+    [Fact]
+    public void Re_registration_replaces_the_record_and_refreshes_it()
+    {
+        _registry.Register(Instance("catalog", "a"));
+        _time.Advance(TimeSpan.FromSeconds(14));
+        _registry.Register(Instance("catalog", "a") with { Address = "http://127.0.0.1:9999" });
+        _time.Advance(TimeSpan.FromSeconds(14));
+        _registry.EvictSilent(TimeSpan.FromSeconds(15));
+
+        var only = Assert.Single(_registry.Healthy("catalog"));
+        Assert.Equal("http://127.0.0.1:9999", only.Address);
+    }
+}
