@@ -17,7 +17,7 @@ public sealed class RegistryFactory : ServiceFactory<Program>
     }
 }
 
-public sealed class RegistryApiTests(RegistryFactory registry) : IClassFixture<RegistryFactory>
+public sealed class RegistryApiTests(RegistryFactory registry, HealthyInstance live) : IClassFixture<RegistryFactory>, IClassFixture<HealthyInstance>
 {
     private static InstanceRegistration Registration(string service, string address) =>
         new(service, $"{service}-{Guid.NewGuid():N}", address, "2.1.0", new Dictionary<string, string> { ["pid"] = "42" });
@@ -26,8 +26,7 @@ public sealed class RegistryApiTests(RegistryFactory registry) : IClassFixture<R
     public async Task Register_heartbeat_list_and_deregister()
     {
         var client = registry.CreateClient();
-        // The registry's own address answers /health/ready, so the prober keeps this instance.
-        var instance = Registration("catalog", client.BaseAddress!.ToString().TrimEnd('/'));
+        var instance = Registration("catalog", live.Address);
 
         Assert.Equal(HttpStatusCode.Created, (await client.PostAsJsonAsync("/registry/v1/instances", instance)).StatusCode);
         Assert.Equal(HttpStatusCode.NoContent, (await client.PutAsync($"/registry/v1/instances/{instance.InstanceId}/heartbeat", null)).StatusCode);

@@ -7,7 +7,7 @@ using Microsoft.Extensions.Time.Testing;
 namespace Mercato.Registry.Tests;
 
 /// <summary>The client-side discovery cache against the real registry API (in process).</summary>
-public sealed class ServiceInstanceCacheTests(RegistryFactory registry) : IClassFixture<RegistryFactory>
+public sealed class ServiceInstanceCacheTests(RegistryFactory registry, HealthyInstance live) : IClassFixture<RegistryFactory>, IClassFixture<HealthyInstance>
 {
     private sealed class Switch(HttpMessageHandler inner) : DelegatingHandler(inner)
     {
@@ -33,8 +33,7 @@ public sealed class ServiceInstanceCacheTests(RegistryFactory registry) : IClass
 
     private async Task<InstanceRegistration> RegisterAsync(string service)
     {
-        var self = registry.Server.BaseAddress.ToString().TrimEnd('/');
-        var instance = new InstanceRegistration(service, $"{service}-{Guid.NewGuid():N}", self, "1.0.0");
+        var instance = new InstanceRegistration(service, $"{service}-{Guid.NewGuid():N}", live.Address, "1.0.0");
         (await registry.CreateClient().PostAsJsonAsync("/registry/v1/instances", instance)).EnsureSuccessStatusCode();
         return instance;
     }
