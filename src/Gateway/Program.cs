@@ -19,7 +19,7 @@ if (builder.Configuration["Registry:Url"] is null)
 }
 
 var app = builder.Build();
-app.MapDefaultEndpoints();
+app.MapDefaultEndpoints(guardUserHeaders: false);
 app.MapReverseProxy(proxy =>
 {
     proxy.Use(ProxyPipeline.ExplainUnavailableService);

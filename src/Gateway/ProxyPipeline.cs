@@ -20,16 +20,16 @@ public static class ProxyPipeline
     /// </summary>
     public static void AddUserContext(TransformBuilderContext context) => context.AddRequestTransform(transform =>
     {
-        var headers = transform.ProxyRequest.Headers;
-        foreach (var name in headers.Select(h => h.Key).Where(IsUserHeader).ToList())
+        // YARP copies the incoming headers lazily; RequestTransform's helpers act on whichever copy is current.
+        foreach (var name in transform.HttpContext.Request.Headers.Keys.Where(IsUserHeader).ToList())
         {
-            headers.Remove(name);
+            RequestTransform.RemoveHeader(transform, name);
         }
         var user = transform.HttpContext.User;
         if (user.Identity?.IsAuthenticated == true && user.FindFirstValue(MercatoAuth.SubjectClaim) is { } userId)
         {
-            headers.TryAddWithoutValidation(UserIdHeader, userId);
-            headers.TryAddWithoutValidation(UserRolesHeader, string.Join(',', user.FindAll(MercatoAuth.RoleClaim).Select(c => c.Value)));
+            RequestTransform.AddHeader(transform, UserIdHeader, userId);
+            RequestTransform.AddHeader(transform, UserRolesHeader, string.Join(',', user.FindAll(MercatoAuth.RoleClaim).Select(c => c.Value)));
         }
         return ValueTask.CompletedTask;
     });

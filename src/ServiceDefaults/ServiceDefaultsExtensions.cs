@@ -127,12 +127,19 @@ public static class ServiceDefaultsExtensions
         path.StartsWithSegments("/health") || path.StartsWithSegments("/metrics");
 
     /// <summary>Health, metrics and OpenAPI endpoints plus the error and auth middleware, for every service.</summary>
-    public static WebApplication MapDefaultEndpoints(this WebApplication app)
+    /// <param name="guardUserHeaders">
+    /// Refuse requests whose X-User-* headers disagree with their token. Off only at the edge (the gateway), which
+    /// replaces those headers itself.
+    /// </param>
+    public static WebApplication MapDefaultEndpoints(this WebApplication app, bool guardUserHeaders = true)
     {
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseAuthentication();
-        app.UseMiddleware<UserContextGuard>();
+        if (guardUserHeaders)
+        {
+            app.UseMiddleware<UserContextGuard>();
+        }
         app.UseAuthorization();
 
         app.MapHealthChecks("/health/live", new HealthCheckOptions
