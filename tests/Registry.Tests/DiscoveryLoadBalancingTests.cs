@@ -1,0 +1,94 @@
+using System.Net.Http.Json;
+using Mercato.ServiceDefaults.Discovery;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Microsoft.Extensions.ServiceDiscovery;
+
+namespace Mercato.Registry.Tests;
+
+/// <summary>
+/// http://{service} through Microsoft.Extensions.ServiceDiscovery with the registry-backed provider: requests spread
+/// over the registered instances, and a refused connection makes the client drop the dead one at once.
+/// </summary>
+public sealed class DiscoveryLoadBalancingTests(RegistryFactory registry) : IClassFixture<RegistryFactory>
+{
+    private static async Task<WebApplication> StartInstanceAsync(string name)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        var app = builder.Build();
+        app.MapGet("/health/ready", () => Results.Ok());
+        app.MapGet("/who", () => name);
+        await app.StartAsync();
+        return app;
+    }
+
+    private static string AddressOf(WebApplication app) =>
+        app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
+
+    private ServiceProvider CreateClientServices()
+    {
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddSingleton<Microsoft.Extensions.Configuration.IConfiguration>(new Microsoft.Extensions.Configuration.ConfigurationBuilder().Build());
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton(Options.Create(new RegistryOptions { CacheTtl = TimeSpan.FromSeconds(30) }));
+        services.AddSingleton(new RegistryClient(new HttpClient(registry.Server.CreateHandler()) { BaseAddress = registry.Server.BaseAddress }));
+        services.AddSingleton<ServiceInstanceCache>();
+        services.AddSingleton<IServiceEndpointProviderFactory, RegistryEndpointProviderFactory>();
+        services.AddTransient<DiscoveryRefreshHandler>();
+        services.AddServiceDiscovery();
+        services.AddHttpClient("svc").AddHttpMessageHandler<DiscoveryRefreshHandler>().AddServiceDiscovery();
+        return services.BuildServiceProvider();
+    }
+
+    [Fact]
+    public async Task Spreads_requests_over_instances_and_drops_a_dead_one_after_a_refused_connection()
+    {
+        var service = $"lb{Guid.NewGuid():N}"[..16];
+        await using var a = await StartInstanceAsync("a");
+        var b = await StartInstanceAsync("b");
+        var registryApi = registry.CreateClient();
+        foreach (var (id, app) in new[] { ("a", a), ("b", b) })
+        {
+            (await registryApi.PostAsJsonAsync("/registry/v1/instances", new InstanceRegistration(service, $"{service}-{id}", AddressOf(app), "1.0.0")))
+                .EnsureSuccessStatusCode();
+        }
+        await using var clientServices = CreateClientServices();
+        var http = clientServices.GetRequiredService<IHttpClientFactory>().CreateClient("svc");
+
+        var answers = new List<string>();
+        for (var i = 0; i < 6; i++)
+        {
+            answers.Add(await http.GetStringAsync($"http://{service}/who"));
+        }
+        Assert.Equal(3, answers.Count(x => x == "a"));
+        Assert.Equal(3, answers.Count(x => x == "b"));
+
+        // b dies; the registry is told, but the client's cache (TTL 30 s) still lists it.
+        await b.DisposeAsync();
+        await registryApi.DeleteAsync($"/registry/v1/instances/{service}-b");
+        var failures = 0;
+        var afterDeath = new List<string>();
+        for (var i = 0; i < 6; i++)
+        {
+            try
+            {
+                afterDeath.Add(await http.GetStringAsync($"http://{service}/who"));
+            }
+            catch (HttpRequestException)
+            {
+                failures++;
+            }
+        }
+
+        Assert.True(failures <= 1, $"{failures} calls failed; only the first refused connection should reach the caller");
+        Assert.All(afterDeath, x => Assert.Equal("a", x));
+        Assert.True(afterDeath.Count >= 5);
+    }
+}
