@@ -3,8 +3,16 @@ using Microsoft.Extensions.Configuration;
 namespace Mercato.AppHost;
 
 /// <summary>What the one-command run can be told (section "Mercato", or --Mercato:Key=value on the command line).</summary>
-public sealed record MercatoSettings(int GatewayPort, int RegistryPort, string DataDir, string AdminPassword, IReadOnlyDictionary<string, int> Replicas)
+public sealed record MercatoSettings(
+    int GatewayPort, int RegistryPort, string DataDir, string AdminPassword,
+    IReadOnlyDictionary<string, int> Replicas, IReadOnlyDictionary<string, int> MessagingPorts)
 {
+    /// <summary>Services that talk over Wolverine's TCP transport, with their default listening ports.</summary>
+    public static readonly IReadOnlyDictionary<string, int> DefaultMessagingPorts = new Dictionary<string, int>
+    {
+        ["ordering"] = 8101, ["payment"] = 8102, ["inventory"] = 8103,
+    };
+
     public const string DevelopmentAdminPassword = "Admin123!";
 
     public static MercatoSettings From(IDistributedApplicationBuilder builder)
@@ -17,7 +25,8 @@ public sealed record MercatoSettings(int GatewayPort, int RegistryPort, string D
             section.GetValue("RegistryPort", 8081),
             Path.GetFullPath(section["DataDir"] ?? Path.Combine(builder.AppHostDirectory, "..", "..", ".data")),
             section["AdminPassword"] ?? DevelopmentAdminPassword,
-            replicas);
+            replicas,
+            DefaultMessagingPorts.ToDictionary(p => p.Key, p => section.GetValue($"MessagingPorts:{p.Key}", p.Value)));
     }
 }
 
@@ -43,6 +52,24 @@ public static class MercatoResources
             first ??= instance;
         }
         return first!;
+    }
+
+    /// <summary>
+    /// Gives a service its Wolverine TCP listening port and the address of every messaging peer. The embedded transport
+    /// addresses one process per service, so such services run a single instance here (several need the broker profile).
+    /// </summary>
+    public static IResourceBuilder<ProjectResource> WithMessaging(this IResourceBuilder<ProjectResource> resource, MercatoSettings settings, string serviceName)
+    {
+        if (settings.Replicas.GetValueOrDefault(serviceName, 1) > 1)
+        {
+            throw new InvalidOperationException($"{serviceName} exchanges messages over the embedded TCP transport and runs one instance in this profile.");
+        }
+        resource.WithEnvironment("Messaging__Port", settings.MessagingPorts[serviceName].ToString(System.Globalization.CultureInfo.InvariantCulture));
+        foreach (var (peer, port) in settings.MessagingPorts)
+        {
+            resource.WithEnvironment($"Messaging__Peers__{peer}", "tcp://localhost:" + port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+        return resource;
     }
 
     public static IResourceBuilder<ProjectResource> WithMercatoEnvironment(

@@ -18,7 +18,9 @@ builder.AddProject<Projects.Mercato_Gateway>("gateway", o => o.ExcludeLaunchProf
 builder.AddMercatoService<Projects.Mercato_Identity>("identity", settings, registry)
     .WithEnvironment("Identity__AdminPassword", settings.AdminPassword);
 builder.AddMercatoService<Projects.Mercato_Catalog>("catalog", settings, registry);
-builder.AddMercatoService<Projects.Mercato_Inventory>("inventory", settings, registry);
+builder.AddMercatoService<Projects.Mercato_Inventory>("inventory", settings, registry).WithMessaging(settings, "inventory");
+builder.AddMercatoService<Projects.Mercato_Payment>("payment", settings, registry).WithMessaging(settings, "payment");
+builder.AddMercatoService<Projects.Mercato_Ordering>("ordering", settings, registry).WithMessaging(settings, "ordering");
 
 Console.WriteLine($"""
     Mercato is starting.

@@ -11,6 +11,12 @@ public sealed class GatewayOptions
     /// <summary>Registered services that get no /api route (the gateway itself).</summary>
     public List<string> ExcludedServices { get; set; } = ["gateway"];
 
+    /// <summary>
+    /// Public path prefixes of services whose API is not under /api/{service} (ordering serves /api/orders). A service
+    /// not listed here gets /api/{its name}.
+    /// </summary>
+    public Dictionary<string, List<string>> PathPrefixes { get; set; } = [];
+
     /// <summary>Requests that need no token. Everything else under /api needs a valid one.</summary>
     public List<PublicRoute> PublicRoutes { get; set; } = [];
 }

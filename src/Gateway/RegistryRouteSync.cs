@@ -79,14 +79,18 @@ public sealed class RegistryRouteSync(
 
     private static IEnumerable<RouteConfig> RoutesFor(string service, GatewayOptions settings)
     {
-        yield return new RouteConfig
-        {
-            RouteId = service,
-            ClusterId = service,
-            Match = new RouteMatch { Path = $"/api/{service}/{{**rest}}" },
-            AuthorizationPolicy = "default",
-        };
+        var prefixes = settings.PathPrefixes.GetValueOrDefault(service) ?? [$"/api/{service}"];
         var index = 0;
+        foreach (var prefix in prefixes)
+        {
+            yield return new RouteConfig
+            {
+                RouteId = $"{service}-{index++}",
+                ClusterId = service,
+                Match = new RouteMatch { Path = $"{prefix.TrimEnd('/')}/{{**rest}}" },
+                AuthorizationPolicy = "default",
+            };
+        }
         foreach (var open in settings.PublicRoutes.Where(r => r.Service == service))
         {
             yield return new RouteConfig

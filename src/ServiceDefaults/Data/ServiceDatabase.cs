@@ -18,11 +18,14 @@ public static class ServiceDatabase
     public static IHostApplicationBuilder AddServiceDatabase<TContext>(this IHostApplicationBuilder builder, string name)
         where TContext : DbContext
     {
-        var connectionString = builder.Configuration.GetConnectionString(name) ?? SqliteFileConnectionString(builder.Configuration, name);
-        builder.Services.AddDbContext<TContext>(options => options.UseSqlite(connectionString));
+        builder.Services.AddDbContext<TContext>(options => options.UseSqlite(ConnectionString(builder.Configuration, name)));
         builder.Services.AddHealthChecks().AddDbContextCheck<TContext>("database", tags: [HealthTags.Ready]);
         return builder;
     }
+
+    /// <summary>The service's own database: ConnectionStrings:{name}, else the SQLite file {Mercato:DataDir}/{name}.db.</summary>
+    public static string ConnectionString(IConfiguration config, string name) =>
+        config.GetConnectionString(name) ?? SqliteFileConnectionString(config, name);
 
     /// <summary>Applies pending migrations before the service accepts requests.</summary>
     public static async Task MigrateDatabaseAsync<TContext>(this WebApplication app) where TContext : DbContext

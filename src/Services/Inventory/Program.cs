@@ -1,11 +1,15 @@
 using Mercato.Inventory;
 using Mercato.Inventory.Data;
 using Mercato.ServiceDefaults;
+using Mercato.Contracts;
 using Mercato.ServiceDefaults.Data;
+using Mercato.ServiceDefaults.Messaging;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
-builder.AddServiceDatabase<InventoryDb>("inventory");
+builder.AddMessaging<InventoryDb>("inventory", routes => routes
+    .Send<StockReserved>("ordering")
+    .Send<StockReservationFailed>("ordering"));
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddHttpClient<CatalogClient>(http => http.BaseAddress = new Uri(builder.Configuration["Inventory:CatalogUrl"] ?? "http://catalog"));
 

@@ -48,7 +48,7 @@ namespace Mercato.Inventory.Data.Migrations
                     b.HasIndex("OrderId", "ProductId")
                         .IsUnique();
 
-                    b.ToTable("Reservations", t =>
+                    b.ToTable("Reservations", null, t =>
                         {
                             t.HasCheckConstraint("CK_Reservations_Quantity", "Quantity > 0");
                         });
@@ -75,7 +75,7 @@ namespace Mercato.Inventory.Data.Migrations
 
                     b.HasKey("ProductId");
 
-                    b.ToTable("StockItems", t =>
+                    b.ToTable("StockItems", null, t =>
                         {
                             t.HasCheckConstraint("CK_StockItems_OnHand", "OnHand >= 0");
 

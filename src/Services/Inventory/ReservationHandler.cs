@@ -1,0 +1,85 @@
+using Mercato.Contracts;
+using Mercato.Inventory.Data;
+using Microsoft.EntityFrameworkCore;
+
+namespace Mercato.Inventory;
+
+/// <summary>
+/// The inventory side of the order saga. Each step is idempotent per order: the reservation rows (unique per order and
+/// product) remember what was done, so a redelivered command gets the same answer and moves no stock twice. Two orders
+/// racing for the last units cannot both win: the stock row's version is checked on save and the loser is retried.
+/// </summary>
+public static class ReservationHandler
+{
+    public static async Task<object> Handle(ReserveStock command, InventoryDb db, TimeProvider time)
+    {
+        var existing = await db.Reservations.Where(r => r.OrderId == command.OrderId).ToListAsync();
+        if (existing.Count > 0)
+        {
+            return existing.All(r => r.Status != ReservationStatus.Released)
+                ? new StockReserved(command.OrderId)
+                : new StockReservationFailed(command.OrderId, "The reservation was already released.");
+        }
+        var wanted = command.Lines.GroupBy(l => l.ProductId).ToDictionary(g => g.Key, g => g.Sum(l => l.Quantity));
+        var items = await db.StockItems.Where(i => wanted.Keys.Contains(i.ProductId)).ToDictionaryAsync(i => i.ProductId);
+        foreach (var (productId, quantity) in wanted)
+        {
+            if (!items.TryGetValue(productId, out var item) || item.Available < quantity)
+            {
+                return new StockReservationFailed(command.OrderId,
+                    $"Insufficient stock for product {productId}: {quantity} wanted, {item?.Available ?? 0} available.");
+            }
+        }
+        var now = time.GetUtcNow();
+        foreach (var (productId, quantity) in wanted)
+        {
+            var item = items[productId];
+            item.Reserved += quantity;
+            item.Version++;
+            item.UpdatedAt = now;
+            db.Reservations.Add(new Reservation
+            {
+                Id = Guid.CreateVersion7(),
+                OrderId = command.OrderId,
+                ProductId = productId,
+                Quantity = quantity,
+                Status = ReservationStatus.Reserved,
+                CreatedAt = now,
+                UpdatedAt = now,
+            });
+        }
+        return new StockReserved(command.OrderId);
+    }
+
+    public static Task Handle(ReleaseStock command, InventoryDb db, TimeProvider time) =>
+        Settle(command.OrderId, ReservationStatus.Released, db, time);
+
+    public static Task Handle(CommitStock command, InventoryDb db, TimeProvider time) =>
+        Settle(command.OrderId, ReservationStatus.Committed, db, time);
+
+    /// <summary>Turns held units into a release (back to available) or a commit (gone from stock). Only once.</summary>
+    private static async Task Settle(Guid orderId, ReservationStatus outcome, InventoryDb db, TimeProvider time)
+    {
+        var held = await db.Reservations.Where(r => r.OrderId == orderId && r.Status == ReservationStatus.Reserved).ToListAsync();
+        if (held.Count == 0)
+        {
+            return;
+        }
+        var productIds = held.Select(r => r.ProductId).ToList();
+        var items = await db.StockItems.Where(i => productIds.Contains(i.ProductId)).ToDictionaryAsync(i => i.ProductId);
+        var now = time.GetUtcNow();
+        foreach (var reservation in held)
+        {
+            var item = items[reservation.ProductId];
+            item.Reserved -= reservation.Quantity;
+            if (outcome == ReservationStatus.Committed)
+            {
+                item.OnHand -= reservation.Quantity;
+            }
+            item.Version++;
+            item.UpdatedAt = now;
+            reservation.Status = outcome;
+            reservation.UpdatedAt = now;
+        }
+    }
+}

@@ -1,0 +1,81 @@
+using Microsoft.EntityFrameworkCore;
+
+namespace Mercato.Ordering.Data;
+
+public sealed class OrderingDb(DbContextOptions<OrderingDb> options) : DbContext(options)
+{
+    /// <summary>The event store: append-only, one row per event.</summary>
+    public DbSet<StoredEvent> Events => Set<StoredEvent>();
+
+    /// <summary>Projection: one JSON document per order (order detail and a customer's order list read it).</summary>
+    public DbSet<OrderDocument> Orders => Set<OrderDocument>();
+
+    public DbSet<IdempotencyKey> IdempotencyKeys => Set<IdempotencyKey>();
+
+    public DbSet<OrderSaga> Sagas => Set<OrderSaga>();
+
+    protected override void OnModelCreating(ModelBuilder modelBuilder)
+    {
+        modelBuilder.Entity<StoredEvent>(e =>
+        {
+            e.ToTable("OrderEvents");
+            e.HasKey(x => x.Sequence);
+            // Optimistic concurrency on the stream: two writers of version N of one order cannot both commit.
+            e.HasIndex(x => new { x.StreamId, x.Version }).IsUnique();
+            e.Property(x => x.Type).HasMaxLength(64);
+        });
+        modelBuilder.Entity<OrderDocument>(o =>
+        {
+            o.ToTable("OrderViews");
+            o.HasIndex(x => new { x.CustomerId, x.CreatedAtTicks });
+        });
+        modelBuilder.Entity<IdempotencyKey>(k =>
+        {
+            k.HasKey(x => new { x.CustomerId, x.Key });
+            k.Property(x => x.Key).HasMaxLength(IdempotencyKey.MaxLength);
+        });
+        modelBuilder.Entity<OrderSaga>(s =>
+        {
+            s.ToTable("OrderSagas");
+            s.Property(x => x.Stage).HasConversion<string>().HasMaxLength(32);
+        });
+    }
+}
+
+public sealed class StoredEvent
+{
+    public long Sequence { get; set; }
+
+    public Guid StreamId { get; set; }
+
+    public int Version { get; set; }
+
+    public required string Type { get; set; }
+
+    public required string Data { get; set; }
+
+    public DateTimeOffset OccurredAt { get; set; }
+}
+
+public sealed class OrderDocument
+{
+    public Guid Id { get; set; }
+
+    public Guid CustomerId { get; set; }
+
+    /// <summary>UTC ticks of creation, for ordering (SQLite cannot order by DateTimeOffset).</summary>
+    public long CreatedAtTicks { get; set; }
+
+    public required string Json { get; set; }
+}
+
+public sealed class IdempotencyKey
+{
+    public const int MaxLength = 100;
+
+    public Guid CustomerId { get; set; }
+
+    public required string Key { get; set; }
+
+    public Guid OrderId { get; set; }
+}

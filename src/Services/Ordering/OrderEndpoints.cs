@@ -1,0 +1,186 @@
+using System.Security.Claims;
+using Mercato.Contracts;
+using Mercato.Ordering.Data;
+using Mercato.Ordering.Domain;
+using Mercato.ServiceDefaults.Auth;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.EntityFrameworkCore;
+using Wolverine.EntityFrameworkCore;
+
+namespace Mercato.Ordering;
+
+public sealed record OrderItemRequest(Guid? ProductId, int? Quantity);
+
+public sealed record PlaceOrderRequest(List<OrderItemRequest>? Items, string? PaymentMethod);
+
+public sealed record OrderAccepted(Guid OrderId, string Status);
+
+public sealed record OrderEventResponse(int Version, string Type, DateTimeOffset OccurredAt, object Data);
+
+public static class OrderEndpoints
+{
+    public const string IdempotencyHeader = "Idempotency-Key";
+    public const int MaxLines = 50;
+    public const int MaxQuantity = 1000;
+    public const string DefaultPaymentMethod = "tok_visa";
+
+    public static void MapOrderEndpoints(this WebApplication app)
+    {
+        var orders = app.MapGroup("/api/orders").WithTags("Ordering");
+        orders.MapPost("/", PlaceAsync);
+        orders.MapGet("/", ListAsync);
+        orders.MapGet("/{id}", GetAsync);
+        orders.MapGet("/{id}/events", EventsAsync);
+        orders.MapPost("/admin/rebuild-projections", async (OrderingDb db, CancellationToken ct) =>
+                Results.Ok(new { rebuilt = await OrderEventStore.RebuildProjectionsAsync(db, ct) }))
+            .RequireAuthorization(MercatoAuth.AdminPolicy);
+    }
+
+    private static async Task<IResult> PlaceAsync(
+        PlaceOrderRequest request,
+        [FromHeader(Name = IdempotencyHeader)] string? idempotencyKey,
+        ClaimsPrincipal user,
+        CatalogClient catalog,
+        IDbContextOutbox<OrderingDb> outbox,
+        OrderEventStore store,
+        TimeProvider time,
+        ILogger<OrderEventStore> logger,
+        CancellationToken ct)
+    {
+        var errors = Validate(request, idempotencyKey);
+        if (errors.Count > 0)
+        {
+            return Results.ValidationProblem(errors);
+        }
+        var customerId = Guid.Parse(user.FindFirstValue(MercatoAuth.SubjectClaim)!);
+        var db = outbox.DbContext;
+        if (await ExistingOrderAsync(db, customerId, idempotencyKey!, ct) is { } existing)
+        {
+            return existing;
+        }
+
+        var items = request.Items!;
+        var prices = new Dictionary<Guid, decimal>();
+        try
+        {
+            foreach (var productId in items.Select(i => i.ProductId!.Value).Distinct())
+            {
+                if (await catalog.FindAsync(productId, ct) is { } product)
+                {
+                    prices[productId] = product.Price;
+                }
+            }
+        }
+        catch (Exception ex) when (ex is HttpRequestException or InvalidOperationException or TimeoutException
+                                   or Polly.CircuitBreaker.BrokenCircuitException or OperationCanceledException && !ct.IsCancellationRequested)
+        {
+            logger.LogWarning("Catalog unavailable while pricing an order: {Error}", ex.Message);
+            return Results.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "Catalog unavailable",
+                detail: "Prices could not be read; nothing was ordered. Try again shortly.");
+        }
+        var unknown = items.Select((item, index) => (item, index)).Where(x => !prices.ContainsKey(x.item.ProductId!.Value)).ToList();
+        if (unknown.Count > 0)
+        {
+            return Results.ValidationProblem(unknown.ToDictionary(
+                x => $"items[{x.index}].productId", x => new[] { $"No product {x.item.ProductId} in the catalog." }));
+        }
+
+        var lines = items
+            .GroupBy(i => i.ProductId!.Value)
+            .Select(g => new OrderLine(g.Key, g.Sum(i => i.Quantity!.Value), prices[g.Key]))
+            .ToList();
+        var total = lines.Sum(l => l.UnitPrice * l.Quantity);
+        var paymentMethod = string.IsNullOrWhiteSpace(request.PaymentMethod) ? DefaultPaymentMethod : request.PaymentMethod.Trim();
+        var orderId = Guid.CreateVersion7();
+
+        await store.AppendAsync(orderId, new OrderEvent.Submitted(orderId, customerId, lines, total, paymentMethod, time.GetUtcNow()));
+        db.IdempotencyKeys.Add(new IdempotencyKey { CustomerId = customerId, Key = idempotencyKey!, OrderId = orderId });
+        await outbox.PublishAsync(new StartOrderSaga(orderId, customerId, lines, total, paymentMethod));
+        try
+        {
+            await outbox.SaveChangesAndFlushMessagesAsync(ct);
+        }
+        catch (DbUpdateException)
+        {
+            // The same key raced in from a concurrent request: that one won, answer with its order.
+            db.ChangeTracker.Clear();
+            return await ExistingOrderAsync(db, customerId, idempotencyKey!, ct) ?? throw new InvalidOperationException("Order write failed.");
+        }
+        return Results.Accepted($"/api/orders/{orderId}", new OrderAccepted(orderId, OrderStatus.Pending));
+    }
+
+    private static async Task<IResult?> ExistingOrderAsync(OrderingDb db, Guid customerId, string key, CancellationToken ct)
+    {
+        var known = await db.IdempotencyKeys.AsNoTracking().SingleOrDefaultAsync(k => k.CustomerId == customerId && k.Key == key, ct);
+        if (known is null)
+        {
+            return null;
+        }
+        var view = await new OrderEventStore(db).LoadViewAsync(known.OrderId, ct);
+        return Results.Accepted($"/api/orders/{known.OrderId}", new OrderAccepted(known.OrderId, view?.Status ?? OrderStatus.Pending));
+    }
+
+    private static async Task<IResult> GetAsync(Guid id, ClaimsPrincipal user, OrderEventStore store, CancellationToken ct)
+    {
+        var view = await store.LoadViewAsync(id, ct);
+        return view is not null && MayRead(user, view.CustomerId) ? Results.Ok(view) : NotFound(id);
+    }
+
+    private static async Task<IResult> ListAsync(ClaimsPrincipal user, OrderingDb db, CancellationToken ct)
+    {
+        var customerId = Guid.Parse(user.FindFirstValue(MercatoAuth.SubjectClaim)!);
+        var documents = await db.Orders.AsNoTracking().Where(o => o.CustomerId == customerId)
+            .OrderByDescending(o => o.CreatedAtTicks).Take(100).Select(o => o.Json).ToListAsync(ct);
+        return Results.Ok(documents.Select(json => System.Text.Json.JsonSerializer.Deserialize<OrderView>(json, OrderEventStore.Json)));
+    }
+
+    private static async Task<IResult> EventsAsync(Guid id, ClaimsPrincipal user, OrderEventStore store, CancellationToken ct)
+    {
+        var view = await store.LoadViewAsync(id, ct);
+        if (view is null || !MayRead(user, view.CustomerId))
+        {
+            return NotFound(id);
+        }
+        var stream = await store.ReadStreamAsync(id, ct);
+        return Results.Ok(stream.Select(e => new OrderEventResponse(e.Stored.Version, e.Stored.Type, e.Stored.OccurredAt, e.Event)));
+    }
+
+    private static bool MayRead(ClaimsPrincipal user, Guid owner) =>
+        user.IsInRole(MercatoAuth.AdminRole) || user.FindFirstValue(MercatoAuth.SubjectClaim) == owner.ToString();
+
+    private static IResult NotFound(Guid id) =>
+        Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "Order not found", detail: $"No order {id} visible to you.");
+
+    private static Dictionary<string, string[]> Validate(PlaceOrderRequest request, string? idempotencyKey)
+    {
+        var errors = new Dictionary<string, string[]>();
+        if (string.IsNullOrWhiteSpace(idempotencyKey) || idempotencyKey.Length > IdempotencyKey.MaxLength)
+        {
+            errors[IdempotencyHeader] = [$"The {IdempotencyHeader} header is required (1 to {IdempotencyKey.MaxLength} characters)."];
+        }
+        if (request.Items is not { Count: > 0 and <= MaxLines })
+        {
+            errors["items"] = [$"Between 1 and {MaxLines} items."];
+        }
+        else
+        {
+            for (var i = 0; i < request.Items.Count; i++)
+            {
+                var item = request.Items[i];
+                if (item?.ProductId is not { } productId || productId == Guid.Empty)
+                {
+                    errors[$"items[{i}].productId"] = ["Required."];
+                }
+                if (item?.Quantity is not (>= 1 and <= MaxQuantity))
+                {
+                    errors[$"items[{i}].quantity"] = [$"Between 1 and {MaxQuantity}."];
+                }
+            }
+        }
+        if (request.PaymentMethod is { Length: > 64 })
+        {
+            errors["paymentMethod"] = ["At most 64 characters."];
+        }
+        return errors;
+    }
+}

@@ -1,0 +1,36 @@
+using Mercato.Contracts;
+using Mercato.Ordering;
+using Mercato.Ordering.Data;
+using Mercato.ServiceDefaults;
+using Mercato.ServiceDefaults.Data;
+using Mercato.ServiceDefaults.Messaging;
+
+var builder = WebApplication.CreateBuilder(args);
+builder.AddServiceDefaults();
+builder.AddMessaging<OrderingDb>("ordering", routes => routes
+    .Send<CapturePayment>("payment")
+    .Send<RefundPayment>("payment")
+    .Send<ReserveStock>("inventory")
+    .Send<ReleaseStock>("inventory")
+    .Send<CommitStock>("inventory"));
+builder.Services.AddSingleton(TimeProvider.System);
+builder.Services.Configure<OrderingOptions>(builder.Configuration.GetSection("Ordering"));
+builder.Services.AddScoped<OrderEventStore>();
+builder.Services.AddHttpClient<CatalogClient>(http => http.BaseAddress = new Uri(builder.Configuration["Ordering:CatalogUrl"] ?? "http://catalog"));
+
+var app = builder.Build();
+app.MapDefaultEndpoints();
+app.MapOrderEndpoints();
+
+await app.MigrateDatabaseAsync<OrderingDb>();
+if (args.Contains("rebuild-projections"))
+{
+    // dotnet run --project src/Services/Ordering -- rebuild-projections
+    await using var scope = app.Services.CreateAsyncScope();
+    var rebuilt = await OrderEventStore.RebuildProjectionsAsync(scope.ServiceProvider.GetRequiredService<OrderingDb>());
+    Console.WriteLine($"Rebuilt the projections of {rebuilt} order(s) from their events.");
+    return;
+}
+await app.RunAsync();
+
+public partial class Program;

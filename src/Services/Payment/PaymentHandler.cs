@@ -1,0 +1,69 @@
+using Mercato.Contracts;
+using Mercato.Payment.Data;
+using Microsoft.EntityFrameworkCore;
+
+namespace Mercato.Payment;
+
+/// <summary>Captures and refunds, each idempotent per order: redelivered commands get the first answer again.</summary>
+public static class PaymentHandler
+{
+    public static async Task<object?> Handle(CapturePayment command, PaymentDb db, SimulatedPaymentProvider provider, TimeProvider time, ILogger<PaymentRecord> logger)
+    {
+        var existing = await db.Payments.SingleOrDefaultAsync(p => p.OrderId == command.OrderId);
+        if (existing is not null)
+        {
+            return existing.Status switch
+            {
+                PaymentStatus.Captured or PaymentStatus.Refunded => new PaymentCaptured(command.OrderId, existing.Id, existing.Amount),
+                PaymentStatus.Voided => new PaymentDeclined(command.OrderId, "The order was cancelled before the payment arrived."),
+                _ => new PaymentDeclined(command.OrderId, existing.Reason ?? "Declined."),
+            };
+        }
+        var reason = provider.DeclineReason(command.Amount, command.PaymentMethod);
+        var now = time.GetUtcNow();
+        var payment = new PaymentRecord
+        {
+            Id = Guid.CreateVersion7(),
+            OrderId = command.OrderId,
+            CustomerId = command.CustomerId,
+            Amount = command.Amount,
+            Method = command.PaymentMethod,
+            Status = reason is null ? PaymentStatus.Captured : PaymentStatus.Declined,
+            Reason = reason,
+            CreatedAt = now,
+            UpdatedAt = now,
+        };
+        db.Payments.Add(payment);
+        logger.LogInformation("Payment for order {OrderId}: {Status} {Amount}", command.OrderId, payment.Status, command.Amount);
+        return reason is null ? new PaymentCaptured(command.OrderId, payment.Id, payment.Amount) : new PaymentDeclined(command.OrderId, reason);
+    }
+
+    public static async Task<PaymentRefunded?> Handle(RefundPayment command, PaymentDb db, TimeProvider time, ILogger<PaymentRecord> logger)
+    {
+        var payment = await db.Payments.SingleOrDefaultAsync(p => p.OrderId == command.OrderId);
+        var now = time.GetUtcNow();
+        if (payment is null)
+        {
+            db.Payments.Add(new PaymentRecord
+            {
+                Id = Guid.CreateVersion7(),
+                OrderId = command.OrderId,
+                Method = "none",
+                Status = PaymentStatus.Voided,
+                Reason = command.Reason,
+                CreatedAt = now,
+                UpdatedAt = now,
+            });
+            return null;
+        }
+        if (payment.Status != PaymentStatus.Captured)
+        {
+            return null;
+        }
+        payment.Status = PaymentStatus.Refunded;
+        payment.Reason = command.Reason;
+        payment.UpdatedAt = now;
+        logger.LogInformation("Refunded {Amount} for order {OrderId}: {Reason}", payment.Amount, command.OrderId, command.Reason);
+        return new PaymentRefunded(command.OrderId, payment.Id, payment.Amount);
+    }
+}

@@ -1,0 +1,21 @@
+namespace Mercato.Payment;
+
+public sealed class PaymentProviderOptions
+{
+    /// <summary>Amounts above this are declined, so tests and demos can steer the outcome.</summary>
+    public decimal DeclineAbove { get; set; } = 10_000m;
+}
+
+/// <summary>
+/// A simulated payment service provider with deterministic rules: the method token <c>tok_decline</c> is declined,
+/// amounts above <see cref="PaymentProviderOptions.DeclineAbove"/> are declined, anything else is captured.
+/// </summary>
+public sealed class SimulatedPaymentProvider(Microsoft.Extensions.Options.IOptions<PaymentProviderOptions> options)
+{
+    public const string DeclineToken = "tok_decline";
+
+    public string? DeclineReason(decimal amount, string method) =>
+        method == DeclineToken ? "Card declined by the issuer."
+        : amount > options.Value.DeclineAbove ? $"Amount {amount} exceeds the limit of {options.Value.DeclineAbove}."
+        : null;
+}
