@@ -129,3 +129,76 @@ public sealed class InventoryApiTests(InventoryFactory inventory) : IClassFixtur
         await Assert.ThrowsAsync<Microsoft.EntityFrameworkCore.DbUpdateException>(() => db.SaveChangesAsync());
     }
 }
+
+/// <summary>The saga's inventory steps through Wolverine's real pipeline on a real SQLite file.</summary>
+public sealed class ReservationTests(InventoryFactory inventory) : IClassFixture<InventoryFactory>
+{
+    private async Task<Guid> ProductWithStock(int onHand)
+    {
+        var id = Guid.NewGuid();
+        inventory.CatalogProducts.Add(id);
+        (await inventory.CreateAdminClient().PutAsJsonAsync($"/api/inventory/items/{id}", new { onHand })).EnsureSuccessStatusCode();
+        return id;
+    }
+
+    private async Task<T> Invoke<T>(object command)
+    {
+        await using var scope = inventory.Services.CreateAsyncScope();
+        return await scope.ServiceProvider.GetRequiredService<Wolverine.IMessageBus>().InvokeAsync<T>(command);
+    }
+
+    private async Task Send(object command)
+    {
+        await using var scope = inventory.Services.CreateAsyncScope();
+        await scope.ServiceProvider.GetRequiredService<Wolverine.IMessageBus>().InvokeAsync(command);
+    }
+
+    private async Task<StockResponse> Stock(Guid product) =>
+        (await inventory.CreateAdminClient().GetFromJsonAsync<StockResponse>($"/api/inventory/items/{product}"))!;
+
+    [Fact]
+    public async Task Reserve_then_commit_takes_units_out_of_stock_exactly_once()
+    {
+        var product = await ProductWithStock(10);
+        var order = Guid.NewGuid();
+        var reserve = new Contracts.ReserveStock(order, [new Contracts.OrderLine(product, 3, 1m)]);
+
+        await Invoke<Contracts.StockReserved>(reserve);
+        await Invoke<Contracts.StockReserved>(reserve);
+        Assert.Equal(new StockResponse(product, 10, 3, 7), await Stock(product));
+
+        await Send(new Contracts.CommitStock(order));
+        await Send(new Contracts.CommitStock(order));
+        Assert.Equal(new StockResponse(product, 7, 0, 7), await Stock(product));
+    }
+
+    [Fact]
+    public async Task Release_gives_units_back_once()
+    {
+        var product = await ProductWithStock(5);
+        var order = Guid.NewGuid();
+        await Invoke<Contracts.StockReserved>(new Contracts.ReserveStock(order, [new Contracts.OrderLine(product, 5, 1m)]));
+
+        await Send(new Contracts.ReleaseStock(order));
+        await Send(new Contracts.ReleaseStock(order));
+
+        Assert.Equal(new StockResponse(product, 5, 0, 5), await Stock(product));
+    }
+
+    [Fact]
+    public async Task All_lines_or_none()
+    {
+        var plenty = await ProductWithStock(100);
+        var scarce = await ProductWithStock(1);
+
+        var failed = await Invoke<Contracts.StockReservationFailed>(new Contracts.ReserveStock(Guid.NewGuid(),
+            [new Contracts.OrderLine(plenty, 10, 1m), new Contracts.OrderLine(scarce, 2, 1m)]));
+        var unknown = await Invoke<Contracts.StockReservationFailed>(new Contracts.ReserveStock(Guid.NewGuid(),
+            [new Contracts.OrderLine(Guid.NewGuid(), 1, 1m)]));
+
+        Assert.Contains(scarce.ToString(), failed.Reason, StringComparison.Ordinal);
+        Assert.Equal(new StockResponse(plenty, 100, 0, 100), await Stock(plenty));
+        Assert.Equal(new StockResponse(scarce, 1, 0, 1), await Stock(scarce));
+        Assert.Contains("Insufficient", unknown.Reason, StringComparison.Ordinal);
+    }
+}

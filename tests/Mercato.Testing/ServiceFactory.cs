@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
+using Wolverine;
 
 namespace Mercato.Testing;
 
@@ -25,8 +26,14 @@ public class ServiceFactory<TProgram> : WebApplicationFactory<TProgram> where TP
     {
         builder.UseEnvironment("Development");
         builder.UseSetting("Mercato:DataDir", DataDir);
+        // Messaging services name their peers; in a single-service test nothing is sent across processes.
+        foreach (var peer in (string[])["ordering", "payment", "inventory", "notification", "analytics", "basket"])
+        {
+            builder.UseSetting($"Messaging:Peers:{peer}", "tcp://localhost:1");
+        }
         builder.ConfigureTestServices(services =>
         {
+            services.DisableAllExternalWolverineTransports();
             services.AddHttpClient(MercatoAuth.JwksClient).ConfigurePrimaryHttpMessageHandler(CreateJwksHandler);
             ConfigureTestServices(services);
         });

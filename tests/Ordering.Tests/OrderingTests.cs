@@ -1,0 +1,253 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Mercato.Contracts;
+using Mercato.Ordering.Data;
+using Mercato.Ordering.Domain;
+using Mercato.Testing;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Wolverine;
+
+namespace Mercato.Ordering.Tests;
+
+/// <summary>Ordering on a real SQLite file; the catalog it prices against is a fixed price list.</summary>
+public sealed class OrderingFactory : ServiceFactory<Program>
+{
+    public static readonly Guid Mug = Guid.NewGuid();
+    public static readonly Guid Kettle = Guid.NewGuid();
+
+    protected override void ConfigureTestServices(IServiceCollection services) =>
+        services.AddHttpClient<CatalogClient>().ConfigurePrimaryHttpMessageHandler(() => new PriceList());
+
+    private sealed class PriceList : HttpMessageHandler
+    {
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            var id = Guid.Parse(request.RequestUri!.Segments[^1]);
+            decimal? price = id == Mug ? 8.5m : id == Kettle ? 45m : null;
+            return Task.FromResult(price is null
+                ? new HttpResponseMessage(HttpStatusCode.NotFound)
+                : new HttpResponseMessage(HttpStatusCode.OK) { Content = JsonContent.Create(new { id, name = "x", price }) });
+        }
+    }
+}
+
+public sealed class OrderingTests(OrderingFactory ordering) : IClassFixture<OrderingFactory>
+{
+    private static HttpRequestMessage Place(object body, string? key = null)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, "/api/orders") { Content = JsonContent.Create(body) };
+        request.Headers.Add("Idempotency-Key", key ?? Guid.NewGuid().ToString());
+        return request;
+    }
+
+    private async Task<Guid> PlaceAsync(HttpClient client, object? body = null)
+    {
+        var response = await client.SendAsync(Place(body ?? new { items = new[] { new { productId = OrderingFactory.Mug, quantity = 2 } } }));
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        var orderId = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("orderId").GetGuid();
+        await SagaStartedAsync(orderId);
+        return orderId;
+    }
+
+    /// <summary>The saga starts from the outbox, asynchronously after the 202; wait for it (bounded).</summary>
+    private async Task SagaStartedAsync(Guid orderId)
+    {
+        for (var attempt = 0; attempt < 200; attempt++)
+        {
+            await using var scope = ordering.Services.CreateAsyncScope();
+            if (await scope.ServiceProvider.GetRequiredService<OrderingDb>().Sagas.AnyAsync(s => s.Id == orderId))
+            {
+                return;
+            }
+            await Task.Delay(50);
+        }
+        Assert.Fail($"The saga of order {orderId} did not start.");
+    }
+
+    private async Task Deliver(object message)
+    {
+        await using var scope = ordering.Services.CreateAsyncScope();
+        await scope.ServiceProvider.GetRequiredService<IMessageBus>().InvokeAsync(message);
+    }
+
+    [Fact]
+    public async Task Placing_an_order_prices_it_stores_its_first_event_and_starts_the_saga()
+    {
+        var client = ordering.CreateCustomerClient();
+        var orderId = await PlaceAsync(client, new
+        {
+            items = new[] { new { productId = OrderingFactory.Mug, quantity = 2 }, new { productId = OrderingFactory.Kettle, quantity = 1 }, new { productId = OrderingFactory.Mug, quantity = 1 } },
+        });
+
+        var view = await client.GetFromJsonAsync<OrderView>($"/api/orders/{orderId}");
+        var events = await client.GetFromJsonAsync<JsonElement>($"/api/orders/{orderId}/events");
+        await using var scope = ordering.Services.CreateAsyncScope();
+        var saga = await scope.ServiceProvider.GetRequiredService<OrderingDb>().Sagas.SingleAsync(s => s.Id == orderId);
+
+        Assert.Equal((OrderStatus.Pending, 70.5m, ordering.CustomerId), (view!.Status, view.Total, view.CustomerId));
+        Assert.Equal(3, view.Items.Single(i => i.ProductId == OrderingFactory.Mug).Quantity);
+        Assert.Equal("Submitted", Assert.Single(events.EnumerateArray()).GetProperty("type").GetString());
+        Assert.Equal(SagaStage.AwaitingPayment, saga.Stage);
+    }
+
+    [Fact]
+    public async Task The_same_idempotency_key_returns_the_same_order_and_creates_no_second_one()
+    {
+        var client = ordering.CreateClientWithToken(ordering.Tokens.Issue(Guid.NewGuid(), "customer"));
+        var body = new { items = new[] { new { productId = OrderingFactory.Kettle, quantity = 1 } } };
+
+        var first = await client.SendAsync(Place(body, "retry-me"));
+        var second = await client.SendAsync(Place(body, "retry-me"));
+        var list = await client.GetFromJsonAsync<List<OrderView>>("/api/orders");
+
+        Assert.Equal(HttpStatusCode.Accepted, second.StatusCode);
+        Assert.Equal((await first.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("orderId").GetGuid(),
+            (await second.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("orderId").GetGuid());
+        Assert.Single(list!);
+    }
+
+    [Theory]
+    [InlineData("""{"items":[]}""", "items")]
+    [InlineData("""{}""", "items")]
+    [InlineData("""{"items":[{"productId":"00000000-0000-0000-0000-000000000000","quantity":1}]}""", "items[0].productId")]
+    [InlineData("""{"items":[{"productId":"5b0f6a57-3f7e-4b4e-9d55-0d3f5a0e8a01","quantity":0}]}""", "items[0].quantity")]
+    [InlineData("""{"items":[{"productId":"5b0f6a57-3f7e-4b4e-9d55-0d3f5a0e8a01","quantity":1000000}]}""", "items[0].quantity")]
+    [InlineData("""{"items":[{"productId":"5b0f6a57-3f7e-4b4e-9d55-0d3f5a0e8a01","quantity":1}]}""", "items[0].productId")]
+    [InlineData("""{"items":[{"productId":"abc","quantity":1}]}""", "items[0].productId")]
+    public async Task Bad_orders_are_400_and_store_nothing(string json, string field)
+    {
+        var client = ordering.CreateClientWithToken(ordering.Tokens.Issue(Guid.NewGuid(), "customer"));
+        var request = new HttpRequestMessage(HttpMethod.Post, "/api/orders") { Content = new StringContent(json, System.Text.Encoding.UTF8, "application/json") };
+        request.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString());
+
+        await ProblemAssert.NamesField(await client.SendAsync(request), field);
+        Assert.Empty((await client.GetFromJsonAsync<List<OrderView>>("/api/orders"))!);
+    }
+
+    [Fact]
+    public async Task An_order_without_idempotency_key_is_refused()
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, "/api/orders")
+        {
+            Content = JsonContent.Create(new { items = new[] { new { productId = OrderingFactory.Mug, quantity = 1 } } }),
+        };
+        await ProblemAssert.NamesField(await ordering.CreateCustomerClient().SendAsync(request), "Idempotency-Key");
+    }
+
+    [Fact]
+    public async Task Other_customers_orders_are_invisible_but_admins_see_them()
+    {
+        var orderId = await PlaceAsync(ordering.CreateCustomerClient());
+        var stranger = ordering.CreateClientWithToken(ordering.Tokens.Issue(Guid.NewGuid(), "customer"));
+
+        await ProblemAssert.IsProblem(await stranger.GetAsync($"/api/orders/{orderId}"), HttpStatusCode.NotFound);
+        await ProblemAssert.IsProblem(await stranger.GetAsync($"/api/orders/{orderId}/events"), HttpStatusCode.NotFound);
+        Assert.Equal(HttpStatusCode.OK, (await ordering.CreateAdminClient().GetAsync($"/api/orders/{orderId}")).StatusCode);
+    }
+
+    [Fact]
+    public async Task The_saga_confirms_after_payment_and_stock_and_ignores_duplicates()
+    {
+        var client = ordering.CreateCustomerClient();
+        var orderId = await PlaceAsync(client);
+
+        await Deliver(new PaymentCaptured(orderId, Guid.NewGuid(), 17m));
+        await Deliver(new PaymentCaptured(orderId, Guid.NewGuid(), 17m));
+        await Deliver(new StockReserved(orderId));
+        await Deliver(new StockReserved(orderId));
+
+        var view = await client.GetFromJsonAsync<OrderView>($"/api/orders/{orderId}");
+        var events = await client.GetFromJsonAsync<JsonElement>($"/api/orders/{orderId}/events");
+        Assert.Equal(OrderStatus.Confirmed, view!.Status);
+        Assert.Equal(["Submitted", "PaymentCaptured", "StockReserved", "Confirmed"], events.EnumerateArray().Select(e => e.GetProperty("type").GetString()));
+        Assert.Equal(["submitted", "payment", "inventory", "confirmation"], view.Steps.Select(s => s.Name));
+    }
+
+    [Fact]
+    public async Task Out_of_stock_cancels_and_refunds()
+    {
+        var client = ordering.CreateCustomerClient();
+        var orderId = await PlaceAsync(client);
+
+        await Deliver(new PaymentCaptured(orderId, Guid.NewGuid(), 17m));
+        await Deliver(new StockReservationFailed(orderId, "none left"));
+        await Deliver(new PaymentRefunded(orderId, Guid.NewGuid(), 17m));
+
+        var view = await client.GetFromJsonAsync<OrderView>($"/api/orders/{orderId}");
+        Assert.Equal(OrderStatus.Cancelled, view!.Status);
+        Assert.Contains("none left", view.CancellationReason, StringComparison.Ordinal);
+        Assert.Contains(view.Steps, s => s is { Name: "refund", Status: "completed" });
+    }
+
+    [Fact]
+    public async Task A_step_that_times_out_cancels_and_compensates()
+    {
+        var client = ordering.CreateCustomerClient();
+        var orderId = await PlaceAsync(client);
+
+        await Deliver(new PaymentCaptured(orderId, Guid.NewGuid(), 17m));
+        await Deliver(new StockTimedOut(orderId, TimeSpan.Zero));
+        await Deliver(new StockReserved(orderId));
+
+        var view = await client.GetFromJsonAsync<OrderView>($"/api/orders/{orderId}");
+        Assert.Equal(OrderStatus.Cancelled, view!.Status);
+        Assert.Contains(view.Steps, s => s is { Name: "inventory", Status: "timed-out" });
+        Assert.Contains(view.Steps, s => s is { Name: "release", Status: "requested" });
+        Assert.Contains(view.Steps, s => s is { Name: "refund", Status: "pending" });
+    }
+
+    [Fact]
+    public async Task Rebuilding_projections_gives_byte_identical_read_models()
+    {
+        var client = ordering.CreateCustomerClient();
+        var confirmed = await PlaceAsync(client);
+        var declined = await PlaceAsync(client);
+        await Deliver(new PaymentCaptured(confirmed, Guid.NewGuid(), 17m));
+        await Deliver(new StockReserved(confirmed));
+        await Deliver(new PaymentDeclined(declined, "card declined"));
+
+        async Task<Dictionary<Guid, string>> Snapshot()
+        {
+            await using var scope = ordering.Services.CreateAsyncScope();
+            return await scope.ServiceProvider.GetRequiredService<OrderingDb>().Orders.AsNoTracking().ToDictionaryAsync(o => o.Id, o => o.Json);
+        }
+        var before = await Snapshot();
+        var rebuilt = await ordering.CreateAdminClient().PostAsync("/api/orders/admin/rebuild-projections", null);
+        var after = await Snapshot();
+
+        Assert.Equal(HttpStatusCode.OK, rebuilt.StatusCode);
+        Assert.Equal(before.Count, (await rebuilt.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("rebuilt").GetInt32());
+        Assert.Equal(before.OrderBy(kv => kv.Key), after.OrderBy(kv => kv.Key));
+        await ProblemAssert.IsProblem(await client.PostAsync("/api/orders/admin/rebuild-projections", null), HttpStatusCode.Forbidden);
+    }
+}
+
+public sealed class OrderViewTests
+{
+    private static readonly DateTimeOffset T0 = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
+
+    [Fact]
+    public void Projects_the_cancel_path_with_the_reason()
+    {
+        var id = Guid.NewGuid();
+        object[] events =
+        [
+            new OrderEvent.Submitted(id, Guid.NewGuid(), [new OrderLine(Guid.NewGuid(), 1, 5m)], 5m, "tok_visa", T0),
+            new OrderEvent.PaymentDeclined("no funds", T0.AddSeconds(1)),
+            new OrderEvent.Cancelled("Payment declined: no funds", T0.AddSeconds(1)),
+        ];
+
+        var view = events.Aggregate((OrderView?)null, OrderView.Apply)!;
+
+        Assert.Equal((OrderStatus.Cancelled, "Payment declined: no funds", 3), (view.Status, view.CancellationReason, view.Version));
+        Assert.Contains(view.Steps, s => s is { Name: "payment", Status: "failed", Detail: "no funds" });
+    }
+
+    [Fact]
+    public void Refuses_events_before_submission()
+    {
+        Assert.Throws<InvalidOperationException>(() => OrderView.Apply(null, new OrderEvent.Confirmed(T0)));
+    }
+}

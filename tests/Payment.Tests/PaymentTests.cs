@@ -1,0 +1,94 @@
+using System.Net;
+using System.Net.Http.Json;
+using Mercato.Contracts;
+using Mercato.Payment;
+using Mercato.Testing;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Wolverine;
+
+namespace Mercato.Payment.Tests;
+
+public sealed class PaymentFactory : ServiceFactory<Program>
+{
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        base.ConfigureWebHost(builder);
+        builder.UseSetting("Payment:DeclineAbove", "500");
+    }
+}
+
+/// <summary>The payment handlers through Wolverine's real pipeline (transaction, outbox) on a real SQLite file.</summary>
+public sealed class PaymentTests(PaymentFactory payment) : IClassFixture<PaymentFactory>
+{
+    private async Task<T> Invoke<T>(object command)
+    {
+        await using var scope = payment.Services.CreateAsyncScope();
+        return await scope.ServiceProvider.GetRequiredService<IMessageBus>().InvokeAsync<T>(command);
+    }
+
+    private async Task<List<PaymentResponse>> PaymentsOf(Guid orderId) =>
+        (await payment.CreateAdminClient().GetFromJsonAsync<List<PaymentResponse>>($"/api/payments?orderId={orderId}"))!;
+
+    [Fact]
+    public async Task Captures_once_per_order_even_when_the_command_is_redelivered()
+    {
+        var order = Guid.NewGuid();
+        var command = new CapturePayment(order, Guid.NewGuid(), 120m, "tok_visa");
+
+        var first = await Invoke<PaymentCaptured>(command);
+        var second = await Invoke<PaymentCaptured>(command);
+
+        Assert.Equal(first.PaymentId, second.PaymentId);
+        var stored = Assert.Single(await PaymentsOf(order));
+        Assert.Equal(("Captured", 120m), (stored.Status, stored.Amount));
+    }
+
+    [Theory]
+    [InlineData("tok_decline", 10, "declined")]
+    [InlineData("tok_visa", 500.01, "exceeds")]
+    public async Task Declines_by_the_simulated_providers_rules(string method, decimal amount, string reasonPart)
+    {
+        var order = Guid.NewGuid();
+
+        var declined = await Invoke<PaymentDeclined>(new CapturePayment(order, Guid.NewGuid(), amount, method));
+
+        Assert.Contains(reasonPart, declined.Reason, StringComparison.Ordinal);
+        Assert.Equal("Declined", Assert.Single(await PaymentsOf(order)).Status);
+    }
+
+    [Fact]
+    public async Task Refunds_a_capture_once()
+    {
+        var order = Guid.NewGuid();
+        await Invoke<PaymentCaptured>(new CapturePayment(order, Guid.NewGuid(), 80m, "tok_visa"));
+
+        var refund = await Invoke<PaymentRefunded?>(new RefundPayment(order, "out of stock"));
+        var again = await Invoke<PaymentRefunded?>(new RefundPayment(order, "out of stock"));
+
+        Assert.Equal(80m, refund!.Amount);
+        Assert.Null(again);
+        Assert.Equal("Refunded", Assert.Single(await PaymentsOf(order)).Status);
+    }
+
+    [Fact]
+    public async Task A_refund_that_overtakes_its_capture_voids_it()
+    {
+        var order = Guid.NewGuid();
+
+        var refund = await Invoke<PaymentRefunded?>(new RefundPayment(order, "timed out"));
+        var lateCapture = await Invoke<PaymentDeclined>(new CapturePayment(order, Guid.NewGuid(), 50m, "tok_visa"));
+
+        Assert.Null(refund);
+        Assert.Contains("cancelled", lateCapture.Reason, StringComparison.Ordinal);
+        Assert.Empty(await PaymentsOf(order));
+    }
+
+    [Fact]
+    public async Task Only_admins_list_payments()
+    {
+        await ProblemAssert.IsProblem(await payment.CreateCustomerClient().GetAsync("/api/payments"), HttpStatusCode.Forbidden);
+        await ProblemAssert.IsProblem(await payment.CreateClient().GetAsync("/api/payments"), HttpStatusCode.Unauthorized);
+        await ProblemAssert.NamesField(await payment.CreateAdminClient().GetAsync("/api/payments?orderId=nope"), "orderId");
+    }
+}
