@@ -5,7 +5,7 @@ namespace Mercato.AppHost;
 /// <summary>What the one-command run can be told (section "Mercato", or --Mercato:Key=value on the command line).</summary>
 public sealed record MercatoSettings(
     int GatewayPort, int RegistryPort, string DataDir, string AdminPassword,
-    IReadOnlyDictionary<string, int> Replicas, IReadOnlyDictionary<string, int> MessagingPorts)
+    IReadOnlyDictionary<string, int> Replicas, IReadOnlyDictionary<string, int> MessagingPorts, string? OrderStepTimeout)
 {
     /// <summary>Services that talk over Wolverine's TCP transport, with their default listening ports.</summary>
     public static readonly IReadOnlyDictionary<string, int> DefaultMessagingPorts = new Dictionary<string, int>
@@ -26,7 +26,8 @@ public sealed record MercatoSettings(
             Path.GetFullPath(section["DataDir"] ?? Path.Combine(builder.AppHostDirectory, "..", "..", ".data")),
             section["AdminPassword"] ?? DevelopmentAdminPassword,
             replicas,
-            DefaultMessagingPorts.ToDictionary(p => p.Key, p => section.GetValue($"MessagingPorts:{p.Key}", p.Value)));
+            DefaultMessagingPorts.ToDictionary(p => p.Key, p => section.GetValue($"MessagingPorts:{p.Key}", p.Value)),
+            section["OrderStepTimeout"]);
     }
 }
 

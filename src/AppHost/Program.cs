@@ -20,7 +20,11 @@ builder.AddMercatoService<Projects.Mercato_Identity>("identity", settings, regis
 builder.AddMercatoService<Projects.Mercato_Catalog>("catalog", settings, registry);
 builder.AddMercatoService<Projects.Mercato_Inventory>("inventory", settings, registry).WithMessaging(settings, "inventory");
 builder.AddMercatoService<Projects.Mercato_Payment>("payment", settings, registry).WithMessaging(settings, "payment");
-builder.AddMercatoService<Projects.Mercato_Ordering>("ordering", settings, registry).WithMessaging(settings, "ordering");
+var ordering = builder.AddMercatoService<Projects.Mercato_Ordering>("ordering", settings, registry).WithMessaging(settings, "ordering");
+if (settings.OrderStepTimeout is { } stepTimeout)
+{
+    ordering.WithEnvironment("Ordering__StepTimeout", stepTimeout);
+}
 
 Console.WriteLine($"""
     Mercato is starting.

@@ -18,6 +18,9 @@ public abstract class MercatoSystem : IAsyncLifetime
     public const string AdminPassword = "Admin123!";
 
     private DistributedApplication? _app;
+
+    /// <summary>The running AppHost, for tests that stop and start resources.</summary>
+    public DistributedApplication App => _app ?? throw new InvalidOperationException("Not started.");
     private readonly string _dataDir = Path.Combine(Path.GetTempPath(), "mercato-e2e", Guid.NewGuid().ToString("N"));
 
     public HttpClient Gateway { get; private set; } = null!;
@@ -25,8 +28,11 @@ public abstract class MercatoSystem : IAsyncLifetime
     /// <summary>Every service name and how many instances of it must be registered before tests run.</summary>
     protected virtual IReadOnlyDictionary<string, int> ExpectedInstances => new Dictionary<string, int>
     {
-        ["registry"] = 1, ["gateway"] = 1, ["identity"] = 1, ["catalog"] = 1, ["inventory"] = 1,
+        ["registry"] = 1, ["gateway"] = 1, ["identity"] = 1, ["catalog"] = 1, ["inventory"] = 1, ["payment"] = 1, ["ordering"] = 1,
     };
+
+    /// <summary>Extra AppHost settings of this system.</summary>
+    protected virtual IEnumerable<string> ExtraArgs => [];
 
     public async Task InitializeAsync()
     {
@@ -37,6 +43,8 @@ public abstract class MercatoSystem : IAsyncLifetime
             $"--Mercato:RegistryPort={FreePort()}",
             $"--Mercato:DataDir={_dataDir}",
             .. ExpectedInstances.Where(e => e.Value > 1).Select(e => $"--Mercato:Replicas:{e.Key}={e.Value}"),
+            .. new[] { "ordering", "payment", "inventory" }.Select(s => $"--Mercato:MessagingPorts:{s}={FreePort()}"),
+            .. ExtraArgs,
         ];
         var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.Mercato_AppHost>(args);
         _app = await builder.BuildAsync();
@@ -102,6 +110,77 @@ public abstract class MercatoSystem : IAsyncLifetime
         return client;
     }
 
+    /// <summary>SIGKILLs every registered instance of a service (no graceful shutdown, no deregistration).</summary>
+    public async Task KillAsync(string service)
+    {
+        var admin = await AdminAsync();
+        var services = await admin.GetFromJsonAsync<JsonElement>("/api/registry/services");
+        var pids = services.EnumerateArray().Where(s => s.GetProperty("name").GetString() == service)
+            .SelectMany(s => s.GetProperty("instances").EnumerateArray())
+            .Select(i => int.Parse(i.GetProperty("metadata").GetProperty("pid").GetString()!, System.Globalization.CultureInfo.InvariantCulture))
+            .ToList();
+        Assert.NotEmpty(pids);
+        foreach (var pid in pids)
+        {
+            using var process = System.Diagnostics.Process.GetProcessById(pid);
+            process.Kill();
+            await process.WaitForExitAsync();
+        }
+        await WaitForInstancesAsync(service, 0, TimeSpan.FromSeconds(30));
+    }
+
+    /// <summary>
+    /// Starts a resource the AppHost knows again (after it was killed) and waits until it is registered and the gateway
+    /// routes <paramref name="probePath"/> to it.
+    /// </summary>
+    public async Task RestartAsync(string resource, string service, string probePath)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (true)
+        {
+            var result = await App.ResourceCommands.ExecuteCommandAsync(resource, Aspire.Hosting.ApplicationModel.KnownResourceCommands.StartCommand);
+            if (result.Success)
+            {
+                break;
+            }
+            // The orchestrator may not have noticed the exit yet.
+            Assert.True(DateTime.UtcNow < deadline, $"could not start {resource}: {result.Message}");
+            await Task.Delay(1000);
+        }
+        await WaitForInstancesAsync(service, 1, TimeSpan.FromSeconds(90));
+        var admin = await AdminAsync();
+        while ((await admin.GetAsync(probePath)).StatusCode == HttpStatusCode.ServiceUnavailable)
+        {
+            Assert.True(DateTime.UtcNow < deadline.AddSeconds(60), $"the gateway does not route {probePath} yet");
+            await Task.Delay(250);
+        }
+    }
+
+    /// <summary>Waits until the registry lists <paramref name="count"/> healthy instances of a service again.</summary>
+    public async Task WaitForInstancesAsync(string service, int count, TimeSpan timeout)
+    {
+        var admin = await AdminAsync();
+        var deadline = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < deadline)
+        {
+            try
+            {
+                var services = await admin.GetFromJsonAsync<JsonElement>("/api/registry/services");
+                var healthy = services.EnumerateArray().Where(s => s.GetProperty("name").GetString() == service)
+                    .Sum(s => s.GetProperty("healthyInstances").GetInt32());
+                if (healthy == count)
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException)
+            {
+            }
+            await Task.Delay(500);
+        }
+        throw new TimeoutException($"{service} did not reach {count} healthy instance(s).");
+    }
+
     public async Task<HttpClient> AdminAsync() => ClientWithToken(await TokenAsync(AdminEmail, AdminPassword));
 
     /// <summary>Registers a fresh customer through the gateway and returns a client carrying their token.</summary>
@@ -122,7 +201,11 @@ public abstract class MercatoSystem : IAsyncLifetime
     }
 }
 
-public sealed class SingleInstanceSystem : MercatoSystem;
+public sealed class SingleInstanceSystem : MercatoSystem
+{
+    // Short enough for the timeout test, long enough for a cold first message (runtime code generation takes seconds).
+    protected override IEnumerable<string> ExtraArgs => ["--Mercato:OrderStepTimeout=00:00:15"];
+}
 
 [CollectionDefinition(Name)]
 public sealed class SystemCollection : ICollectionFixture<SingleInstanceSystem>

@@ -1,0 +1,239 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Mercato.Testing;
+
+namespace Mercato.EndToEnd.Tests;
+
+/// <summary>The order saga end to end: real processes, real SQLite files, Wolverine over TCP, driven through the gateway.</summary>
+[Collection(SystemCollection.Name)]
+public sealed class OrderSagaTests(SingleInstanceSystem system)
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(90);
+
+    private static Guid Product(int number) => new($"00000000-0000-4000-8000-{number:D12}");
+
+    private static async Task SetStockAsync(HttpClient admin, Guid product, int onHand)
+    {
+        var response = await admin.PutAsJsonAsync($"/api/inventory/items/{product}", new { onHand });
+        Assert.True(response.IsSuccessStatusCode, $"setting stock answered {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
+    }
+
+    private static async Task<JsonElement> StockAsync(HttpClient client, Guid product) =>
+        await client.GetFromJsonAsync<JsonElement>($"/api/inventory/items/{product}");
+
+    /// <summary>Stock once nothing is held any more: confirmation commits reservations asynchronously, after the order turns terminal.</summary>
+    private static async Task<JsonElement> SettledStockAsync(HttpClient client, Guid product)
+    {
+        var deadline = DateTime.UtcNow + Patience;
+        JsonElement stock;
+        do
+        {
+            stock = await StockAsync(client, product);
+            if (stock.GetProperty("reserved").GetInt32() == 0)
+            {
+                return stock;
+            }
+            await Task.Delay(250);
+        }
+        while (DateTime.UtcNow < deadline);
+        return stock;
+    }
+
+    private static async Task<Guid> PlaceAsync(HttpClient client, Guid product, int quantity, string? paymentMethod = null, string? key = null)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, "/api/orders")
+        {
+            Content = JsonContent.Create(new { items = new[] { new { productId = product, quantity } }, paymentMethod }),
+        };
+        request.Headers.Add("Idempotency-Key", key ?? Guid.NewGuid().ToString());
+        var response = await client.SendAsync(request);
+        Assert.True(response.StatusCode == HttpStatusCode.Accepted, $"placing the order answered {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
+        return (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("orderId").GetGuid();
+    }
+
+    private static async Task<JsonElement> TerminalAsync(HttpClient client, Guid orderId)
+    {
+        var deadline = DateTime.UtcNow + Patience;
+        JsonElement order;
+        do
+        {
+            order = await client.GetFromJsonAsync<JsonElement>($"/api/orders/{orderId}");
+            if (order.GetProperty("status").GetString() != "Pending")
+            {
+                return order;
+            }
+            await Task.Delay(250);
+        }
+        while (DateTime.UtcNow < deadline);
+        throw new TimeoutException($"Order {orderId} is still pending: {order}");
+    }
+
+    private static async Task<List<JsonElement>> PaymentsAsync(HttpClient admin, Guid orderId) =>
+        [.. (await admin.GetFromJsonAsync<JsonElement>($"/api/payments?orderId={orderId}")).EnumerateArray()];
+
+    [Fact]
+    public async Task A_paid_order_in_stock_is_confirmed_and_charged_once()
+    {
+        var admin = await system.AdminAsync();
+        var (customer, customerId, _) = await system.NewCustomerAsync();
+        var product = Product(5);
+        await SetStockAsync(admin, product, 10);
+
+        var orderId = await PlaceAsync(customer, product, 3);
+        var order = await TerminalAsync(customer, orderId);
+        var stock = await SettledStockAsync(customer, product);
+        var payments = await PaymentsAsync(admin, orderId);
+        var events = await customer.GetFromJsonAsync<JsonElement>($"/api/orders/{orderId}/events");
+        var list = await customer.GetFromJsonAsync<JsonElement>("/api/orders");
+
+        Assert.Equal("Confirmed", order.GetProperty("status").GetString());
+        Assert.Equal(customerId, order.GetProperty("customerId").GetGuid());
+        Assert.Equal((7, 0), (stock.GetProperty("onHand").GetInt32(), stock.GetProperty("reserved").GetInt32()));
+        var payment = Assert.Single(payments);
+        Assert.Equal(("Captured", order.GetProperty("total").GetDecimal()), (payment.GetProperty("status").GetString(), payment.GetProperty("amount").GetDecimal()));
+        Assert.Equal(["Submitted", "PaymentCaptured", "StockReserved", "Confirmed"], events.EnumerateArray().Select(e => e.GetProperty("type").GetString()));
+        Assert.Equal(events.GetArrayLength(), order.GetProperty("version").GetInt32());
+        Assert.Contains(list.EnumerateArray(), o => o.GetProperty("id").GetGuid() == orderId);
+    }
+
+    [Fact]
+    public async Task A_declined_payment_cancels_and_reserves_nothing()
+    {
+        var admin = await system.AdminAsync();
+        var (customer, _, _) = await system.NewCustomerAsync();
+        var product = Product(6);
+        await SetStockAsync(admin, product, 10);
+
+        var order = await TerminalAsync(customer, await PlaceAsync(customer, product, 2, paymentMethod: "tok_decline"));
+        var stock = await StockAsync(customer, product);
+
+        Assert.Equal("Cancelled", order.GetProperty("status").GetString());
+        Assert.Contains("declined", order.GetProperty("cancellationReason").GetString(), StringComparison.OrdinalIgnoreCase);
+        Assert.Equal((10, 0), (stock.GetProperty("onHand").GetInt32(), stock.GetProperty("reserved").GetInt32()));
+    }
+
+    [Fact]
+    public async Task Not_enough_stock_cancels_refunds_and_leaves_stock_unchanged()
+    {
+        var admin = await system.AdminAsync();
+        var (customer, _, _) = await system.NewCustomerAsync();
+        var product = Product(7);
+        await SetStockAsync(admin, product, 1);
+
+        var orderId = await PlaceAsync(customer, product, 2);
+        var order = await TerminalAsync(customer, orderId);
+        var stock = await StockAsync(customer, product);
+
+        Assert.Equal("Cancelled", order.GetProperty("status").GetString());
+        Assert.Contains("stock", order.GetProperty("cancellationReason").GetString(), StringComparison.OrdinalIgnoreCase);
+        Assert.Equal((1, 0), (stock.GetProperty("onHand").GetInt32(), stock.GetProperty("reserved").GetInt32()));
+        var deadline = DateTime.UtcNow + Patience;
+        while ((await PaymentsAsync(admin, orderId)).Single().GetProperty("status").GetString() != "Refunded" && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(250);
+        }
+        Assert.Equal("Refunded", (await PaymentsAsync(admin, orderId)).Single().GetProperty("status").GetString());
+    }
+
+    [Fact]
+    public async Task Fifty_concurrent_orders_for_ten_units_confirm_exactly_ten()
+    {
+        var admin = await system.AdminAsync();
+        var product = Product(10);
+        await SetStockAsync(admin, product, 10);
+        var customers = await Task.WhenAll(Enumerable.Range(0, 5).Select(_ => system.NewCustomerAsync()));
+
+        var orderIds = await Task.WhenAll(Enumerable.Range(0, 50).Select(i => PlaceAsync(customers[i % 5].Client, product, 1)));
+        var orders = await Task.WhenAll(orderIds.Select((id, i) => TerminalAsync(customers[i % 5].Client, id)));
+        var stock = await SettledStockAsync(admin, product);
+
+        Assert.Equal(10, orders.Count(o => o.GetProperty("status").GetString() == "Confirmed"));
+        Assert.Equal(40, orders.Count(o => o.GetProperty("status").GetString() == "Cancelled"));
+        Assert.Equal((0, 0), (stock.GetProperty("onHand").GetInt32(), stock.GetProperty("reserved").GetInt32()));
+        var deadline = DateTime.UtcNow + Patience;
+        List<JsonElement> payments;
+        do
+        {
+            payments = [.. (await Task.WhenAll(orderIds.Select(id => PaymentsAsync(admin, id)))).SelectMany(p => p)];
+            if (payments.Count(p => p.GetProperty("status").GetString() == "Refunded") == 40)
+            {
+                break;
+            }
+            await Task.Delay(500);
+        }
+        while (DateTime.UtcNow < deadline);
+        Assert.Equal(50, payments.Count);
+        Assert.Equal(10, payments.Count(p => p.GetProperty("status").GetString() == "Captured"));
+        Assert.Equal(40, payments.Count(p => p.GetProperty("status").GetString() == "Refunded"));
+    }
+
+    [Fact]
+    public async Task The_same_idempotency_key_returns_the_same_order()
+    {
+        var admin = await system.AdminAsync();
+        var (customer, _, _) = await system.NewCustomerAsync();
+        var product = Product(8);
+        await SetStockAsync(admin, product, 10);
+
+        var first = await PlaceAsync(customer, product, 1, key: "checkout-42");
+        var second = await PlaceAsync(customer, product, 1, key: "checkout-42");
+        await TerminalAsync(customer, first);
+
+        Assert.Equal(first, second);
+        Assert.Single((await customer.GetFromJsonAsync<JsonElement>("/api/orders")).EnumerateArray());
+        Assert.Equal(9, (await SettledStockAsync(customer, product)).GetProperty("onHand").GetInt32());
+    }
+
+    [Fact]
+    public async Task Bad_orders_are_refused_with_the_field_named()
+    {
+        var (customer, _, _) = await system.NewCustomerAsync();
+        var noKey = await customer.PostAsJsonAsync("/api/orders", new { items = new[] { new { productId = Product(1), quantity = 1 } } });
+        var unknown = new HttpRequestMessage(HttpMethod.Post, "/api/orders") { Content = JsonContent.Create(new { items = new[] { new { productId = Guid.NewGuid(), quantity = 1 } } }) };
+        unknown.Headers.Add("Idempotency-Key", "x");
+        var anonymous = await system.Gateway.PostAsJsonAsync("/api/orders", new { });
+
+        await ProblemAssert.NamesField(noKey, "Idempotency-Key");
+        await ProblemAssert.NamesField(await customer.SendAsync(unknown), "items[0].productId");
+        await ProblemAssert.IsProblem(anonymous, HttpStatusCode.Unauthorized);
+        Assert.Empty((await customer.GetFromJsonAsync<JsonElement>("/api/orders")).EnumerateArray());
+    }
+
+    [Fact]
+    public async Task A_payment_service_that_never_answers_cancels_the_order_by_timeout()
+    {
+        var admin = await system.AdminAsync();
+        var (customer, _, _) = await system.NewCustomerAsync();
+        var product = Product(9);
+        await SetStockAsync(admin, product, 10);
+
+        await system.KillAsync("payment");
+        Guid orderId;
+        try
+        {
+            orderId = await PlaceAsync(customer, product, 1);
+            var order = await TerminalAsync(customer, orderId);
+            Assert.Equal("Cancelled", order.GetProperty("status").GetString());
+            Assert.Contains("in time", order.GetProperty("cancellationReason").GetString(), StringComparison.Ordinal);
+            Assert.Contains(order.GetProperty("steps").EnumerateArray(), s => s.GetProperty("name").GetString() == "payment" && s.GetProperty("status").GetString() == "timed-out");
+        }
+        finally
+        {
+            await system.RestartAsync("payment", "payment", "/api/payments?orderId=" + Guid.Empty);
+        }
+
+        // Back online, Payment receives the capture and the compensating refund in some order: either the refund came
+        // first and voided the payment, or the capture was refunded. Either way the customer is not charged.
+        var deadline = DateTime.UtcNow + Patience;
+        List<JsonElement> payments;
+        do
+        {
+            await Task.Delay(500);
+            payments = await PaymentsAsync(admin, orderId);
+        }
+        while (!(payments.Count == 1 && payments[0].GetProperty("status").GetString() is "Refunded" or "Voided") && DateTime.UtcNow < deadline);
+        Assert.Contains(Assert.Single(payments).GetProperty("status").GetString(), new[] { "Refunded", "Voided" });
+        Assert.Equal(10, (await StockAsync(customer, product)).GetProperty("onHand").GetInt32());
+    }
+}
