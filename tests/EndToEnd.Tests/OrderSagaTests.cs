@@ -237,3 +237,79 @@ public sealed class OrderSagaTests(SingleInstanceSystem system)
         Assert.Equal(10, (await StockAsync(customer, product)).GetProperty("onHand").GetInt32());
     }
 }
+
+/// <summary>Crash safety: a participant SIGKILLed in the middle of sagas; after restart every order finishes, once.</summary>
+[Collection(SystemCollection.Name)]
+public sealed class OrderCrashTests(SingleInstanceSystem system)
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(120);
+
+    [Theory]
+    [InlineData("ordering", "/api/orders", 11)]
+    [InlineData("payment", "/api/payments", 12)]
+    public async Task Killing_a_participant_mid_saga_loses_nothing_and_charges_nobody_twice(string service, string probePath, int productNumber)
+    {
+        var admin = await system.AdminAsync();
+        var (customer, _, _) = await system.NewCustomerAsync();
+        var product = new Guid($"00000000-0000-4000-8000-{productNumber:D12}");
+        (await admin.PutAsJsonAsync($"/api/inventory/items/{product}", new { onHand = 100 })).EnsureSuccessStatusCode();
+
+        var orderIds = new List<Guid>();
+        for (var i = 0; i < 10; i++)
+        {
+            var request = new HttpRequestMessage(HttpMethod.Post, "/api/orders") { Content = JsonContent.Create(new { items = new[] { new { productId = product, quantity = 1 } } }) };
+            request.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString());
+            var response = await customer.SendAsync(request);
+            Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+            orderIds.Add((await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("orderId").GetGuid());
+        }
+        await system.KillAsync(service);
+        await system.RestartAsync(service, service, probePath);
+
+        var deadline = DateTime.UtcNow + Patience;
+        List<JsonElement> orders;
+        do
+        {
+            await Task.Delay(500);
+            orders = [.. await Task.WhenAll(orderIds.Select(id => customer.GetFromJsonAsync<JsonElement>($"/api/orders/{id}")))];
+        }
+        while (orders.Any(o => o.GetProperty("status").GetString() == "Pending") && DateTime.UtcNow < deadline);
+
+        // A participant down longer than the step timeout legitimately cancels some orders; those must end uncharged.
+        Assert.All(orders, o => Assert.Contains(o.GetProperty("status").GetString(), new[] { "Confirmed", "Cancelled" }));
+        var confirmed = orders.Where(o => o.GetProperty("status").GetString() == "Confirmed").Select(o => o.GetProperty("id").GetGuid()).ToHashSet();
+        Assert.NotEmpty(confirmed);
+        foreach (var id in orderIds)
+        {
+            List<JsonElement> payments;
+            do
+            {
+                payments = (await admin.GetFromJsonAsync<JsonElement>($"/api/payments?orderId={id}")).EnumerateArray().ToList();
+                var settled = payments.Count == 1 && (confirmed.Contains(id) || payments[0].GetProperty("status").GetString() is "Refunded" or "Voided");
+                if (settled)
+                {
+                    break;
+                }
+                await Task.Delay(250);
+            }
+            while (DateTime.UtcNow < deadline);
+            var status = Assert.Single(payments).GetProperty("status").GetString();
+            if (confirmed.Contains(id))
+            {
+                Assert.Equal("Captured", status);
+            }
+            else
+            {
+                Assert.Contains(status, new[] { "Refunded", "Voided" });
+            }
+        }
+        JsonElement stock;
+        do
+        {
+            stock = await admin.GetFromJsonAsync<JsonElement>($"/api/inventory/items/{product}");
+            await Task.Delay(250);
+        }
+        while (stock.GetProperty("reserved").GetInt32() != 0 && DateTime.UtcNow < deadline);
+        Assert.Equal((100 - confirmed.Count, 0), (stock.GetProperty("onHand").GetInt32(), stock.GetProperty("reserved").GetInt32()));
+    }
+}
