@@ -30,6 +30,7 @@ public sealed class FailoverTests(TwoCatalogSystem system) : IClassFixture<TwoCa
         var pid = int.Parse(instance.GetProperty("metadata").GetProperty("pid").GetString()!, System.Globalization.CultureInfo.InvariantCulture);
         using var process = Process.GetProcessById(pid);
         process.Kill(); // SIGKILL: no deregistration, the registry has to notice by itself.
+        process.WaitForExit();
     }
 
     [Fact]
