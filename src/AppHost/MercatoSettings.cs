@@ -10,7 +10,7 @@ public sealed record MercatoSettings(
     /// <summary>Services that talk over Wolverine's TCP transport, with their default listening ports.</summary>
     public static readonly IReadOnlyDictionary<string, int> DefaultMessagingPorts = new Dictionary<string, int>
     {
-        ["ordering"] = 8101, ["payment"] = 8102, ["inventory"] = 8103,
+        ["ordering"] = 8101, ["payment"] = 8102, ["inventory"] = 8103, ["notification"] = 8104, ["analytics"] = 8105,
     };
 
     public const string DevelopmentAdminPassword = "Admin123!";

@@ -29,6 +29,7 @@ public abstract class MercatoSystem : IAsyncLifetime
     protected virtual IReadOnlyDictionary<string, int> ExpectedInstances => new Dictionary<string, int>
     {
         ["registry"] = 1, ["gateway"] = 1, ["identity"] = 1, ["catalog"] = 1, ["inventory"] = 1, ["payment"] = 1, ["ordering"] = 1,
+        ["notification"] = 1, ["analytics"] = 1,
     };
 
     /// <summary>Extra AppHost settings of this system.</summary>
@@ -43,7 +44,7 @@ public abstract class MercatoSystem : IAsyncLifetime
             $"--Mercato:RegistryPort={FreePort()}",
             $"--Mercato:DataDir={_dataDir}",
             .. ExpectedInstances.Where(e => e.Value > 1).Select(e => $"--Mercato:Replicas:{e.Key}={e.Value}"),
-            .. new[] { "ordering", "payment", "inventory" }.Select(s => $"--Mercato:MessagingPorts:{s}={FreePort()}"),
+            .. new[] { "ordering", "payment", "inventory", "notification", "analytics" }.Select(s => $"--Mercato:MessagingPorts:{s}={FreePort()}"),
             .. ExtraArgs,
         ];
         var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.Mercato_AppHost>(args);

@@ -69,6 +69,24 @@ public sealed class OrderSagaTests(SingleInstanceSystem system)
         throw new TimeoutException($"Order {orderId} is still pending: {order}");
     }
 
+    /// <summary>Polls a query until it yields something (bounded): consumers downstream of the saga are eventually consistent.</summary>
+    private static async Task<List<JsonElement>> EventuallyAsync(Func<Task<JsonElement>> query, Func<JsonElement, bool> wanted, int atLeast = 1)
+    {
+        var deadline = DateTime.UtcNow + Patience;
+        List<JsonElement> found;
+        do
+        {
+            found = [.. (await query()).EnumerateArray().Where(wanted)];
+            if (found.Count >= atLeast)
+            {
+                return found;
+            }
+            await Task.Delay(250);
+        }
+        while (DateTime.UtcNow < deadline);
+        return found;
+    }
+
     private static async Task<List<JsonElement>> PaymentsAsync(HttpClient admin, Guid orderId) =>
         [.. (await admin.GetFromJsonAsync<JsonElement>($"/api/payments?orderId={orderId}")).EnumerateArray()];
 
@@ -95,6 +113,42 @@ public sealed class OrderSagaTests(SingleInstanceSystem system)
         Assert.Equal(["Submitted", "PaymentCaptured", "StockReserved", "Confirmed"], events.EnumerateArray().Select(e => e.GetProperty("type").GetString()));
         Assert.Equal(events.GetArrayLength(), order.GetProperty("version").GetInt32());
         Assert.Contains(list.EnumerateArray(), o => o.GetProperty("id").GetGuid() == orderId);
+
+        // Choreography downstream: one notification, and the audit log holds the order's integration events.
+        var notifications = await EventuallyAsync(() => customer.GetFromJsonAsync<JsonElement>("/api/notifications"),
+            n => n.GetProperty("orderId").GetGuid() == orderId);
+        var audit = await EventuallyAsync(() => admin.GetFromJsonAsync<JsonElement>($"/api/analytics/events?orderId={orderId}"),
+            _ => true, atLeast: 3);
+        Assert.Equal("order_confirmed", Assert.Single(notifications).GetProperty("type").GetString());
+        Assert.Superset(new HashSet<string?> { "PaymentCaptured", "StockReserved", "OrderConfirmed" }, audit.Select(e => e.GetProperty("type").GetString()).ToHashSet());
+        Assert.Single(audit, e => e.GetProperty("type").GetString() == "OrderConfirmed");
+        var trending = await customer.GetFromJsonAsync<JsonElement>("/api/analytics/trending?limit=50");
+        Assert.Contains(trending.EnumerateArray(), t => t.GetProperty("productId").GetGuid() == product);
+    }
+
+    [Fact]
+    public async Task Recommendations_come_from_what_others_bought_together()
+    {
+        var admin = await system.AdminAsync();
+        var (first, _, _) = await system.NewCustomerAsync();
+        var (second, _, _) = await system.NewCustomerAsync();
+        Guid ball = Product(19), bottle = Product(20);
+        await SetStockAsync(admin, ball, 10);
+        await SetStockAsync(admin, bottle, 10);
+
+        var both = new HttpRequestMessage(HttpMethod.Post, "/api/orders")
+        {
+            Content = JsonContent.Create(new { items = new[] { new { productId = ball, quantity = 1 }, new { productId = bottle, quantity = 1 } } }),
+        };
+        both.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString());
+        var together = (await (await first.SendAsync(both)).Content.ReadFromJsonAsync<JsonElement>()).GetProperty("orderId").GetGuid();
+        Assert.Equal("Confirmed", (await TerminalAsync(first, together)).GetProperty("status").GetString());
+        Assert.Equal("Confirmed", (await TerminalAsync(second, await PlaceAsync(second, ball, 1))).GetProperty("status").GetString());
+
+        var recommended = await EventuallyAsync(
+            async () => (await second.GetFromJsonAsync<JsonElement>("/api/analytics/recommendations")).GetProperty("items"),
+            r => r.GetProperty("productId").GetGuid() == bottle);
+        Assert.Single(recommended);
     }
 
     [Fact]
@@ -111,6 +165,9 @@ public sealed class OrderSagaTests(SingleInstanceSystem system)
         Assert.Equal("Cancelled", order.GetProperty("status").GetString());
         Assert.Contains("declined", order.GetProperty("cancellationReason").GetString(), StringComparison.OrdinalIgnoreCase);
         Assert.Equal((10, 0), (stock.GetProperty("onHand").GetInt32(), stock.GetProperty("reserved").GetInt32()));
+        var notifications = await EventuallyAsync(() => customer.GetFromJsonAsync<JsonElement>("/api/notifications"),
+            n => n.GetProperty("type").GetString() == "order_cancelled");
+        Assert.Single(notifications);
     }
 
     [Fact]

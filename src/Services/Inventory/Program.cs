@@ -8,8 +8,8 @@ using Mercato.ServiceDefaults.Messaging;
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
 builder.AddMessaging<InventoryDb>("inventory", routes => routes
-    .Send<StockReserved>("ordering")
-    .Send<StockReservationFailed>("ordering"));
+    .Send<StockReserved>("ordering", "analytics")
+    .Send<StockReservationFailed>("ordering", "analytics"));
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddHttpClient<CatalogClient>(http => http.BaseAddress = new Uri(builder.Configuration["Inventory:CatalogUrl"] ?? "http://catalog"));
 

@@ -12,7 +12,9 @@ builder.AddMessaging<OrderingDb>("ordering", routes => routes
     .Send<RefundPayment>("payment")
     .Send<ReserveStock>("inventory")
     .Send<ReleaseStock>("inventory")
-    .Send<CommitStock>("inventory"));
+    .Send<CommitStock>("inventory")
+    .Send<OrderConfirmed>("notification", "analytics")
+    .Send<OrderCancelled>("notification", "analytics"));
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.Configure<OrderingOptions>(builder.Configuration.GetSection("Ordering"));
 builder.Services.AddScoped<OrderEventStore>();

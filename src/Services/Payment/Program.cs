@@ -8,9 +8,9 @@ using Mercato.ServiceDefaults.Messaging;
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
 builder.AddMessaging<PaymentDb>("payment", routes => routes
-    .Send<PaymentCaptured>("ordering")
-    .Send<PaymentDeclined>("ordering")
-    .Send<PaymentRefunded>("ordering"));
+    .Send<PaymentCaptured>("ordering", "analytics")
+    .Send<PaymentDeclined>("ordering", "analytics")
+    .Send<PaymentRefunded>("ordering", "analytics"));
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.Configure<PaymentProviderOptions>(builder.Configuration.GetSection("Payment"));
 builder.Services.AddSingleton<SimulatedPaymentProvider>();

@@ -1,0 +1,82 @@
+using System.Security.Claims;
+using System.Text.Json;
+using Mercato.Analytics.Data;
+using Mercato.ServiceDefaults.Auth;
+using Microsoft.EntityFrameworkCore;
+
+namespace Mercato.Analytics;
+
+public sealed record ProductScore(Guid ProductId, int Score);
+
+public static class AnalyticsEndpoints
+{
+    public static void MapAnalyticsEndpoints(this WebApplication app)
+    {
+        var analytics = app.MapGroup("/api/analytics").WithTags("Analytics");
+
+        analytics.MapGet("/events", async (string? type, Guid? orderId, DateTimeOffset? from, DateTimeOffset? to, int? limit, AnalyticsDb db, CancellationToken ct) =>
+        {
+            if (limit is < 1 or > 1000)
+            {
+                return Results.ValidationProblem(new Dictionary<string, string[]> { ["limit"] = ["Between 1 and 1000."] });
+            }
+            var query = db.Events.AsNoTracking();
+            if (!string.IsNullOrWhiteSpace(type))
+            {
+                query = query.Where(e => e.Type == type);
+            }
+            if (orderId is { } id)
+            {
+                query = query.Where(e => e.OrderId == id);
+            }
+            if (from is { } start)
+            {
+                query = query.Where(e => e.OccurredAtTicks >= start.UtcTicks);
+            }
+            if (to is { } end)
+            {
+                query = query.Where(e => e.OccurredAtTicks <= end.UtcTicks);
+            }
+            var events = await query.OrderBy(e => e.Sequence).Take(limit ?? 200).ToListAsync(ct);
+            return Results.Ok(events.Select(e => new
+            {
+                e.Sequence,
+                e.MessageId,
+                e.Type,
+                e.OrderId,
+                e.OccurredAt,
+                e.Source,
+                Data = JsonDocument.Parse(e.Data).RootElement,
+            }));
+        }).RequireAuthorization(MercatoAuth.AdminPolicy);
+
+        analytics.MapPost("/events/replay", async (AnalyticsDb db, CancellationToken ct) =>
+            Results.Ok(new { replayedOrders = await SalesFigures.ReplayAsync(db, ct) }))
+            .RequireAuthorization(MercatoAuth.AdminPolicy);
+
+        analytics.MapGet("/trending", async (int? limit, AnalyticsDb db, CancellationToken ct) =>
+            limit is < 1 or > 50
+                ? Results.ValidationProblem(new Dictionary<string, string[]> { ["limit"] = ["Between 1 and 50."] })
+                : Results.Ok(await TrendingAsync(db, limit ?? 10, ct)));
+
+        analytics.MapGet("/recommendations", async (ClaimsPrincipal user, int? limit, AnalyticsDb db, CancellationToken ct) =>
+        {
+            if (limit is < 1 or > 50)
+            {
+                return Results.ValidationProblem(new Dictionary<string, string[]> { ["limit"] = ["Between 1 and 50."] });
+            }
+            var customerId = Guid.Parse(user.FindFirstValue(MercatoAuth.SubjectClaim)!);
+            var bought = await db.CustomerPurchases.AsNoTracking().Where(p => p.CustomerId == customerId).Select(p => p.ProductId).ToListAsync(ct);
+            // Pairs of the few products one customer bought: small enough to rank here.
+            var pairs = await db.CoPurchases.AsNoTracking().Where(p => bought.Contains(p.ProductId) && !bought.Contains(p.BoughtWithId)).ToListAsync(ct);
+            var together = pairs.GroupBy(p => p.BoughtWithId)
+                .Select(g => new ProductScore(g.Key, g.Sum(p => p.Count)))
+                .OrderByDescending(s => s.Score).ThenBy(s => s.ProductId).Take(limit ?? 10).ToList();
+            return Results.Ok(new { source = together.Count > 0 ? "bought-together" : "none", items = together });
+        });
+    }
+
+    public static async Task<List<ProductScore>> TrendingAsync(AnalyticsDb db, int limit, CancellationToken ct) =>
+        await db.ProductSales.AsNoTracking().OrderByDescending(s => s.Quantity).ThenBy(s => s.ProductId)
+            .Take(limit).Select(s => new ProductScore(s.ProductId, s.Quantity)).ToListAsync(ct);
+}
