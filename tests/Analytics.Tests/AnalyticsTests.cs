@@ -1,0 +1,66 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Mercato.Contracts;
+using Mercato.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using Wolverine;
+
+namespace Mercato.Analytics.Tests;
+
+public sealed class AnalyticsTests(ServiceFactory<Program> analytics) : IClassFixture<ServiceFactory<Program>>
+{
+    private async Task Deliver(object message)
+    {
+        await using var scope = analytics.Services.CreateAsyncScope();
+        await scope.ServiceProvider.GetRequiredService<IMessageBus>().InvokeAsync(message);
+    }
+
+    private static OrderConfirmed Confirmed(Guid customer, params Guid[] products) =>
+        new(Guid.NewGuid(), customer, 10m, [.. products.Select(p => new OrderLine(p, 2, 5m))], DateTimeOffset.UtcNow);
+
+    [Fact]
+    public async Task Every_integration_event_is_audited_and_can_be_queried_by_type_and_order()
+    {
+        var order = Guid.NewGuid();
+        await Deliver(new PaymentCaptured(order, Guid.NewGuid(), 10m));
+        await Deliver(new StockReserved(order));
+
+        var admin = analytics.CreateAdminClient();
+        var byOrder = await admin.GetFromJsonAsync<JsonElement>($"/api/analytics/events?orderId={order}");
+        var byType = await admin.GetFromJsonAsync<JsonElement>("/api/analytics/events?type=StockReserved&limit=1000");
+
+        Assert.Equal(["PaymentCaptured", "StockReserved"], byOrder.EnumerateArray().Select(e => e.GetProperty("type").GetString()));
+        Assert.Equal(order, byOrder[0].GetProperty("data").GetProperty("orderId").GetGuid());
+        Assert.Contains(byType.EnumerateArray(), e => e.GetProperty("orderId").GetGuid() == order);
+        await ProblemAssert.IsProblem(await analytics.CreateCustomerClient().GetAsync("/api/analytics/events"), HttpStatusCode.Forbidden);
+        await ProblemAssert.NamesField(await admin.GetAsync("/api/analytics/events?limit=0"), "limit");
+    }
+
+    [Fact]
+    public async Task Trending_and_bought_together_come_from_confirmed_orders_and_survive_a_replay()
+    {
+        Guid tent = Guid.NewGuid(), stove = Guid.NewGuid(), lamp = Guid.NewGuid();
+        var alice = Guid.NewGuid();
+        await Deliver(Confirmed(Guid.NewGuid(), tent, stove));
+        await Deliver(Confirmed(Guid.NewGuid(), tent, stove));
+        await Deliver(Confirmed(Guid.NewGuid(), tent, lamp));
+        await Deliver(Confirmed(alice, tent));
+
+        var client = analytics.CreateClientWithToken(analytics.Tokens.Issue(alice, "customer"));
+        async Task<(JsonElement Trending, JsonElement Recommendations)> Read() => (
+            await client.GetFromJsonAsync<JsonElement>("/api/analytics/trending?limit=50"),
+            await client.GetFromJsonAsync<JsonElement>("/api/analytics/recommendations"));
+        var before = await Read();
+        var replay = await analytics.CreateAdminClient().PostAsync("/api/analytics/events/replay", null);
+        var after = await Read();
+
+        var items = before.Recommendations.GetProperty("items").EnumerateArray().Select(i => i.GetProperty("productId").GetGuid()).ToList();
+        Assert.Equal([stove, lamp], items);
+        Assert.Equal("bought-together", before.Recommendations.GetProperty("source").GetString());
+        Assert.Equal(8, before.Trending.EnumerateArray().Single(t => t.GetProperty("productId").GetGuid() == tent).GetProperty("score").GetInt32());
+        Assert.Equal(HttpStatusCode.OK, replay.StatusCode);
+        Assert.Equal(before.Trending.ToString(), after.Trending.ToString());
+        Assert.Equal(before.Recommendations.ToString(), after.Recommendations.ToString());
+    }
+}
