@@ -4,6 +4,7 @@ using System.Text.Json;
 using Mercato.Contracts;
 using Mercato.Testing;
 using Microsoft.Extensions.DependencyInjection;
+using Mercato.Notification;
 using Wolverine;
 
 namespace Mercato.Notification.Tests;
@@ -42,5 +43,63 @@ public sealed class NotificationTests(ServiceFactory<Program> notification) : IC
         Assert.DoesNotContain(mine.EnumerateArray(), n => n.GetProperty("type").GetString() == "order_cancelled");
         Assert.Equal("order_cancelled", Assert.Single(theirs.EnumerateArray()).GetProperty("type").GetString());
         await ProblemAssert.IsProblem(await notification.CreateClient().GetAsync("/api/notifications"), HttpStatusCode.Unauthorized);
+    }
+}
+
+/// <summary>A notification channel that can be switched off to make deliveries fail.</summary>
+public sealed class SwitchableSender : INotificationSender
+{
+    public bool Broken { get; set; }
+
+    public Task SendAsync(Data.NotificationRecord notification, CancellationToken ct) =>
+        Broken ? throw new InvalidOperationException("SMTP relay refused the message") : Task.CompletedTask;
+}
+
+public sealed class BrokenChannelFactory : ServiceFactory<Program>
+{
+    public SwitchableSender Sender { get; } = new();
+
+    protected override void ConfigureTestServices(IServiceCollection services) => services.AddSingleton<INotificationSender>(Sender);
+}
+
+public sealed class DeadLetterTests(BrokenChannelFactory notification) : IClassFixture<BrokenChannelFactory>
+{
+    [Fact]
+    public async Task A_message_that_cannot_be_processed_is_dead_lettered_with_its_reason_and_can_be_replayed()
+    {
+        var admin = notification.CreateAdminClient();
+        var order = Guid.NewGuid();
+        notification.Sender.Broken = true;
+        await using (var scope = notification.Services.CreateAsyncScope())
+        {
+            await scope.ServiceProvider.GetRequiredService<IMessageBus>()
+                .PublishAsync(new OrderCancelled(order, notification.CustomerId, "declined", DateTimeOffset.UtcNow));
+        }
+
+        JsonElement dead = default;
+        for (var i = 0; i < 200 && dead.ValueKind != JsonValueKind.Object; i++)
+        {
+            await Task.Delay(100);
+            dead = (await admin.GetFromJsonAsync<JsonElement>("/api/notifications/admin/dead-letters")).EnumerateArray()
+                .FirstOrDefault(d => d.GetProperty("messageType").GetString()!.Contains("OrderCancelled", StringComparison.Ordinal));
+        }
+        Assert.Equal(JsonValueKind.Object, dead.ValueKind);
+        Assert.Contains("SMTP relay refused", dead.GetProperty("exceptionMessage").GetString(), StringComparison.Ordinal);
+        Assert.Empty((await notification.CreateCustomerClient().GetFromJsonAsync<JsonElement>("/api/notifications")).EnumerateArray());
+
+        notification.Sender.Broken = false;
+        var replay = await admin.PostAsJsonAsync("/api/notifications/admin/dead-letters/replay", new { ids = new[] { dead.GetProperty("id").GetGuid() } });
+        Assert.Equal(HttpStatusCode.Accepted, replay.StatusCode);
+
+        var delivered = false;
+        for (var i = 0; i < 300 && !delivered; i++)
+        {
+            await Task.Delay(100);
+            delivered = (await notification.CreateCustomerClient().GetFromJsonAsync<JsonElement>("/api/notifications")).EnumerateArray()
+                .Any(n => n.GetProperty("orderId").GetGuid() == order);
+        }
+        Assert.True(delivered, "the replayed message was not processed");
+        await ProblemAssert.NamesField(await admin.PostAsJsonAsync("/api/notifications/admin/dead-letters/replay", new { ids = Array.Empty<Guid>() }), "ids");
+        await ProblemAssert.IsProblem(await notification.CreateCustomerClient().GetAsync("/api/notifications/admin/dead-letters"), HttpStatusCode.Forbidden);
     }
 }

@@ -11,6 +11,7 @@ builder.AddMessaging<AnalyticsDb>("analytics");
 var app = builder.Build();
 app.MapDefaultEndpoints();
 app.MapAnalyticsEndpoints();
+app.MapDeadLetterEndpoints("/api/analytics");
 
 await app.MigrateDatabaseAsync<AnalyticsDb>();
 await app.RunAsync();

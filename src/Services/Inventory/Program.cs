@@ -16,6 +16,7 @@ builder.Services.AddHttpClient<CatalogClient>(http => http.BaseAddress = new Uri
 var app = builder.Build();
 app.MapDefaultEndpoints();
 app.MapStockEndpoints();
+app.MapDeadLetterEndpoints("/api/inventory");
 
 await app.MigrateDatabaseAsync<InventoryDb>();
 await app.RunAsync();

@@ -22,6 +22,7 @@ app.MapGet("/api/notifications", async (ClaimsPrincipal user, NotificationDb db,
         .Select(n => new { n.Id, n.Type, n.OrderId, n.Message, n.CreatedAt })
         .ToListAsync(ct);
 }).WithTags("Notification");
+app.MapDeadLetterEndpoints("/api/notifications");
 
 await app.MigrateDatabaseAsync<NotificationDb>();
 await app.RunAsync();

@@ -23,6 +23,7 @@ builder.Services.AddHttpClient<CatalogClient>(http => http.BaseAddress = new Uri
 var app = builder.Build();
 app.MapDefaultEndpoints();
 app.MapOrderEndpoints();
+app.MapDeadLetterEndpoints("/api/orders");
 
 await app.MigrateDatabaseAsync<OrderingDb>();
 if (args.Contains("rebuild-projections"))

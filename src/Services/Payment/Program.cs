@@ -18,6 +18,7 @@ builder.Services.AddSingleton<SimulatedPaymentProvider>();
 var app = builder.Build();
 app.MapDefaultEndpoints();
 app.MapPaymentEndpoints();
+app.MapDeadLetterEndpoints("/api/payments");
 
 await app.MigrateDatabaseAsync<PaymentDb>();
 await app.RunAsync();
