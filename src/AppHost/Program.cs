@@ -20,6 +20,7 @@ builder.AddMercatoService<Projects.Mercato_Identity>("identity", settings, regis
 builder.AddMercatoService<Projects.Mercato_Catalog>("catalog", settings, registry);
 builder.AddMercatoService<Projects.Mercato_Inventory>("inventory", settings, registry).WithMessaging(settings, "inventory");
 builder.AddMercatoService<Projects.Mercato_Payment>("payment", settings, registry).WithMessaging(settings, "payment");
+builder.AddMercatoService<Projects.Mercato_Basket>("basket", settings, registry);
 builder.AddMercatoService<Projects.Mercato_Notification>("notification", settings, registry).WithMessaging(settings, "notification");
 builder.AddMercatoService<Projects.Mercato_Analytics>("analytics", settings, registry).WithMessaging(settings, "analytics");
 var ordering = builder.AddMercatoService<Projects.Mercato_Ordering>("ordering", settings, registry).WithMessaging(settings, "ordering");

@@ -10,7 +10,7 @@ public sealed class TwoCatalogSystem : MercatoSystem
 {
     protected override IReadOnlyDictionary<string, int> ExpectedInstances => new Dictionary<string, int>
     {
-        ["registry"] = 1, ["gateway"] = 1, ["identity"] = 1, ["catalog"] = 2, ["inventory"] = 1, ["payment"] = 1, ["ordering"] = 1, ["notification"] = 1, ["analytics"] = 1,
+        ["registry"] = 1, ["gateway"] = 1, ["identity"] = 1, ["catalog"] = 2, ["inventory"] = 1, ["payment"] = 1, ["ordering"] = 1, ["notification"] = 1, ["analytics"] = 1, ["basket"] = 1,
     };
 }
 

@@ -128,7 +128,7 @@ public sealed class FoundationTests(SingleInstanceSystem system)
         var forbidden = await customer.GetAsync("/api/registry/services");
 
         var byName = services.EnumerateArray().ToDictionary(s => s.GetProperty("name").GetString()!);
-        Assert.Superset(new HashSet<string> { "registry", "gateway", "identity", "catalog", "inventory", "payment", "ordering", "notification", "analytics" }, byName.Keys.ToHashSet());
+        Assert.Superset(new HashSet<string> { "registry", "gateway", "identity", "catalog", "inventory", "payment", "ordering", "notification", "analytics", "basket" }, byName.Keys.ToHashSet());
         foreach (var service in byName.Values)
         {
             var instance = service.GetProperty("instances")[0];

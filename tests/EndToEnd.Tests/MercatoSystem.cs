@@ -29,7 +29,7 @@ public abstract class MercatoSystem : IAsyncLifetime
     protected virtual IReadOnlyDictionary<string, int> ExpectedInstances => new Dictionary<string, int>
     {
         ["registry"] = 1, ["gateway"] = 1, ["identity"] = 1, ["catalog"] = 1, ["inventory"] = 1, ["payment"] = 1, ["ordering"] = 1,
-        ["notification"] = 1, ["analytics"] = 1,
+        ["notification"] = 1, ["analytics"] = 1, ["basket"] = 1,
     };
 
     /// <summary>Extra AppHost settings of this system.</summary>

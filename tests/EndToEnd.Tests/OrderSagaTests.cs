@@ -226,6 +226,36 @@ public sealed class OrderSagaTests(SingleInstanceSystem system)
     }
 
     [Fact]
+    public async Task Checkout_turns_the_basket_into_an_order_and_empties_it()
+    {
+        var admin = await system.AdminAsync();
+        var (customer, _, _) = await system.NewCustomerAsync();
+        Guid mug = Product(5), tea = Product(6);
+        await SetStockAsync(admin, mug, 50);
+        await SetStockAsync(admin, tea, 50);
+
+        var put = await customer.PutAsJsonAsync("/api/basket", new { items = new[] { new { productId = mug, quantity = 2 }, new { productId = tea, quantity = 1 } } });
+        Assert.Equal(HttpStatusCode.OK, put.StatusCode);
+        var basket = await customer.GetFromJsonAsync<JsonElement>("/api/basket");
+        Assert.Equal(2, basket.GetProperty("items").GetArrayLength());
+
+        var checkout = new HttpRequestMessage(HttpMethod.Post, "/api/basket/checkout") { Content = JsonContent.Create(new { paymentMethod = "tok_visa" }) };
+        checkout.Headers.Add("Idempotency-Key", "basket-checkout-1");
+        var placed = await customer.SendAsync(checkout);
+        Assert.Equal(HttpStatusCode.Accepted, placed.StatusCode);
+        var orderId = (await placed.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("orderId").GetGuid();
+
+        var order = await TerminalAsync(customer, orderId);
+        Assert.Equal("Confirmed", order.GetProperty("status").GetString());
+        Assert.Equal(3, order.GetProperty("items").EnumerateArray().Sum(i => i.GetProperty("quantity").GetInt32()));
+        Assert.Empty((await customer.GetFromJsonAsync<JsonElement>("/api/basket")).GetProperty("items").EnumerateArray());
+
+        var empty = new HttpRequestMessage(HttpMethod.Post, "/api/basket/checkout") { Content = JsonContent.Create(new { }) };
+        empty.Headers.Add("Idempotency-Key", "basket-checkout-2");
+        await ProblemAssert.NamesField(await customer.SendAsync(empty), "items");
+    }
+
+    [Fact]
     public async Task The_same_idempotency_key_returns_the_same_order()
     {
         var admin = await system.AdminAsync();

@@ -1,0 +1,116 @@
+using System.Security.Claims;
+using Mercato.Basket.Data;
+using Mercato.ServiceDefaults.Auth;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.EntityFrameworkCore;
+
+namespace Mercato.Basket;
+
+public sealed record BasketItem(Guid? ProductId, int? Quantity);
+
+public sealed record BasketRequest(List<BasketItem>? Items);
+
+public sealed record BasketResponse(IReadOnlyList<BasketLineResponse> Items);
+
+public sealed record BasketLineResponse(Guid ProductId, int Quantity);
+
+public sealed record CheckoutRequest(string? PaymentMethod);
+
+public static class BasketEndpoints
+{
+    public const int MaxLines = 50;
+    public const int MaxQuantity = 1000;
+
+    public static void MapBasketEndpoints(this WebApplication app)
+    {
+        var basket = app.MapGroup("/api/basket").WithTags("Basket");
+        basket.MapGet("/", async (ClaimsPrincipal user, BasketDb db, CancellationToken ct) => Results.Ok(await ReadAsync(db, CustomerOf(user), ct)));
+        basket.MapPut("/", ReplaceAsync);
+        basket.MapPost("/checkout", CheckoutAsync);
+    }
+
+    private static Guid CustomerOf(ClaimsPrincipal user) => Guid.Parse(user.FindFirstValue(MercatoAuth.SubjectClaim)!);
+
+    private static async Task<BasketResponse> ReadAsync(BasketDb db, Guid customerId, CancellationToken ct)
+    {
+        var lines = await db.Lines.AsNoTracking().Where(l => l.CustomerId == customerId).OrderBy(l => l.ProductId).ToListAsync(ct);
+        return new BasketResponse([.. lines.Select(l => new BasketLineResponse(l.ProductId, l.Quantity))]);
+    }
+
+    private static async Task<IResult> ReplaceAsync(BasketRequest request, ClaimsPrincipal user, BasketDb db, CancellationToken ct)
+    {
+        var errors = new Dictionary<string, string[]>();
+        if (request.Items is null || request.Items.Count > MaxLines)
+        {
+            errors["items"] = [$"Required, at most {MaxLines} items (an empty list empties the basket)."];
+        }
+        else
+        {
+            for (var i = 0; i < request.Items.Count; i++)
+            {
+                if (request.Items[i]?.ProductId is not { } id || id == Guid.Empty)
+                {
+                    errors[$"items[{i}].productId"] = ["Required."];
+                }
+                if (request.Items[i]?.Quantity is not (>= 1 and <= MaxQuantity))
+                {
+                    errors[$"items[{i}].quantity"] = [$"Between 1 and {MaxQuantity}."];
+                }
+            }
+        }
+        if (errors.Count > 0)
+        {
+            return Results.ValidationProblem(errors);
+        }
+        var customerId = CustomerOf(user);
+        await db.Lines.Where(l => l.CustomerId == customerId).ExecuteDeleteAsync(ct);
+        db.Lines.AddRange(request.Items!.GroupBy(i => i.ProductId!.Value).Select(g => new BasketLine
+        {
+            CustomerId = customerId,
+            ProductId = g.Key,
+            Quantity = Math.Min(MaxQuantity, g.Sum(i => i.Quantity!.Value)),
+        }));
+        await db.SaveChangesAsync(ct);
+        return Results.Ok(await ReadAsync(db, customerId, ct));
+    }
+
+    private static async Task<IResult> CheckoutAsync(
+        CheckoutRequest? request, [FromHeader(Name = "Idempotency-Key")] string? idempotencyKey, HttpContext http,
+        BasketDb db, OrderingClient ordering, ILogger<OrderingClient> logger, CancellationToken ct)
+    {
+        if (string.IsNullOrWhiteSpace(idempotencyKey) || idempotencyKey.Length > 100)
+        {
+            return Results.ValidationProblem(new Dictionary<string, string[]> { ["Idempotency-Key"] = ["The Idempotency-Key header is required (1 to 100 characters)."] });
+        }
+        var customerId = CustomerOf(http.User);
+        var basket = await ReadAsync(db, customerId, ct);
+        if (basket.Items.Count == 0)
+        {
+            return Results.ValidationProblem(new Dictionary<string, string[]> { ["items"] = ["The basket is empty."] });
+        }
+        var token = http.Request.Headers.Authorization.ToString()["Bearer ".Length..].Trim();
+        HttpResponseMessage placed;
+        try
+        {
+            placed = await ordering.PlaceOrderAsync(token, idempotencyKey,
+                new { items = basket.Items.Select(i => new { productId = i.ProductId, quantity = i.Quantity }), paymentMethod = request?.PaymentMethod }, ct);
+        }
+        catch (Exception ex) when (ex is HttpRequestException or InvalidOperationException or TimeoutException
+                                   or Polly.CircuitBreaker.BrokenCircuitException or OperationCanceledException && !ct.IsCancellationRequested)
+        {
+            logger.LogWarning("Ordering unavailable at checkout: {Error}", ex.Message);
+            return Results.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "Ordering unavailable",
+                detail: "The order could not be placed; the basket is kept. Retry with the same Idempotency-Key.");
+        }
+        using (placed)
+        {
+            var body = await placed.Content.ReadAsStringAsync(ct);
+            if (placed.IsSuccessStatusCode)
+            {
+                // Only now is the basket emptied; a retry with the same key returns the same order.
+                await db.Lines.Where(l => l.CustomerId == customerId).ExecuteDeleteAsync(ct);
+            }
+            return Results.Content(body, placed.Content.Headers.ContentType?.ToString() ?? "application/json", statusCode: (int)placed.StatusCode);
+        }
+    }
+}

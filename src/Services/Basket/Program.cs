@@ -1,0 +1,18 @@
+using Mercato.Basket;
+using Mercato.Basket.Data;
+using Mercato.ServiceDefaults;
+using Mercato.ServiceDefaults.Data;
+
+var builder = WebApplication.CreateBuilder(args);
+builder.AddServiceDefaults();
+builder.AddServiceDatabase<BasketDb>("basket");
+builder.Services.AddHttpClient<OrderingClient>(http => http.BaseAddress = new Uri(builder.Configuration["Basket:OrderingUrl"] ?? "http://ordering"));
+
+var app = builder.Build();
+app.MapDefaultEndpoints();
+app.MapBasketEndpoints();
+
+await app.MigrateDatabaseAsync<BasketDb>();
+await app.RunAsync();
+
+public partial class Program;

@@ -1,0 +1,111 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Mercato.Basket;
+using Mercato.Testing;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Mercato.Basket.Tests;
+
+/// <summary>Basket on a real SQLite file; Ordering is a recorder that accepts or is down.</summary>
+public sealed class BasketFactory : ServiceFactory<Program>
+{
+    public List<(string? Authorization, string? Key, string Body)> Placed { get; } = [];
+
+    public bool OrderingDown { get; set; }
+
+    protected override void ConfigureTestServices(IServiceCollection services) =>
+        services.AddHttpClient<OrderingClient>().ConfigurePrimaryHttpMessageHandler(() => new FakeOrdering(this));
+
+    private sealed class FakeOrdering(BasketFactory owner) : HttpMessageHandler
+    {
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            if (owner.OrderingDown)
+            {
+                throw new HttpRequestException(HttpRequestError.ConnectionError, "connection refused");
+            }
+            lock (owner.Placed)
+            {
+                owner.Placed.Add((request.Headers.Authorization?.ToString(), request.Headers.GetValues("Idempotency-Key").Single(),
+                    request.Content!.ReadAsStringAsync(cancellationToken).Result));
+            }
+            await Task.Yield();
+            return new HttpResponseMessage(HttpStatusCode.Accepted) { Content = JsonContent.Create(new { orderId = Guid.NewGuid(), status = "Pending" }) };
+        }
+    }
+}
+
+public sealed class BasketTests(BasketFactory basket) : IClassFixture<BasketFactory>
+{
+    private static HttpRequestMessage Checkout(string key)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, "/api/basket/checkout") { Content = JsonContent.Create(new { paymentMethod = "tok_visa" }) };
+        request.Headers.Add("Idempotency-Key", key);
+        return request;
+    }
+
+    [Fact]
+    public async Task Put_replaces_the_basket_merging_repeated_products()
+    {
+        var client = basket.CreateClientWithToken(basket.Tokens.Issue(Guid.NewGuid(), "customer"));
+        Guid a = Guid.NewGuid(), b = Guid.NewGuid();
+
+        await client.PutAsJsonAsync("/api/basket", new { items = new[] { new { productId = a, quantity = 1 } } });
+        var replaced = await client.PutAsJsonAsync("/api/basket", new { items = new[] { new { productId = b, quantity = 2 }, new { productId = b, quantity = 3 } } });
+        var read = await client.GetFromJsonAsync<BasketResponse>("/api/basket");
+
+        Assert.Equal(HttpStatusCode.OK, replaced.StatusCode);
+        Assert.Equal([new BasketLineResponse(b, 5)], read!.Items);
+    }
+
+    [Theory]
+    [InlineData("""{}""", "items")]
+    [InlineData("""{"items":[{"productId":"5b0f6a57-3f7e-4b4e-9d55-0d3f5a0e8a01","quantity":0}]}""", "items[0].quantity")]
+    [InlineData("""{"items":[{"quantity":1}]}""", "items[0].productId")]
+    [InlineData("""{"items":[{"productId":"nope","quantity":1}]}""", "items[0].productId")]
+    public async Task Bad_baskets_are_400_naming_the_field(string json, string field)
+    {
+        var response = await basket.CreateCustomerClient().PutAsync("/api/basket", new StringContent(json, System.Text.Encoding.UTF8, "application/json"));
+        await ProblemAssert.NamesField(response, field);
+    }
+
+    [Fact]
+    public async Task Checkout_places_the_order_for_the_caller_and_then_empties_the_basket()
+    {
+        var token = basket.Tokens.Issue(Guid.NewGuid(), "customer");
+        var client = basket.CreateClientWithToken(token);
+        var product = Guid.NewGuid();
+        await client.PutAsJsonAsync("/api/basket", new { items = new[] { new { productId = product, quantity = 4 } } });
+
+        var response = await client.SendAsync(Checkout("key-1"));
+
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        var placed = Assert.Single(basket.Placed, p => p.Key == "key-1");
+        Assert.Equal($"Bearer {token}", placed.Authorization);
+        var order = JsonDocument.Parse(placed.Body).RootElement;
+        Assert.Equal(product, order.GetProperty("items")[0].GetProperty("productId").GetGuid());
+        Assert.Equal(4, order.GetProperty("items")[0].GetProperty("quantity").GetInt32());
+        Assert.Empty((await client.GetFromJsonAsync<BasketResponse>("/api/basket"))!.Items);
+        await ProblemAssert.NamesField(await client.SendAsync(Checkout("key-2")), "items");
+    }
+
+    [Fact]
+    public async Task When_ordering_is_down_checkout_is_503_and_the_basket_is_kept()
+    {
+        var client = basket.CreateClientWithToken(basket.Tokens.Issue(Guid.NewGuid(), "customer"));
+        await client.PutAsJsonAsync("/api/basket", new { items = new[] { new { productId = Guid.NewGuid(), quantity = 1 } } });
+        basket.OrderingDown = true;
+        try
+        {
+            await ProblemAssert.IsProblem(await client.SendAsync(Checkout("key-down")), HttpStatusCode.ServiceUnavailable);
+        }
+        finally
+        {
+            basket.OrderingDown = false;
+        }
+        Assert.Single((await client.GetFromJsonAsync<BasketResponse>("/api/basket"))!.Items);
+        var noKey = await client.PostAsJsonAsync("/api/basket/checkout", new { });
+        await ProblemAssert.NamesField(noKey, "Idempotency-Key");
+    }
+}
