@@ -5,7 +5,7 @@ namespace Mercato.AppHost;
 /// <summary>What the one-command run can be told (section "Mercato", or --Mercato:Key=value on the command line).</summary>
 public sealed record MercatoSettings(
     int GatewayPort, int RegistryPort, string DataDir, string AdminPassword,
-    IReadOnlyDictionary<string, int> Replicas, IReadOnlyDictionary<string, int> MessagingPorts, string? OrderStepTimeout)
+    IReadOnlyDictionary<string, int> Replicas, IReadOnlyDictionary<string, int> MessagingPorts, string? OrderStepTimeout, string SagaStyle)
 {
     /// <summary>Services that talk over Wolverine's TCP transport, with their default listening ports.</summary>
     public static readonly IReadOnlyDictionary<string, int> DefaultMessagingPorts = new Dictionary<string, int>
@@ -27,7 +27,8 @@ public sealed record MercatoSettings(
             section["AdminPassword"] ?? DevelopmentAdminPassword,
             replicas,
             DefaultMessagingPorts.ToDictionary(p => p.Key, p => section.GetValue($"MessagingPorts:{p.Key}", p.Value)),
-            section["OrderStepTimeout"]);
+            section["OrderStepTimeout"],
+            section["SagaStyle"] ?? "Orchestration");
     }
 }
 
@@ -79,5 +80,7 @@ public static class MercatoResources
             .WithEnvironment("ASPNETCORE_ENVIRONMENT", "Development")
             .WithEnvironment("Registry__Url", registryUrl)
             .WithEnvironment("Registry__ServiceName", serviceName)
-            .WithEnvironment("Mercato__DataDir", settings.DataDir);
+            .WithEnvironment("Mercato__DataDir", settings.DataDir)
+            // One system-wide choice: every participant routes its messages for the same saga style.
+            .WithEnvironment("Ordering__SagaStyle", settings.SagaStyle);
 }

@@ -36,6 +36,7 @@ Console.WriteLine($"""
       Registry:                 http://localhost:{settings.RegistryPort}/api/registry/services (admin)
       Dev admin login:          admin@mercato.local / {(settings.AdminPassword == MercatoSettings.DevelopmentAdminPassword ? settings.AdminPassword : "(from Mercato:AdminPassword)")}
       Data:                     {settings.DataDir}
+      Order saga style:         {settings.SagaStyle} (--Mercato:SagaStyle=Orchestration|Choreography)
     Ctrl+C stops everything.
     """);
 

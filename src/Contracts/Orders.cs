@@ -33,3 +33,6 @@ public sealed record CommitStock(Guid OrderId);
 public sealed record OrderConfirmed(Guid OrderId, Guid CustomerId, decimal Total, IReadOnlyList<OrderLine> Lines, DateTimeOffset ConfirmedAt);
 
 public sealed record OrderCancelled(Guid OrderId, Guid CustomerId, string Reason, DateTimeOffset CancelledAt);
+
+/// <summary>Choreography: an order was placed. Payment charges it, Inventory remembers its lines for the reservation.</summary>
+public sealed record OrderSubmitted(Guid OrderId, Guid CustomerId, IReadOnlyList<OrderLine> Lines, decimal Total, string PaymentMethod, DateTimeOffset SubmittedAt);

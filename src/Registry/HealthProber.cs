@@ -13,11 +13,15 @@ public sealed class RegistryServerOptions
     public TimeSpan ProbeInterval { get; set; } = TimeSpan.FromSeconds(5);
 
     public TimeSpan ProbeTimeout { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Failed readiness probes in a row that evict an instance.</summary>
+    public int FailedProbesBeforeEviction { get; set; } = 2;
 }
 
 /// <summary>
 /// The spec's HealthChecker on the registry side: evicts instances that stopped heartbeating and probes each one's
-/// /health/ready; an instance that fails its probe is evicted (it registers again on its next heartbeat once healthy).
+/// /health/ready; an instance that fails its probe twice in a row (default) is evicted, and registers again on its next
+/// heartbeat once healthy.
 /// </summary>
 public sealed class HealthProber(ServiceRegistry registry, IOptions<RegistryServerOptions> options, ILogger<HealthProber> logger)
     : BackgroundService
@@ -56,11 +60,13 @@ public sealed class HealthProber(ServiceRegistry registry, IOptions<RegistryServ
         {
             failure = $"readiness probe failed: {ex.Message}";
         }
-        if (failure is not null)
+        if (failure is null)
         {
-            logger.LogWarning("{Service} instance {Instance}: {Failure}", instance.ServiceName, instance.InstanceId, failure);
-            registry.Deregister(instance.InstanceId, failure);
+            registry.ProbeSucceeded(instance.InstanceId);
+            return;
         }
+        logger.LogWarning("{Service} instance {Instance}: {Failure}", instance.ServiceName, instance.InstanceId, failure);
+        registry.ProbeFailed(instance.InstanceId, failure, options.Value.FailedProbesBeforeEviction);
     }
 
     public override void Dispose()

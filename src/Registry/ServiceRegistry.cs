@@ -7,6 +7,7 @@ namespace Mercato.Registry;
 public sealed class ServiceRegistry(TimeProvider time, ILogger<ServiceRegistry> logger)
 {
     private readonly ConcurrentDictionary<string, ServiceInstance> _instances = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, int> _failedProbes = new(StringComparer.Ordinal);
 
     public ServiceInstance Register(InstanceRegistration registration)
     {
@@ -15,6 +16,7 @@ public sealed class ServiceRegistry(TimeProvider time, ILogger<ServiceRegistry> 
             registration.ServiceName, registration.InstanceId, registration.Address.TrimEnd('/'), registration.Version,
             InstanceStatus.Healthy, now, now, registration.Metadata ?? new Dictionary<string, string>());
         _instances[registration.InstanceId] = instance;
+        _failedProbes.TryRemove(registration.InstanceId, out _);
         logger.LogInformation("Registered {Service} instance {Instance} at {Address} (version {Version})",
             instance.ServiceName, instance.InstanceId, instance.Address, instance.Version);
         return instance;
@@ -34,6 +36,7 @@ public sealed class ServiceRegistry(TimeProvider time, ILogger<ServiceRegistry> 
 
     public bool Deregister(string instanceId, string reason)
     {
+        _failedProbes.TryRemove(instanceId, out _);
         if (!_instances.TryRemove(instanceId, out var removed))
         {
             return false;
@@ -47,6 +50,19 @@ public sealed class ServiceRegistry(TimeProvider time, ILogger<ServiceRegistry> 
 
     public IReadOnlyList<ServiceInstance> Healthy(string? serviceName = null) =>
         [.. All().Where(i => i.Status == InstanceStatus.Healthy && (serviceName is null || i.ServiceName == serviceName))];
+
+    /// <summary>
+    /// Counts a failed readiness probe; the instance is evicted once <paramref name="evictAfter"/> probes in a row failed,
+    /// so one slow answer from a busy instance does not take it out of service.
+    /// </summary>
+    /// <returns>true when the instance was evicted.</returns>
+    public bool ProbeFailed(string instanceId, string reason, int evictAfter)
+    {
+        var failures = _failedProbes.AddOrUpdate(instanceId, 1, (_, n) => n + 1);
+        return failures >= evictAfter && Deregister(instanceId, reason);
+    }
+
+    public void ProbeSucceeded(string instanceId) => _failedProbes.TryRemove(instanceId, out _);
 
     /// <summary>Removes instances whose heartbeat is older than <paramref name="timeout"/>.</summary>
     public void EvictSilent(TimeSpan timeout)

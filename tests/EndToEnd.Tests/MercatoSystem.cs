@@ -213,3 +213,15 @@ public sealed class SystemCollection : ICollectionFixture<SingleInstanceSystem>
 {
     public const string Name = "system";
 }
+
+/// <summary>The same system with the order flow choreographed instead of orchestrated.</summary>
+public sealed class ChoreographedSystem : MercatoSystem
+{
+    protected override IEnumerable<string> ExtraArgs => ["--Mercato:OrderStepTimeout=00:00:15", "--Mercato:SagaStyle=Choreography"];
+}
+
+[CollectionDefinition(Name)]
+public sealed class ChoreographyCollection : ICollectionFixture<ChoreographedSystem>
+{
+    public const string Name = "choreographed system";
+}

@@ -5,9 +5,11 @@ using Mercato.Testing;
 
 namespace Mercato.EndToEnd.Tests;
 
-/// <summary>The order saga end to end: real processes, real SQLite files, Wolverine over TCP, driven through the gateway.</summary>
-[Collection(SystemCollection.Name)]
-public sealed class OrderSagaTests(SingleInstanceSystem system)
+/// <summary>
+/// The order saga end to end: real processes, real SQLite files, Wolverine over TCP, driven through the gateway. The
+/// same suite runs against both saga styles.
+/// </summary>
+public abstract class OrderSagaSuite(MercatoSystem system)
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(90);
 
@@ -326,8 +328,7 @@ public sealed class OrderSagaTests(SingleInstanceSystem system)
 }
 
 /// <summary>Crash safety: a participant SIGKILLed in the middle of sagas; after restart every order finishes, once.</summary>
-[Collection(SystemCollection.Name)]
-public sealed class OrderCrashTests(SingleInstanceSystem system)
+public abstract class OrderCrashSuite(MercatoSystem system)
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(120);
 
@@ -400,3 +401,15 @@ public sealed class OrderCrashTests(SingleInstanceSystem system)
         Assert.Equal((100 - confirmed.Count, 0), (stock.GetProperty("onHand").GetInt32(), stock.GetProperty("reserved").GetInt32()));
     }
 }
+
+[Collection(SystemCollection.Name)]
+public sealed class OrchestratedOrderSagaTests(SingleInstanceSystem system) : OrderSagaSuite(system);
+
+[Collection(SystemCollection.Name)]
+public sealed class OrchestratedOrderCrashTests(SingleInstanceSystem system) : OrderCrashSuite(system);
+
+[Collection(ChoreographyCollection.Name)]
+public sealed class ChoreographedOrderSagaTests(ChoreographedSystem system) : OrderSagaSuite(system);
+
+[Collection(ChoreographyCollection.Name)]
+public sealed class ChoreographedOrderCrashTests(ChoreographedSystem system) : OrderCrashSuite(system);

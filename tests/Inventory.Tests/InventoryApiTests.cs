@@ -186,6 +186,33 @@ public sealed class ReservationTests(InventoryFactory inventory) : IClassFixture
     }
 
     [Fact]
+    public async Task A_reservation_arriving_after_its_release_is_refused()
+    {
+        var product = await ProductWithStock(4);
+        var order = Guid.NewGuid();
+
+        await Send(new Contracts.ReleaseStock(order));
+        var late = await Invoke<Contracts.StockReservationFailed>(new Contracts.ReserveStock(order, [new Contracts.OrderLine(product, 2, 1m)]));
+
+        Assert.Contains("cancelled", late.Reason, StringComparison.Ordinal);
+        Assert.Equal(new StockResponse(product, 4, 0, 4), await Stock(product));
+    }
+
+    [Fact]
+    public async Task Choreographed_reservation_waits_for_the_announcement_and_reserves_once_paid()
+    {
+        var product = await ProductWithStock(6);
+        var order = Guid.NewGuid();
+
+        await Send(new Contracts.OrderSubmitted(order, Guid.NewGuid(), [new Contracts.OrderLine(product, 2, 1m)], 2m, "tok_visa", DateTimeOffset.UtcNow));
+        await Invoke<Contracts.StockReserved>(new Contracts.PaymentCaptured(order, Guid.NewGuid(), 2m));
+        Assert.Equal(new StockResponse(product, 6, 2, 4), await Stock(product));
+
+        await Send(new Contracts.OrderConfirmed(order, Guid.NewGuid(), 2m, [new Contracts.OrderLine(product, 2, 1m)], DateTimeOffset.UtcNow));
+        Assert.Equal(new StockResponse(product, 4, 0, 4), await Stock(product));
+    }
+
+    [Fact]
     public async Task All_lines_or_none()
     {
         var plenty = await ProductWithStock(100);

@@ -55,3 +55,20 @@ public sealed class ServiceRegistryTests
         Assert.Equal("http://127.0.0.1:9999", only.Address);
     }
 }
+
+public sealed class ProbeEvictionTests
+{
+    [Fact]
+    public void One_failed_probe_is_tolerated_two_in_a_row_evict()
+    {
+        var registry = new ServiceRegistry(new FakeTimeProvider(), NullLogger<ServiceRegistry>.Instance);
+        registry.Register(new InstanceRegistration("catalog", "a", "http://127.0.0.1:1", "1.0.0"));
+
+        Assert.False(registry.ProbeFailed("a", "timeout", evictAfter: 2));
+        registry.ProbeSucceeded("a");
+        Assert.False(registry.ProbeFailed("a", "timeout", evictAfter: 2));
+        Assert.Single(registry.Healthy("catalog"));
+        Assert.True(registry.ProbeFailed("a", "refused", evictAfter: 2));
+        Assert.Empty(registry.Healthy("catalog"));
+    }
+}

@@ -47,7 +47,7 @@ public static class MessagingExtensions
             // fails lands in the dead-letter table with its exception, where an admin can list and replay it.
             opts.Policies.OnException<DbUpdateConcurrencyException>()
                 .RetryWithCooldown(TimeSpan.FromMilliseconds(20), TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(250));
-            opts.Policies.OnException<DbUpdateException>().Or<TimeoutException>().Or<HttpRequestException>()
+            opts.Policies.OnException<DbUpdateException>().Or<TimeoutException>().Or<HttpRequestException>().Or<NotYetKnownException>()
                 .RetryWithCooldown(TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(500))
                 .Then.ScheduleRetry(TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(30))
                 .Then.MoveToErrorQueue();
@@ -68,6 +68,11 @@ public static class MessagingExtensions
     }
 }
 
+/// <summary>
+/// A message arrived before one it depends on (choreography has no ordering across senders): retried with backoff.
+/// </summary>
+public sealed class NotYetKnownException(string message) : Exception(message);
+
 /// <summary>Where this service sends which message: "to the ordering service", resolved from configuration.</summary>
 public sealed class MessageRoutes(WolverineOptions options, IConfiguration config)
 {
@@ -80,6 +85,13 @@ public sealed class MessageRoutes(WolverineOptions options, IConfiguration confi
                 ?? throw new InvalidOperationException($"Messaging:Peers:{service} is not configured; cannot route {typeof(TMessage).Name}.");
             publishing.To(new Uri(peer)).UseDurableOutbox();
         }
+        return this;
+    }
+
+    /// <summary>Leaves a handler type out (e.g. the orchestrating saga when the system runs choreographed).</summary>
+    public MessageRoutes WithoutHandler(Type handlerType)
+    {
+        options.Discovery.CustomizeHandlerDiscovery(query => query.Excludes.WithCondition($"not {handlerType.Name}", type => type == handlerType));
         return this;
     }
 }

@@ -14,6 +14,8 @@ public static class AuditHandler
 {
     public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
+    public static Task Handle(OrderSubmitted e, Envelope envelope, AnalyticsDb db) => Record(db, envelope, e, e.OrderId, e.SubmittedAt);
+
     public static Task Handle(PaymentCaptured e, Envelope envelope, AnalyticsDb db) => Record(db, envelope, e, e.OrderId);
 
     public static Task Handle(PaymentDeclined e, Envelope envelope, AnalyticsDb db) => Record(db, envelope, e, e.OrderId);

@@ -7,9 +7,11 @@ using Mercato.ServiceDefaults.Messaging;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
+// Choreography: Payment refunds by itself when the stock could not be reserved.
+var failedTo = SagaStyles.From(builder.Configuration) == SagaStyle.Choreography ? new[] { "ordering", "payment", "analytics" } : ["ordering", "analytics"];
 builder.AddMessaging<InventoryDb>("inventory", routes => routes
     .Send<StockReserved>("ordering", "analytics")
-    .Send<StockReservationFailed>("ordering", "analytics"));
+    .Send<StockReservationFailed>(failedTo));
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddHttpClient<CatalogClient>(http => http.BaseAddress = new Uri(builder.Configuration["Inventory:CatalogUrl"] ?? "http://catalog"));
 

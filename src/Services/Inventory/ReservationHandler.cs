@@ -11,8 +11,51 @@ namespace Mercato.Inventory;
 /// </summary>
 public static class ReservationHandler
 {
-    public static async Task<object> Handle(ReserveStock command, InventoryDb db, TimeProvider time)
+    public static Task<object> Handle(ReserveStock command, InventoryDb db, TimeProvider time) => ReserveAsync(command, db, time);
+
+    /// <summary>Choreography: remember what an announced order needs; it is reserved once paid.</summary>
+    public static async Task Handle(OrderSubmitted order, InventoryDb db)
     {
+        var known = await db.PendingOrders.FindAsync(order.OrderId);
+        if (known is null)
+        {
+            db.PendingOrders.Add(new PendingOrder { OrderId = order.OrderId, LinesJson = System.Text.Json.JsonSerializer.Serialize(order.Lines) });
+        }
+        else if (known.LinesJson == "[]")
+        {
+            known.LinesJson = System.Text.Json.JsonSerializer.Serialize(order.Lines);
+        }
+    }
+
+    /// <summary>Choreography: the payment went through, so hold the stock.</summary>
+    public static async Task<object> Handle(PaymentCaptured captured, InventoryDb db, TimeProvider time)
+    {
+        var pending = await db.PendingOrders.FindAsync(captured.OrderId);
+        if (pending is { Cancelled: true })
+        {
+            return new StockReservationFailed(captured.OrderId, "The order was cancelled.");
+        }
+        if (pending is null || pending.LinesJson == "[]")
+        {
+            throw new Mercato.ServiceDefaults.Messaging.NotYetKnownException($"Order {captured.OrderId} was not announced here yet.");
+        }
+        var lines = System.Text.Json.JsonSerializer.Deserialize<List<OrderLine>>(pending.LinesJson)!;
+        return await ReserveAsync(new ReserveStock(captured.OrderId, lines), db, time);
+    }
+
+    /// <summary>Choreography: a confirmed order's units leave the stock.</summary>
+    public static Task Handle(OrderConfirmed confirmed, InventoryDb db, TimeProvider time) =>
+        Settle(confirmed.OrderId, ReservationStatus.Committed, db, time);
+
+    /// <summary>Choreography: a cancelled order's units go back.</summary>
+    public static Task Handle(OrderCancelled cancelled, InventoryDb db, TimeProvider time) => ReleaseAsync(cancelled.OrderId, db, time);
+
+    private static async Task<object> ReserveAsync(ReserveStock command, InventoryDb db, TimeProvider time)
+    {
+        if (await db.PendingOrders.FindAsync(command.OrderId) is { Cancelled: true })
+        {
+            return new StockReservationFailed(command.OrderId, "The order was cancelled.");
+        }
         var existing = await db.Reservations.Where(r => r.OrderId == command.OrderId).ToListAsync();
         if (existing.Count > 0)
         {
@@ -51,8 +94,15 @@ public static class ReservationHandler
         return new StockReserved(command.OrderId);
     }
 
-    public static Task Handle(ReleaseStock command, InventoryDb db, TimeProvider time) =>
-        Settle(command.OrderId, ReservationStatus.Released, db, time);
+    public static Task Handle(ReleaseStock command, InventoryDb db, TimeProvider time) => ReleaseAsync(command.OrderId, db, time);
+
+    /// <summary>Gives held units back and remembers the cancellation, so a late reservation for this order is refused.</summary>
+    private static async Task ReleaseAsync(Guid orderId, InventoryDb db, TimeProvider time)
+    {
+        var known = await db.PendingOrders.FindAsync(orderId) ?? db.PendingOrders.Add(new PendingOrder { OrderId = orderId, LinesJson = "[]" }).Entity;
+        known.Cancelled = true;
+        await Settle(orderId, ReservationStatus.Released, db, time);
+    }
 
     public static Task Handle(CommitStock command, InventoryDb db, TimeProvider time) =>
         Settle(command.OrderId, ReservationStatus.Committed, db, time);

@@ -43,6 +43,7 @@ public static class OrderEndpoints
         CatalogClient catalog,
         IDbContextOutbox<OrderingDb> outbox,
         OrderEventStore store,
+        IOrderFlow flow,
         TimeProvider time,
         ILogger<OrderEventStore> logger,
         CancellationToken ct)
@@ -93,9 +94,10 @@ public static class OrderEndpoints
         var paymentMethod = string.IsNullOrWhiteSpace(request.PaymentMethod) ? DefaultPaymentMethod : request.PaymentMethod.Trim();
         var orderId = Guid.CreateVersion7();
 
-        await store.AppendAsync(orderId, new OrderEvent.Submitted(orderId, customerId, lines, total, paymentMethod, time.GetUtcNow()));
+        var submitted = new OrderEvent.Submitted(orderId, customerId, lines, total, paymentMethod, time.GetUtcNow());
+        await store.AppendAsync(orderId, submitted);
         db.IdempotencyKeys.Add(new IdempotencyKey { CustomerId = customerId, Key = idempotencyKey!, OrderId = orderId });
-        await outbox.PublishAsync(new StartOrderSaga(orderId, customerId, lines, total, paymentMethod));
+        await flow.StartAsync(outbox, submitted);
         try
         {
             await outbox.SaveChangesAndFlushMessagesAsync(ct);

@@ -7,14 +7,28 @@ using Mercato.ServiceDefaults.Messaging;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
-builder.AddMessaging<OrderingDb>("ordering", routes => routes
-    .Send<CapturePayment>("payment")
-    .Send<RefundPayment>("payment")
-    .Send<ReserveStock>("inventory")
-    .Send<ReleaseStock>("inventory")
-    .Send<CommitStock>("inventory")
-    .Send<OrderConfirmed>("notification", "analytics")
-    .Send<OrderCancelled>("notification", "analytics"));
+if (SagaStyles.From(builder.Configuration) == SagaStyle.Orchestration)
+{
+    builder.AddMessaging<OrderingDb>("ordering", routes => routes
+        .WithoutHandler(typeof(OrderChoreographyHandler))
+        .Send<CapturePayment>("payment")
+        .Send<RefundPayment>("payment")
+        .Send<ReserveStock>("inventory")
+        .Send<ReleaseStock>("inventory")
+        .Send<CommitStock>("inventory")
+        .Send<OrderConfirmed>("notification", "analytics")
+        .Send<OrderCancelled>("notification", "analytics"));
+    builder.Services.AddSingleton<IOrderFlow, OrchestratedOrderFlow>();
+}
+else
+{
+    builder.AddMessaging<OrderingDb>("ordering", routes => routes
+        .WithoutHandler(typeof(OrderSaga))
+        .Send<OrderSubmitted>("payment", "inventory", "analytics")
+        .Send<OrderConfirmed>("inventory", "notification", "analytics")
+        .Send<OrderCancelled>("payment", "inventory", "notification", "analytics"));
+    builder.Services.AddSingleton<IOrderFlow, ChoreographedOrderFlow>();
+}
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.Configure<OrderingOptions>(builder.Configuration.GetSection("Ordering"));
 builder.Services.AddScoped<OrderEventStore>();

@@ -7,7 +7,25 @@ namespace Mercato.Payment;
 /// <summary>Captures and refunds, each idempotent per order: redelivered commands get the first answer again.</summary>
 public static class PaymentHandler
 {
-    public static async Task<object?> Handle(CapturePayment command, PaymentDb db, SimulatedPaymentProvider provider, TimeProvider time, ILogger<PaymentRecord> logger)
+    public static Task<object> Handle(CapturePayment command, PaymentDb db, SimulatedPaymentProvider provider, TimeProvider time, ILogger<PaymentRecord> logger) =>
+        CaptureAsync(command, db, provider, time, logger);
+
+    /// <summary>Choreography: an announced order is charged without anyone asking.</summary>
+    public static Task<object> Handle(OrderSubmitted order, PaymentDb db, SimulatedPaymentProvider provider, TimeProvider time, ILogger<PaymentRecord> logger) =>
+        CaptureAsync(new CapturePayment(order.OrderId, order.CustomerId, order.Total, order.PaymentMethod), db, provider, time, logger);
+
+    public static Task<PaymentRefunded?> Handle(RefundPayment command, PaymentDb db, TimeProvider time, ILogger<PaymentRecord> logger) =>
+        RefundAsync(command, db, time, logger);
+
+    /// <summary>Choreography: compensate by reaction when the stock could not be reserved.</summary>
+    public static Task<PaymentRefunded?> Handle(StockReservationFailed failed, PaymentDb db, TimeProvider time, ILogger<PaymentRecord> logger) =>
+        RefundAsync(new RefundPayment(failed.OrderId, $"Insufficient stock: {failed.Reason}"), db, time, logger);
+
+    /// <summary>Choreography: whatever cancelled the order, no money is kept for it.</summary>
+    public static Task<PaymentRefunded?> Handle(OrderCancelled cancelled, PaymentDb db, TimeProvider time, ILogger<PaymentRecord> logger) =>
+        RefundAsync(new RefundPayment(cancelled.OrderId, cancelled.Reason), db, time, logger);
+
+    private static async Task<object> CaptureAsync(CapturePayment command, PaymentDb db, SimulatedPaymentProvider provider, TimeProvider time, ILogger<PaymentRecord> logger)
     {
         var existing = await db.Payments.SingleOrDefaultAsync(p => p.OrderId == command.OrderId);
         if (existing is not null)
@@ -38,7 +56,7 @@ public static class PaymentHandler
         return reason is null ? new PaymentCaptured(command.OrderId, payment.Id, payment.Amount) : new PaymentDeclined(command.OrderId, reason);
     }
 
-    public static async Task<PaymentRefunded?> Handle(RefundPayment command, PaymentDb db, TimeProvider time, ILogger<PaymentRecord> logger)
+    private static async Task<PaymentRefunded?> RefundAsync(RefundPayment command, PaymentDb db, TimeProvider time, ILogger<PaymentRecord> logger)
     {
         var payment = await db.Payments.SingleOrDefaultAsync(p => p.OrderId == command.OrderId);
         var now = time.GetUtcNow();

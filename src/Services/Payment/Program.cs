@@ -7,8 +7,10 @@ using Mercato.ServiceDefaults.Messaging;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
+// Choreography: Inventory reserves when it hears the payment was captured.
+var capturedTo = SagaStyles.From(builder.Configuration) == SagaStyle.Choreography ? new[] { "ordering", "inventory", "analytics" } : ["ordering", "analytics"];
 builder.AddMessaging<PaymentDb>("payment", routes => routes
-    .Send<PaymentCaptured>("ordering", "analytics")
+    .Send<PaymentCaptured>(capturedTo)
     .Send<PaymentDeclined>("ordering", "analytics")
     .Send<PaymentRefunded>("ordering", "analytics"));
 builder.Services.AddSingleton(TimeProvider.System);

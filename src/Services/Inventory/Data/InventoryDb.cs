@@ -8,6 +8,12 @@ public sealed class InventoryDb(DbContextOptions<InventoryDb> options) : DbConte
 
     public DbSet<Reservation> Reservations => Set<Reservation>();
 
+    /// <summary>
+    /// Orders this service heard of: their lines (choreography, until the payment is captured) and whether they were
+    /// cancelled, so a reservation that arrives after the cancellation is refused instead of holding stock forever.
+    /// </summary>
+    public DbSet<PendingOrder> PendingOrders => Set<PendingOrder>();
+
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
         modelBuilder.Entity<StockItem>(item =>
@@ -20,6 +26,7 @@ public sealed class InventoryDb(DbContextOptions<InventoryDb> options) : DbConte
                 t.HasCheckConstraint("CK_StockItems_Reserved", "Reserved >= 0 AND Reserved <= OnHand");
             });
         });
+        modelBuilder.Entity<PendingOrder>().HasKey(p => p.OrderId);
         modelBuilder.Entity<Reservation>(reservation =>
         {
             // One reservation line per order and product: a redelivered reserve request finds it instead of adding another.
@@ -63,6 +70,15 @@ public sealed class Reservation
     public DateTimeOffset CreatedAt { get; set; }
 
     public DateTimeOffset UpdatedAt { get; set; }
+}
+
+public sealed class PendingOrder
+{
+    public Guid OrderId { get; set; }
+
+    public required string LinesJson { get; set; }
+
+    public bool Cancelled { get; set; }
 }
 
 public enum ReservationStatus
