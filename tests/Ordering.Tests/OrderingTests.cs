@@ -224,6 +224,48 @@ public sealed class OrderingTests(OrderingFactory ordering) : IClassFixture<Orde
     }
 }
 
+public sealed class RebuildCommandTests(OrderingFactory ordering) : IClassFixture<OrderingFactory>
+{
+    [Fact]
+    public async Task The_rebuild_projections_command_restores_a_lost_read_model()
+    {
+        var client = ordering.CreateCustomerClient();
+        var request = new HttpRequestMessage(HttpMethod.Post, "/api/orders") { Content = JsonContent.Create(new { items = new[] { new { productId = OrderingFactory.Mug, quantity = 1 } } }) };
+        request.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString());
+        var orderId = (await (await client.SendAsync(request)).Content.ReadFromJsonAsync<JsonElement>()).GetProperty("orderId").GetGuid();
+        string original;
+        await using (var scope = ordering.Services.CreateAsyncScope())
+        {
+            var db = scope.ServiceProvider.GetRequiredService<OrderingDb>();
+            original = (await db.Orders.AsNoTracking().SingleAsync(o => o.Id == orderId)).Json;
+            await db.Orders.Where(o => o.Id == orderId).ExecuteDeleteAsync();
+        }
+        await ProblemAssert.IsProblem(await client.GetAsync($"/api/orders/{orderId}"), HttpStatusCode.NotFound);
+
+        // dotnet run --project src/Services/Ordering -- rebuild-projections, on the same database file.
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet", [typeof(Program).Assembly.Location, "rebuild-projections"])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = Path.GetDirectoryName(typeof(Program).Assembly.Location)!,
+        };
+        start.Environment["Mercato__DataDir"] = ordering.DataDir;
+        start.Environment["ASPNETCORE_ENVIRONMENT"] = "Development";
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var output = await process.StandardOutput.ReadToEndAsync();
+        var errors = await process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+
+        Assert.True(process.ExitCode == 0, $"exit {process.ExitCode}: {output} {errors}");
+        Assert.Contains("Rebuilt the projections of", output, StringComparison.Ordinal);
+        await using (var scope = ordering.Services.CreateAsyncScope())
+        {
+            var rebuilt = await scope.ServiceProvider.GetRequiredService<OrderingDb>().Orders.AsNoTracking().SingleAsync(o => o.Id == orderId);
+            Assert.Equal(original, rebuilt.Json);
+        }
+    }
+}
+
 public sealed class OrderViewTests
 {
     private static readonly DateTimeOffset T0 = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
