@@ -217,7 +217,8 @@ public sealed class SystemCollection : ICollectionFixture<SingleInstanceSystem>
 /// <summary>The same system with the order flow choreographed instead of orchestrated.</summary>
 public sealed class ChoreographedSystem : MercatoSystem
 {
-    protected override IEnumerable<string> ExtraArgs => ["--Mercato:OrderStepTimeout=00:00:15", "--Mercato:SagaStyle=Choreography"];
+    // The choreographed deadline covers both steps (2 × step timeout); 25 s leaves a loaded 2-core CI box margin.
+    protected override IEnumerable<string> ExtraArgs => ["--Mercato:OrderStepTimeout=00:00:25", "--Mercato:SagaStyle=Choreography"];
 }
 
 [CollectionDefinition(Name)]

@@ -47,7 +47,12 @@ public static class MessagingExtensions
             // fails lands in the dead-letter table with its exception, where an admin can list and replay it.
             opts.Policies.OnException<DbUpdateConcurrencyException>()
                 .RetryWithCooldown(TimeSpan.FromMilliseconds(20), TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(250));
-            opts.Policies.OnException<DbUpdateException>().Or<TimeoutException>().Or<HttpRequestException>().Or<NotYetKnownException>()
+            // A message that overtook the one it depends on usually needs only a moment: retry often, then less often.
+            opts.Policies.OnException<NotYetKnownException>()
+                .RetryWithCooldown([.. new[] { 50, 100, 250, 500, 1000, 1000, 2000, 2000 }.Select(ms => TimeSpan.FromMilliseconds(ms))])
+                .Then.ScheduleRetry(TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(30))
+                .Then.MoveToErrorQueue();
+            opts.Policies.OnException<DbUpdateException>().Or<TimeoutException>().Or<HttpRequestException>()
                 .RetryWithCooldown(TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(500))
                 .Then.ScheduleRetry(TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(30))
                 .Then.MoveToErrorQueue();
