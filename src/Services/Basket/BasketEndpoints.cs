@@ -95,8 +95,7 @@ public static class BasketEndpoints
             placed = await ordering.PlaceOrderAsync(token, idempotencyKey,
                 new { items = basket.Items.Select(i => new { productId = i.ProductId, quantity = i.Quantity }), paymentMethod = request?.PaymentMethod }, ct);
         }
-        catch (Exception ex) when (ex is HttpRequestException or InvalidOperationException or TimeoutException
-                                   or Polly.CircuitBreaker.BrokenCircuitException or OperationCanceledException && !ct.IsCancellationRequested)
+        catch (Exception ex) when (Mercato.ServiceDefaults.Http.Downstream.IsUnavailable(ex, ct))
         {
             logger.LogWarning("Ordering unavailable at checkout: {Error}", ex.Message);
             return Results.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "Ordering unavailable",

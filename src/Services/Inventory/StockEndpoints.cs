@@ -46,8 +46,7 @@ public static class StockEndpoints
             {
                 exists = await catalog.ProductExistsAsync(productId, ct);
             }
-            catch (Exception ex) when (ex is HttpRequestException or InvalidOperationException or TimeoutException
-                                       or Polly.CircuitBreaker.BrokenCircuitException or OperationCanceledException && !ct.IsCancellationRequested)
+            catch (Exception ex) when (Mercato.ServiceDefaults.Http.Downstream.IsUnavailable(ex, ct))
             {
                 logger.LogWarning("Catalog unavailable while checking product {ProductId}: {Error}", productId, ex.Message);
                 return Results.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "Catalog unavailable",

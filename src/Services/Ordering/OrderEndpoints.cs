@@ -72,8 +72,7 @@ public static class OrderEndpoints
                 }
             }
         }
-        catch (Exception ex) when (ex is HttpRequestException or InvalidOperationException or TimeoutException
-                                   or Polly.CircuitBreaker.BrokenCircuitException or OperationCanceledException && !ct.IsCancellationRequested)
+        catch (Exception ex) when (Mercato.ServiceDefaults.Http.Downstream.IsUnavailable(ex, ct))
         {
             logger.LogWarning("Catalog unavailable while pricing an order: {Error}", ex.Message);
             return Results.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "Catalog unavailable",
