@@ -1,12 +1,20 @@
+using System.Text.RegularExpressions;
 using Microsoft.Extensions.Configuration;
 
 namespace Mercato.AppHost;
 
-/// <summary>What the one-command run can be told (section "Mercato", or --Mercato:Key=value on the command line).</summary>
-public sealed record MercatoSettings(
+/// <summary>
+/// What the one-command run can be told (section "Mercato", or --Mercato:Key=value on the command line), plus the
+/// shorthands <c>--profile scale-out</c> and <c>--replicas catalog=3,ordering=2</c>.
+/// </summary>
+public sealed partial record MercatoSettings(
     int GatewayPort, int RegistryPort, string DataDir, string AdminPassword,
-    IReadOnlyDictionary<string, int> Replicas, IReadOnlyDictionary<string, int> MessagingPorts, string? OrderStepTimeout, string SagaStyle)
+    IReadOnlyDictionary<string, int> Replicas, IReadOnlyDictionary<string, int> MessagingPorts, string? OrderStepTimeout, string SagaStyle,
+    HostingProfile Profile, string InstanceName, string PostgresAdmin, string RabbitMq)
 {
+    public const string DefaultPostgresAdmin = "Host=127.0.0.1;Port=5432;Username=postgres;Password=postgres";
+    public const string DefaultRabbitMq = "amqp://guest:guest@127.0.0.1:5672/";
+
     /// <summary>Services that talk over Wolverine's TCP transport, with their default listening ports.</summary>
     public static readonly IReadOnlyDictionary<string, int> DefaultMessagingPorts = new Dictionary<string, int>
     {
@@ -20,6 +28,18 @@ public sealed record MercatoSettings(
         var section = builder.Configuration.GetSection("Mercato");
         var replicas = section.GetSection("Replicas").GetChildren()
             .ToDictionary(c => c.Key.ToLowerInvariant(), c => int.TryParse(c.Value, out var n) && n > 0 ? n : 1);
+        foreach (var pair in (builder.Configuration["replicas"] ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var parts = pair.Split('=');
+            replicas[parts[0].ToLowerInvariant()] = parts.Length == 2 && int.TryParse(parts[1], out var n) && n > 0
+                ? n
+                : throw new InvalidOperationException($"--replicas expects service=count pairs, like catalog=3,ordering=2; got '{pair}'.");
+        }
+        var instanceName = section["InstanceName"] ?? "mercato";
+        if (!InstanceNamePattern().IsMatch(instanceName))
+        {
+            throw new InvalidOperationException("Mercato:InstanceName must be lower-case letters, digits and '_' (it names databases and queues).");
+        }
         return new MercatoSettings(
             section.GetValue("GatewayPort", 8080),
             section.GetValue("RegistryPort", 8081),
@@ -28,8 +48,30 @@ public sealed record MercatoSettings(
             replicas,
             DefaultMessagingPorts.ToDictionary(p => p.Key, p => section.GetValue($"MessagingPorts:{p.Key}", p.Value)),
             section["OrderStepTimeout"],
-            section["SagaStyle"] ?? "Orchestration");
+            section["SagaStyle"] ?? "Orchestration",
+            ParseProfile(builder.Configuration["profile"] ?? section["Profile"]),
+            instanceName,
+            section["Postgres:Admin"] ?? DefaultPostgresAdmin,
+            section["RabbitMq"] ?? DefaultRabbitMq);
     }
+
+    private static HostingProfile ParseProfile(string? value) =>
+        value?.Replace("-", "", StringComparison.Ordinal).ToUpperInvariant() switch
+        {
+            null or "" or "EMBEDDED" => HostingProfile.Embedded,
+            "SCALEOUT" => HostingProfile.ScaleOut,
+            _ => throw new InvalidOperationException($"--profile '{value}': use embedded or scale-out."),
+        };
+
+    [GeneratedRegex("^[a-z][a-z0-9_]{0,30}$")]
+    private static partial Regex InstanceNamePattern();
+}
+
+/// <summary>Embedded: SQLite files and Wolverine's TCP transport. ScaleOut: PostgreSQL and RabbitMQ (services read Mercato__Profile).</summary>
+public enum HostingProfile
+{
+    Embedded,
+    ScaleOut,
 }
 
 public static class MercatoResources
@@ -38,22 +80,36 @@ public static class MercatoResources
     /// Adds a service, and as many extra instances as Mercato:Replicas:{name} asks for. Each instance binds a free
     /// loopback port and registers the address it got, so the registry and the gateway balance per request.
     /// </summary>
-    public static IResourceBuilder<ProjectResource> AddMercatoService<TProject>(
-        this IDistributedApplicationBuilder builder, string name, MercatoSettings settings, IResourceBuilder<ProjectResource> registry)
+    public static void AddMercatoService<TProject>(
+        this IDistributedApplicationBuilder builder, string name, MercatoSettings settings, IResourceBuilder<ProjectResource> registry,
+        Action<IResourceBuilder<ProjectResource>>? configure = null)
         where TProject : IProjectMetadata, new()
     {
         var registryUrl = registry.GetEndpoint("http");
         var count = settings.Replicas.GetValueOrDefault(name, 1);
-        IResourceBuilder<ProjectResource>? first = null;
         for (var i = 1; i <= count; i++)
         {
             var instance = builder.AddProject<TProject>(i == 1 ? name : $"{name}-{i}", o => o.ExcludeLaunchProfile = true)
                 .WithEnvironment("ASPNETCORE_URLS", "http://127.0.0.1:0")
                 .WithMercatoEnvironment(settings, registryUrl, name)
                 .WaitFor(registry);
-            first ??= instance;
+            configure?.Invoke(instance);
         }
-        return first!;
+    }
+
+    /// <summary>Scale-out: the service runs on its own PostgreSQL database and, if it has messages, on RabbitMQ.</summary>
+    public static IResourceBuilder<ProjectResource> WithScaleOutServers(
+        this IResourceBuilder<ProjectResource> resource, ScaleOutServers? servers, string serviceName)
+    {
+        if (servers is null)
+        {
+            return resource;
+        }
+        resource.WithEnvironment("Mercato__Profile", "ScaleOut")
+            .WithEnvironment("ConnectionStrings__rabbitmq", servers.RabbitMq);
+        return ScaleOutServers.DatabaseOwners.Contains(serviceName)
+            ? resource.WithEnvironment($"ConnectionStrings__{serviceName}", servers.ConnectionString(serviceName))
+            : resource;
     }
 
     /// <summary>
@@ -62,6 +118,11 @@ public static class MercatoResources
     /// </summary>
     public static IResourceBuilder<ProjectResource> WithMessaging(this IResourceBuilder<ProjectResource> resource, MercatoSettings settings, string serviceName)
     {
+        if (settings.Profile == HostingProfile.ScaleOut)
+        {
+            // RabbitMQ: every instance competes for the service's queue; names are prefixed per system.
+            return resource.WithEnvironment("Messaging__Prefix", settings.InstanceName);
+        }
         if (settings.Replicas.GetValueOrDefault(serviceName, 1) > 1)
         {
             throw new InvalidOperationException($"{serviceName} exchanges messages over the embedded TCP transport and runs one instance in this profile.");

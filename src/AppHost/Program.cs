@@ -15,19 +15,39 @@ builder.AddProject<Projects.Mercato_Gateway>("gateway", o => o.ExcludeLaunchProf
     .WithMercatoEnvironment(settings, registryUrl, "gateway")
     .WaitFor(registry);
 
-builder.AddMercatoService<Projects.Mercato_Identity>("identity", settings, registry)
-    .WithEnvironment("Identity__AdminPassword", settings.AdminPassword);
-builder.AddMercatoService<Projects.Mercato_Catalog>("catalog", settings, registry);
-builder.AddMercatoService<Projects.Mercato_Inventory>("inventory", settings, registry).WithMessaging(settings, "inventory");
-builder.AddMercatoService<Projects.Mercato_Payment>("payment", settings, registry).WithMessaging(settings, "payment");
-builder.AddMercatoService<Projects.Mercato_Basket>("basket", settings, registry);
-builder.AddMercatoService<Projects.Mercato_Notification>("notification", settings, registry).WithMessaging(settings, "notification");
-builder.AddMercatoService<Projects.Mercato_Analytics>("analytics", settings, registry).WithMessaging(settings, "analytics");
-var ordering = builder.AddMercatoService<Projects.Mercato_Ordering>("ordering", settings, registry).WithMessaging(settings, "ordering");
-if (settings.OrderStepTimeout is { } stepTimeout)
+ScaleOutServers? servers = null;
+if (settings.Profile == HostingProfile.ScaleOut)
 {
-    ordering.WithEnvironment("Ordering__StepTimeout", stepTimeout);
+    servers = new ScaleOutServers(settings);
+    await servers.ProvisionAsync();
 }
+
+void AddService<TProject>(string name, bool messaging = false, Action<IResourceBuilder<ProjectResource>>? configure = null)
+    where TProject : IProjectMetadata, new() =>
+    builder.AddMercatoService<TProject>(name, settings, registry, instance =>
+    {
+        instance.WithScaleOutServers(servers, name);
+        if (messaging)
+        {
+            instance.WithMessaging(settings, name);
+        }
+        configure?.Invoke(instance);
+    });
+
+AddService<Projects.Mercato_Identity>("identity", configure: identity => identity.WithEnvironment("Identity__AdminPassword", settings.AdminPassword));
+AddService<Projects.Mercato_Catalog>("catalog");
+AddService<Projects.Mercato_Inventory>("inventory", messaging: true);
+AddService<Projects.Mercato_Payment>("payment", messaging: true);
+AddService<Projects.Mercato_Basket>("basket");
+AddService<Projects.Mercato_Notification>("notification", messaging: true);
+AddService<Projects.Mercato_Analytics>("analytics", messaging: true);
+AddService<Projects.Mercato_Ordering>("ordering", messaging: true, configure: ordering =>
+{
+    if (settings.OrderStepTimeout is { } stepTimeout)
+    {
+        ordering.WithEnvironment("Ordering__StepTimeout", stepTimeout);
+    }
+});
 
 Console.WriteLine($"""
     Mercato is starting.
@@ -35,7 +55,10 @@ Console.WriteLine($"""
       Aspire dashboard:         {builder.Configuration["ASPNETCORE_URLS"]?.Split(';')[0] ?? "http://localhost:18888"}
       Registry:                 http://localhost:{settings.RegistryPort}/api/registry/services (admin)
       Dev admin login:          admin@mercato.local / {(settings.AdminPassword == MercatoSettings.DevelopmentAdminPassword ? settings.AdminPassword : "(from Mercato:AdminPassword)")}
-      Data:                     {settings.DataDir}
+      Profile:                  {(settings.Profile == HostingProfile.ScaleOut
+          ? $"scale-out: PostgreSQL databases {settings.InstanceName}_*, RabbitMQ {new Uri(settings.RabbitMq).Host}"
+          : $"embedded: SQLite files in {settings.DataDir}")}
+      Replicas:                 {(settings.Replicas.Count == 0 ? "one instance of each service (--replicas catalog=3,ordering=2)" : string.Join(", ", settings.Replicas.Select(r => $"{r.Key}={r.Value}")))}
       Order saga style:         {settings.SagaStyle} (--Mercato:SagaStyle=Orchestration|Choreography)
     Ctrl+C stops everything.
     """);

@@ -6,19 +6,19 @@ using Mercato.Testing;
 
 namespace Mercato.EndToEnd.Tests;
 
-[Collection(SystemCollection.Name)]
-public sealed class FoundationTests(SingleInstanceSystem system)
+/// <summary>The foundation through the gateway: health, auth, user context, catalog, inventory, discovery.</summary>
+public abstract class FoundationSuite(MercatoSystem system)
 {
     private static readonly Guid EspressoMachine = new("00000000-0000-4000-8000-000000000001");
 
-    [Fact]
+    [SkippableFact]
     public async Task Gateway_is_ready_and_healthy()
     {
         Assert.Equal(HttpStatusCode.OK, (await system.Gateway.GetAsync("/health/ready")).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await system.Gateway.GetAsync("/health/live")).StatusCode);
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Register_login_and_read_me_through_the_gateway()
     {
         var (client, userId, email) = await system.NewCustomerAsync();
@@ -34,7 +34,7 @@ public sealed class FoundationTests(SingleInstanceSystem system)
         await ProblemAssert.IsProblem(wrongPassword, HttpStatusCode.Unauthorized);
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Anonymous_visitors_browse_and_search_the_catalog()
     {
         var page1 = await system.Gateway.GetFromJsonAsync<JsonElement>("/api/catalog/products?page=1&pageSize=10");
@@ -55,7 +55,7 @@ public sealed class FoundationTests(SingleInstanceSystem system)
         await ProblemAssert.NamesField(huge, "pageSize");
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Admin_changes_stock_and_customers_may_not()
     {
         var admin = await system.AdminAsync();
@@ -76,7 +76,7 @@ public sealed class FoundationTests(SingleInstanceSystem system)
         Assert.Equal(25, after.GetProperty("onHand").GetInt32());
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Protected_routes_need_a_valid_token()
     {
         var noToken = await system.Gateway.GetAsync("/api/identity/users/me");
@@ -91,7 +91,7 @@ public sealed class FoundationTests(SingleInstanceSystem system)
         await ProblemAssert.IsProblem(registryWithoutToken, HttpStatusCode.Unauthorized);
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Forged_user_headers_from_the_client_are_replaced_by_the_gateway()
     {
         var (customer, userId, _) = await system.NewCustomerAsync();
@@ -118,7 +118,7 @@ public sealed class FoundationTests(SingleInstanceSystem system)
         Assert.Equal(HttpStatusCode.OK, anonymous.StatusCode);
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task The_registry_lists_every_service_with_health_and_heartbeat()
     {
         var admin = await system.AdminAsync();
@@ -139,10 +139,16 @@ public sealed class FoundationTests(SingleInstanceSystem system)
         await ProblemAssert.IsProblem(forbidden, HttpStatusCode.Forbidden);
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Unknown_service_paths_do_not_leak_past_the_gateway()
     {
         var response = await system.Gateway.GetAsync("/api/nosuchservice/anything");
         Assert.True(response.StatusCode is HttpStatusCode.NotFound or HttpStatusCode.Unauthorized, $"got {(int)response.StatusCode}");
     }
 }
+
+[Collection(SystemCollection.Name)]
+public sealed class FoundationTests(SingleInstanceSystem system) : FoundationSuite(system);
+
+[Collection(ScaleOutCollection.Name)]
+public sealed class ScaleOutFoundationTests(ScaleOutSystem system) : FoundationSuite(system);

@@ -22,8 +22,26 @@ public abstract class MercatoSystem : IAsyncLifetime
     /// <summary>The running AppHost, for tests that stop and start resources.</summary>
     public DistributedApplication App => _app ?? throw new InvalidOperationException("Not started.");
     private readonly string _dataDir = Path.Combine(Path.GetTempPath(), "mercato-e2e", Guid.NewGuid().ToString("N"));
+    private HttpClient? _gateway;
 
-    public HttpClient Gateway { get; private set; } = null!;
+    /// <summary>
+    /// The gateway. In a scale-out system whose servers are not reachable (and not required), touching it skips the test.
+    /// </summary>
+    public HttpClient Gateway => SkipReason is { } reason ? throw new SkipException(reason) : _gateway!;
+
+    /// <summary>Why this system's tests are skipped; null when the system runs.</summary>
+    public string? SkipReason { get; private set; }
+
+    /// <summary>
+    /// True for the scale-out profile: PostgreSQL (<c>MERCATO_TEST_POSTGRES</c>, an admin connection string) and RabbitMQ
+    /// (<c>MERCATO_TEST_RABBITMQ</c>), defaults as installed by <c>.ci/servers.sh</c>. Unreachable servers skip these
+    /// tests, unless <c>MERCATO_REQUIRE_SCALEOUT=1</c> (CI), where they fail.
+    /// </summary>
+    protected virtual bool ScaleOut => false;
+
+    private readonly string _instanceName = "e2e_" + Guid.NewGuid().ToString("N")[..10];
+    private static string PostgresAdmin => Environment.GetEnvironmentVariable("MERCATO_TEST_POSTGRES") ?? Mercato.AppHost.MercatoSettings.DefaultPostgresAdmin;
+    private static string RabbitMq => Environment.GetEnvironmentVariable("MERCATO_TEST_RABBITMQ") ?? Mercato.AppHost.MercatoSettings.DefaultRabbitMq;
 
     /// <summary>Every service name and how many instances of it must be registered before tests run.</summary>
     protected virtual IReadOnlyDictionary<string, int> ExpectedInstances => new Dictionary<string, int>
@@ -37,6 +55,15 @@ public abstract class MercatoSystem : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
+        if (ScaleOut && await ScaleOutServersUnreachableAsync() is { } unreachable)
+        {
+            if (Environment.GetEnvironmentVariable("MERCATO_REQUIRE_SCALEOUT") == "1")
+            {
+                throw new InvalidOperationException($"Scale-out servers are required (MERCATO_REQUIRE_SCALEOUT=1) but {unreachable}");
+            }
+            SkipReason = $"Scale-out profile not tested: {unreachable} Run `sudo bash .ci/servers.sh` to install and start them.";
+            return;
+        }
         var gatewayPort = FreePort();
         string[] args =
         [
@@ -46,22 +73,29 @@ public abstract class MercatoSystem : IAsyncLifetime
             .. ExpectedInstances.Where(e => e.Value > 1).Select(e => $"--Mercato:Replicas:{e.Key}={e.Value}"),
             .. new[] { "ordering", "payment", "inventory", "notification", "analytics" }.Select(s => $"--Mercato:MessagingPorts:{s}={FreePort()}"),
             .. ExtraArgs,
+            .. ScaleOut
+                ? new[] { "--Mercato:Profile=ScaleOut", $"--Mercato:InstanceName={_instanceName}", $"--Mercato:Postgres:Admin={PostgresAdmin}", $"--Mercato:RabbitMq={RabbitMq}" }
+                : [],
         ];
         var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.Mercato_AppHost>(args);
         _app = await builder.BuildAsync();
         using var startTimeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
         await _app.StartAsync(startTimeout.Token);
-        Gateway = new HttpClient { BaseAddress = new Uri($"http://localhost:{gatewayPort}"), Timeout = TimeSpan.FromSeconds(30) };
+        _gateway = new HttpClient { BaseAddress = new Uri($"http://localhost:{gatewayPort}"), Timeout = TimeSpan.FromSeconds(30) };
         await WaitUntilEveryInstanceIsRegisteredAsync(startTimeout.Token);
     }
 
     public async Task DisposeAsync()
     {
-        Gateway?.Dispose();
+        _gateway?.Dispose();
         if (_app is not null)
         {
             await _app.StopAsync();
             await _app.DisposeAsync();
+            if (ScaleOut)
+            {
+                await Mercato.AppHost.ScaleOutServers.DropAsync(PostgresAdmin, _instanceName);
+            }
         }
         try
         {
@@ -70,6 +104,31 @@ public abstract class MercatoSystem : IAsyncLifetime
         catch (IOException)
         {
         }
+    }
+
+    /// <summary>Null when PostgreSQL and RabbitMQ answer; otherwise what could not be reached.</summary>
+    private static async Task<string?> ScaleOutServersUnreachableAsync()
+    {
+        try
+        {
+            await using var connection = new Npgsql.NpgsqlConnection(PostgresAdmin);
+            await connection.OpenAsync();
+        }
+        catch (Exception ex) when (ex is Npgsql.NpgsqlException or TimeoutException or System.ComponentModel.Win32Exception)
+        {
+            return $"PostgreSQL is not reachable ({ex.Message}).";
+        }
+        var rabbit = new Uri(RabbitMq);
+        try
+        {
+            using var tcp = new TcpClient();
+            await tcp.ConnectAsync(rabbit.Host, rabbit.Port);
+        }
+        catch (SocketException ex)
+        {
+            return $"RabbitMQ is not reachable at {rabbit.Host}:{rabbit.Port} ({ex.Message}).";
+        }
+        return null;
     }
 
     private async Task WaitUntilEveryInstanceIsRegisteredAsync(CancellationToken ct)
@@ -131,24 +190,28 @@ public abstract class MercatoSystem : IAsyncLifetime
     }
 
     /// <summary>
-    /// Starts a resource the AppHost knows again (after it was killed) and waits until it is registered and the gateway
-    /// routes <paramref name="probePath"/> to it.
+    /// Starts every instance of a service again (after it was killed) and waits until they are registered and the gateway
+    /// routes <paramref name="probePath"/>.
     /// </summary>
-    public async Task RestartAsync(string resource, string service, string probePath)
+    public async Task RestartAsync(string service, string probePath)
     {
         var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (true)
+        var count = ExpectedInstances[service];
+        foreach (var resource in Enumerable.Range(1, count).Select(i => i == 1 ? service : $"{service}-{i}"))
         {
-            var result = await App.ResourceCommands.ExecuteCommandAsync(resource, Aspire.Hosting.ApplicationModel.KnownResourceCommands.StartCommand);
-            if (result.Success)
+            while (true)
             {
-                break;
+                var result = await App.ResourceCommands.ExecuteCommandAsync(resource, Aspire.Hosting.ApplicationModel.KnownResourceCommands.StartCommand);
+                if (result.Success)
+                {
+                    break;
+                }
+                // The orchestrator may not have noticed the exit yet.
+                Assert.True(DateTime.UtcNow < deadline, $"could not start {resource}: {result.Message}");
+                await Task.Delay(1000);
             }
-            // The orchestrator may not have noticed the exit yet.
-            Assert.True(DateTime.UtcNow < deadline, $"could not start {resource}: {result.Message}");
-            await Task.Delay(1000);
         }
-        await WaitForInstancesAsync(service, 1, TimeSpan.FromSeconds(90));
+        await WaitForInstancesAsync(service, count, TimeSpan.FromSeconds(90));
         var admin = await AdminAsync();
         while ((await admin.GetAsync(probePath)).StatusCode == HttpStatusCode.ServiceUnavailable)
         {
@@ -225,4 +288,35 @@ public sealed class ChoreographedSystem : MercatoSystem
 public sealed class ChoreographyCollection : ICollectionFixture<ChoreographedSystem>
 {
     public const string Name = "choreographed system";
+}
+
+/// <summary>The scale-out profile: PostgreSQL and RabbitMQ, two instances of ordering, payment and inventory.</summary>
+public class ScaleOutSystem : MercatoSystem
+{
+    protected override bool ScaleOut => true;
+
+    protected override IReadOnlyDictionary<string, int> ExpectedInstances => new Dictionary<string, int>
+    {
+        ["registry"] = 1, ["gateway"] = 1, ["identity"] = 1, ["catalog"] = 1, ["inventory"] = 2, ["payment"] = 2, ["ordering"] = 2,
+        ["notification"] = 1, ["analytics"] = 1, ["basket"] = 1,
+    };
+
+    protected override IEnumerable<string> ExtraArgs => ["--Mercato:OrderStepTimeout=00:00:15"];
+}
+
+[CollectionDefinition(Name)]
+public sealed class ScaleOutCollection : ICollectionFixture<ScaleOutSystem>
+{
+    public const string Name = "scale-out system";
+}
+
+public sealed class ScaleOutChoreographedSystem : ScaleOutSystem
+{
+    protected override IEnumerable<string> ExtraArgs => ["--Mercato:OrderStepTimeout=00:00:25", "--Mercato:SagaStyle=Choreography"];
+}
+
+[CollectionDefinition(Name)]
+public sealed class ScaleOutChoreographyCollection : ICollectionFixture<ScaleOutChoreographedSystem>
+{
+    public const string Name = "choreographed scale-out system";
 }

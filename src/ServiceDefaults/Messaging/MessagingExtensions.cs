@@ -1,3 +1,4 @@
+using Mercato.ServiceDefaults;
 using Mercato.ServiceDefaults.Data;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Configuration;
@@ -7,6 +8,8 @@ using JasperFx.Resources;
 using Wolverine;
 using Wolverine.EntityFrameworkCore;
 using Wolverine.ErrorHandling;
+using Wolverine.Postgresql;
+using Wolverine.RabbitMQ;
 using Wolverine.Sqlite;
 using Wolverine.Transports;
 using Wolverine.Transports.Tcp;
@@ -16,8 +19,9 @@ namespace Mercato.ServiceDefaults.Messaging;
 /// <summary>
 /// Durable messaging with Wolverine: the service's own database holds its business tables and its outbox, inbox,
 /// scheduled messages and dead letters, so a state change and the messages it causes commit in one transaction.
-/// The transport between processes is a composition-root choice; the embedded profile uses Wolverine's TCP transport
-/// (no broker to install): each service listens on Messaging:Port and finds its peers at Messaging:Peers:{service}.
+/// Store and transport follow the deployment profile: embedded keeps them in the service's SQLite file and uses
+/// Wolverine's TCP transport (no broker to install; each service listens on Messaging:Port and finds its peers at
+/// Messaging:Peers:{service}); scale-out keeps them in the service's PostgreSQL database and uses RabbitMQ.
 /// </summary>
 public static class MessagingExtensions
 {
@@ -29,47 +33,105 @@ public static class MessagingExtensions
         var connectionString = ServiceDatabase.ConnectionString(config, database);
         builder.Services.AddHealthChecks().AddDbContextCheck<TContext>("database", tags: [HealthTags.Ready]);
 
+        var profile = DeploymentProfiles.From(config);
         builder.UseWolverine(opts =>
         {
             opts.ServiceName = database;
             // Handlers live in the service, not in this shared assembly that calls UseWolverine.
             opts.ApplicationAssembly = typeof(TContext).Assembly;
             opts.UseRuntimeCompilation();
-            opts.Services.AddDbContextWithWolverineIntegration<TContext>(o => o.UseSqlite(connectionString));
-            opts.PersistMessagesWithSqlite(connectionString);
+            opts.Services.AddDbContextWithWolverineIntegration<TContext>(o => o.UseServiceDatabase(config, database));
             opts.UseEntityFrameworkCoreTransactions();
             opts.Policies.AutoApplyTransactions();
-            // SQLite stores run one node per database; Balanced mode loses messages after a SIGKILL (shared notes).
-            opts.Durability.Mode = DurabilityMode.Solo;
             opts.Durability.RecoveryBatchSize = 1000;
+            if (profile == DeploymentProfile.ScaleOut)
+            {
+                UsePostgresqlAndRabbitMq(opts, config, connectionString, database);
+            }
+            else
+            {
+                UseSqliteAndTcp(opts, config, connectionString);
+            }
 
-            // Transient failures retry with growing pauses (Wolverine adds jitter to scheduled retries); what still
-            // fails lands in the dead-letter table with its exception, where an admin can list and replay it.
+            // Transient failures retry with exponentially growing pauses plus random jitter (so competing instances do
+            // not collide again in step); what still fails lands in the dead-letter table with its exception, where an
+            // admin can list and replay it.
+            // Optimistic-concurrency conflicts are expected when instances compete for one row (e.g. a hot product's
+            // stock): always worth retrying, quickly at first.
             opts.Policies.OnException<DbUpdateConcurrencyException>()
-                .RetryWithCooldown(TimeSpan.FromMilliseconds(20), TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(250));
+                .RetryWithCooldown(Milliseconds(10, 20, 50, 100, 200, 400, 800))
+                .Then.ScheduleRetry(Milliseconds(1000, 2000, 5000, 10000))
+                .Then.MoveToErrorQueue()
+                .WithFullJitter();
             // A message that overtook the one it depends on usually needs only a moment: retry often, then less often.
             opts.Policies.OnException<NotYetKnownException>()
-                .RetryWithCooldown([.. new[] { 50, 100, 250, 500, 1000, 1000, 2000, 2000 }.Select(ms => TimeSpan.FromMilliseconds(ms))])
-                .Then.ScheduleRetry(TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(30))
-                .Then.MoveToErrorQueue();
+                .RetryWithCooldown(Milliseconds(50, 100, 250, 500, 1000, 1000, 2000, 2000))
+                .Then.ScheduleRetry(Milliseconds(5000, 10000, 30000))
+                .Then.MoveToErrorQueue()
+                .WithFullJitter();
             opts.Policies.OnException<DbUpdateException>().Or<TimeoutException>().Or<HttpRequestException>()
-                .RetryWithCooldown(TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(500))
-                .Then.ScheduleRetry(TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(30))
-                .Then.MoveToErrorQueue();
+                .RetryWithCooldown(Milliseconds(100, 500))
+                .Then.ScheduleRetry(Milliseconds(2000, 10000, 30000))
+                .Then.MoveToErrorQueue()
+                .WithFullJitter();
             opts.Policies.OnAnyException().MoveToErrorQueue();
 
             opts.Policies.UseDurableLocalQueues();
-            var port = config.GetValue<int?>("Messaging:Port");
-            if (port is { } listenPort)
-            {
-                // The default buffer (1,000) made a TCP receiver stop listening under load (shared notes).
-                opts.ListenAtPort(listenPort).UseDurableInbox(new BufferingLimits(20_000, 10_000));
-            }
-            routes?.Invoke(new MessageRoutes(opts, config));
+            routes?.Invoke(new MessageRoutes(opts, config, profile));
         });
-        builder.Services.AddSingleton<Weasel.Core.Migrator, Weasel.Sqlite.SqliteMigrator>();
+        if (profile == DeploymentProfile.Embedded)
+        {
+            builder.Services.AddSingleton<Weasel.Core.Migrator, Weasel.Sqlite.SqliteMigrator>();
+        }
         builder.Services.AddResourceSetupOnStartup();
         return builder;
+    }
+
+    private static TimeSpan[] Milliseconds(params int[] delays) => [.. delays.Select(ms => TimeSpan.FromMilliseconds(ms))];
+
+    private static void UseSqliteAndTcp(WolverineOptions opts, IConfiguration config, string connectionString)
+    {
+        opts.PersistMessagesWithSqlite(connectionString);
+        // SQLite stores run one node per database; Balanced mode loses messages after a SIGKILL (shared notes).
+        opts.Durability.Mode = DurabilityMode.Solo;
+        if (config.GetValue<int?>("Messaging:Port") is { } listenPort)
+        {
+            // The default buffer (1,000) made a TCP receiver stop listening under load (shared notes).
+            opts.ListenAtPort(listenPort).UseDurableInbox(new BufferingLimits(20_000, 10_000));
+        }
+    }
+
+    /// <summary>
+    /// A queue or exchange name, prefixed with <c>Messaging:Prefix</c> when set: keeps the exchanges and queues of one
+    /// system apart from another's on a shared broker (test systems, several environments).
+    /// </summary>
+    internal static string BrokerName(IConfiguration config, string name) =>
+        config["Messaging:Prefix"] is { Length: > 0 } prefix ? $"{prefix}.{name}" : name;
+
+    /// <summary>
+    /// Outbox and inbox in the service's PostgreSQL database (schema <c>wolverine</c>); RabbitMQ between services, one
+    /// durable queue per service that all its instances compete for. Balanced mode: the instances elect a leader that
+    /// hands a dead instance's persisted messages and scheduled timeouts to the living ones.
+    /// </summary>
+    private static void UsePostgresqlAndRabbitMq(WolverineOptions opts, IConfiguration config, string connectionString, string queue)
+    {
+        opts.PersistMessagesWithPostgresql(connectionString, "wolverine");
+        opts.Durability.Mode = DurabilityMode.Balanced;
+        // Notice a killed instance within seconds rather than the default minute or more (shared notes: ~75 s).
+        opts.Durability.HealthCheckPollingTime = TimeSpan.FromSeconds(3);
+        opts.Durability.StaleNodeTimeout = TimeSpan.FromSeconds(10);
+        opts.Durability.NodeReassignmentPollingTime = TimeSpan.FromSeconds(3);
+
+        opts.UseRabbitMq(new Uri(config.GetConnectionString("rabbitmq")
+                ?? throw new InvalidOperationException("The scale-out profile needs ConnectionStrings:rabbitmq (amqp://user:password@host:5672/vhost).")))
+            .AutoProvision()
+            // Confirms: a message leaves the outbox only once RabbitMQ has it (off by default in Wolverine).
+            .ConfigureChannelCreation(channel =>
+            {
+                channel.PublisherConfirmationsEnabled = true;
+                channel.PublisherConfirmationTrackingEnabled = true;
+            });
+        opts.ListenToRabbitQueue(BrokerName(config, queue)).UseDurableInbox();
     }
 }
 
@@ -79,11 +141,28 @@ public static class MessagingExtensions
 public sealed class NotYetKnownException(string message) : Exception(message);
 
 /// <summary>Where this service sends which message: "to the ordering service", resolved from configuration.</summary>
-public sealed class MessageRoutes(WolverineOptions options, IConfiguration config)
+public sealed class MessageRoutes(WolverineOptions options, IConfiguration config, DeploymentProfile profile)
 {
+    /// <summary>
+    /// Sends <typeparamref name="TMessage"/> through the outbox to each named service. On RabbitMQ it goes to a fanout
+    /// exchange named after the message type, bound to each consuming service's queue.
+    /// </summary>
     public MessageRoutes Send<TMessage>(params string[] services)
     {
         var publishing = options.PublishMessage<TMessage>();
+        if (profile == DeploymentProfile.ScaleOut)
+        {
+            publishing.ToRabbitExchange(MessagingExtensions.BrokerName(config, typeof(TMessage).Name), exchange =>
+            {
+                exchange.ExchangeType = ExchangeType.Fanout;
+                foreach (var service in services)
+                {
+                    var queue = MessagingExtensions.BrokerName(config, service);
+                    exchange.BindQueue(queue, queue);
+                }
+            }).UseDurableOutbox();
+            return this;
+        }
         foreach (var service in services)
         {
             var peer = config[$"Messaging:Peers:{service}"]

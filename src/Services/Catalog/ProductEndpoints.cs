@@ -29,7 +29,7 @@ public static class ProductEndpoints
         products.MapPut("/{id}", UpdateAsync).RequireAuthorization(MercatoAuth.AdminPolicy);
     }
 
-    private static async Task<IResult> ListAsync(string? q, int? page, int? pageSize, CatalogDb db, HybridCache cache, CancellationToken ct)
+    private static async Task<IResult> ListAsync(string? q, int? page, int? pageSize, CatalogDb db, IProductSearch search, HybridCache cache, CancellationToken ct)
     {
         var errors = new Dictionary<string, string[]>();
         if (page is < 1 or > 1_000_000)
@@ -49,15 +49,15 @@ public static class ProductEndpoints
             return Results.ValidationProblem(errors);
         }
         int p = page ?? 1, size = pageSize ?? DefaultPageSize;
-        var match = ProductSearch.ToMatchExpression(q);
+        var words = SearchTerms.Words(q);
         var result = await cache.GetOrCreateAsync(
-            $"products:{match}:{p}:{size}",
+            $"products:{string.Join(' ', words)}:{p}:{size}",
             async token =>
             {
-                var (items, total) = match is null
+                var (items, total) = words.Count == 0
                     ? (await db.Products.AsNoTracking().OrderBy(x => x.Name).ThenBy(x => x.Id).Skip((p - 1) * size).Take(size).ToListAsync(token),
                         await db.Products.CountAsync(token))
-                    : await ProductSearch.SearchAsync(db, match, p, size, token);
+                    : await search.SearchAsync(db, words, p, size, token);
                 return new ProductPage([.. items.Select(ProductResponse.From)], total, p, size);
             },
             tags: [CacheTag],

@@ -7,6 +7,9 @@ using Microsoft.Extensions.Caching.Hybrid;
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
 builder.AddServiceDatabase<CatalogDb>("catalog");
+builder.Services.AddSingleton<IProductSearch>(DeploymentProfiles.From(builder.Configuration) == DeploymentProfile.ScaleOut
+    ? new PostgresProductSearch()
+    : new Fts5ProductSearch());
 builder.Services.AddSingleton(TimeProvider.System);
 // Reads are cached per instance; writes clear this instance's cache at once, other instances within the expiry.
 builder.Services.AddHybridCache(options => options.DefaultEntryOptions = new HybridCacheEntryOptions

@@ -10,7 +10,7 @@ public sealed class BasketDb(DbContextOptions<BasketDb> options) : DbContext(opt
         modelBuilder.Entity<BasketLine>(line =>
         {
             line.HasKey(l => new { l.CustomerId, l.ProductId });
-            line.ToTable(t => t.HasCheckConstraint("CK_BasketLines_Quantity", "Quantity > 0"));
+            line.ToTable(t => t.HasCheckConstraint("CK_BasketLines_Quantity", "\"Quantity\" > 0"));
         });
 }
 

@@ -22,8 +22,8 @@ public sealed class InventoryDb(DbContextOptions<InventoryDb> options) : DbConte
             item.Property(i => i.Version).IsConcurrencyToken();
             item.ToTable(t =>
             {
-                t.HasCheckConstraint("CK_StockItems_OnHand", "OnHand >= 0");
-                t.HasCheckConstraint("CK_StockItems_Reserved", "Reserved >= 0 AND Reserved <= OnHand");
+                t.HasCheckConstraint("CK_StockItems_OnHand", "\"OnHand\" >= 0");
+                t.HasCheckConstraint("CK_StockItems_Reserved", "\"Reserved\" >= 0 AND \"Reserved\" <= \"OnHand\"");
             });
         });
         modelBuilder.Entity<PendingOrder>().HasKey(p => p.OrderId);
@@ -32,7 +32,7 @@ public sealed class InventoryDb(DbContextOptions<InventoryDb> options) : DbConte
             // One reservation line per order and product: a redelivered reserve request finds it instead of adding another.
             reservation.HasIndex(r => new { r.OrderId, r.ProductId }).IsUnique();
             reservation.Property(r => r.Status).HasConversion<string>().HasMaxLength(16);
-            reservation.ToTable(t => t.HasCheckConstraint("CK_Reservations_Quantity", "Quantity > 0"));
+            reservation.ToTable(t => t.HasCheckConstraint("CK_Reservations_Quantity", "\"Quantity\" > 0"));
         });
     }
 }

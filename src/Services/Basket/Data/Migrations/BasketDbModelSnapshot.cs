@@ -32,7 +32,7 @@ namespace Mercato.Basket.Data.Migrations
 
                     b.ToTable("Lines", t =>
                         {
-                            t.HasCheckConstraint("CK_BasketLines_Quantity", "Quantity > 0");
+                            t.HasCheckConstraint("CK_BasketLines_Quantity", "\"Quantity\" > 0");
                         });
                 });
 #pragma warning restore 612, 618

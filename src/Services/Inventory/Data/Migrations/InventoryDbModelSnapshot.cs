@@ -70,7 +70,7 @@ namespace Mercato.Inventory.Data.Migrations
 
                     b.ToTable("Reservations", t =>
                         {
-                            t.HasCheckConstraint("CK_Reservations_Quantity", "Quantity > 0");
+                            t.HasCheckConstraint("CK_Reservations_Quantity", "\"Quantity\" > 0");
                         });
                 });
 
@@ -97,9 +97,9 @@ namespace Mercato.Inventory.Data.Migrations
 
                     b.ToTable("StockItems", t =>
                         {
-                            t.HasCheckConstraint("CK_StockItems_OnHand", "OnHand >= 0");
+                            t.HasCheckConstraint("CK_StockItems_OnHand", "\"OnHand\" >= 0");
 
-                            t.HasCheckConstraint("CK_StockItems_Reserved", "Reserved >= 0 AND Reserved <= OnHand");
+                            t.HasCheckConstraint("CK_StockItems_Reserved", "\"Reserved\" >= 0 AND \"Reserved\" <= \"OnHand\"");
                         });
                 });
 

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs (Debian/Ubuntu, as root) and starts PostgreSQL and RabbitMQ on 127.0.0.1 for the scale-out profile.
+# Idempotent: safe to run when they are already installed or running.
+set -euo pipefail
+
+PG_PASSWORD="${MERCATO_PG_ADMIN_PASSWORD:-postgres}"
+
+if ! command -v pg_ctlcluster >/dev/null || ! command -v rabbitmq-server >/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq postgresql rabbitmq-server >/dev/null
+fi
+
+# PostgreSQL: the distribution's cluster, listening on loopback only; the admin (postgres) gets a password so the
+# AppHost can create one database and one role per service.
+cluster=$(pg_lsclusters --no-header | awk 'NR==1 {print $1" "$2}')
+if [ -z "$cluster" ]; then
+  pg_createcluster 15 main >/dev/null
+  cluster="15 main"
+fi
+read -r pg_version pg_name <<<"$cluster"
+conf_dir="/etc/postgresql/$pg_version/$pg_name"
+sed -i "s/^#\?listen_addresses.*/listen_addresses = '127.0.0.1'/" "$conf_dir/postgresql.conf"
+# The end-to-end suite runs ~10 processes per system, each with a connection pool.
+sed -i "s/^#\?max_connections.*/max_connections = 400/" "$conf_dir/postgresql.conf"
+if ! pg_lsclusters --no-header | awk '{print $4}' | grep -q online; then
+  pg_ctlcluster "$pg_version" "$pg_name" start
+fi
+for _ in $(seq 1 30); do
+  su postgres -c "psql -qAtc 'select 1'" >/dev/null 2>&1 && break
+  sleep 1
+done
+su postgres -c "psql -qc \"ALTER USER postgres PASSWORD '$PG_PASSWORD'\"" >/dev/null
+
+# RabbitMQ: guest/guest may connect from loopback, which is all we use.
+mkdir -p /etc/rabbitmq
+cat > /etc/rabbitmq/rabbitmq-env.conf <<'CONF'
+NODE_IP_ADDRESS=127.0.0.1
+NODENAME=rabbit@localhost
+CONF
+if ! rabbitmqctl -n rabbit@localhost status >/dev/null 2>&1; then
+  (rabbitmq-server >/var/log/rabbitmq-mercato.log 2>&1 &)
+  rabbitmqctl -n rabbit@localhost wait --timeout 120 /var/lib/rabbitmq/mnesia/rabbit@localhost.pid >/dev/null 2>&1 \
+    || rabbitmqctl -n rabbit@localhost await_startup >/dev/null
+fi
+echo "PostgreSQL on 127.0.0.1:5432 (postgres/$PG_PASSWORD), RabbitMQ on 127.0.0.1:5672 (guest/guest)."
