@@ -5,6 +5,8 @@ using Mercato.Contracts;
 using Mercato.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Wolverine;
+using Wolverine.Runtime;
+using Wolverine.Transports;
 
 namespace Mercato.Analytics.Tests;
 
@@ -62,5 +64,46 @@ public sealed class AnalyticsTests(ServiceFactory<Program> analytics) : IClassFi
         Assert.Equal(HttpStatusCode.OK, replay.StatusCode);
         Assert.Equal(before.Trending.ToString(), after.Trending.ToString());
         Assert.Equal(before.Recommendations.ToString(), after.Recommendations.ToString());
+    }
+
+    [Fact]
+    public async Task A_redelivered_event_is_recorded_and_counted_once()
+    {
+        // At-least-once transports deliver some messages twice (same message id): run one envelope through Wolverine's
+        // real receiving pipeline twice, as a transport would after a lost acknowledgement.
+        var runtime = analytics.Services.GetRequiredService<IWolverineRuntime>();
+        var product = Guid.NewGuid();
+        var confirmed = Confirmed(Guid.NewGuid(), product);
+        var messageId = Guid.NewGuid();
+        var channel = new AcknowledgingChannel(runtime.Pipeline);
+        for (var delivery = 0; delivery < 2; delivery++)
+        {
+            var envelope = new Envelope(confirmed) { Id = messageId, Destination = new Uri("rabbitmq://queue/analytics") };
+            await runtime.Pipeline.InvokeAsync(envelope, channel);
+        }
+
+        var admin = analytics.CreateAdminClient();
+        var events = await admin.GetFromJsonAsync<JsonElement>($"/api/analytics/events?orderId={confirmed.OrderId}");
+        var trending = await admin.GetFromJsonAsync<JsonElement>("/api/analytics/trending?limit=50");
+
+        Assert.Equal(2, channel.Completed);
+        Assert.Single(events.EnumerateArray());
+        Assert.Equal(2, trending.EnumerateArray().Single(t => t.GetProperty("productId").GetGuid() == product).GetProperty("score").GetInt32());
+    }
+
+    /// <summary>The transport side of a delivery: counts acknowledgements.</summary>
+    private sealed class AcknowledgingChannel(IHandlerPipeline pipeline) : IChannelCallback
+    {
+        public int Completed { get; private set; }
+
+        public IHandlerPipeline Pipeline => pipeline;
+
+        public ValueTask CompleteAsync(Envelope envelope)
+        {
+            Completed++;
+            return ValueTask.CompletedTask;
+        }
+
+        public ValueTask DeferAsync(Envelope envelope) => throw new InvalidOperationException($"Delivery of {envelope.Id} was deferred.");
     }
 }

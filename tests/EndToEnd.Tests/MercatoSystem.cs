@@ -170,8 +170,11 @@ public abstract class MercatoSystem : IAsyncLifetime
         return client;
     }
 
-    /// <summary>SIGKILLs every registered instance of a service (no graceful shutdown, no deregistration).</summary>
-    public async Task KillAsync(string service)
+    /// <summary>
+    /// SIGKILLs every registered instance of a service, or only the first <paramref name="instances"/> of them (no
+    /// graceful shutdown, no deregistration), and waits until the registry has noticed.
+    /// </summary>
+    public async Task KillAsync(string service, int? instances = null)
     {
         var admin = await AdminAsync();
         var services = await admin.GetFromJsonAsync<JsonElement>("/api/registry/services");
@@ -180,48 +183,52 @@ public abstract class MercatoSystem : IAsyncLifetime
             .Select(i => int.Parse(i.GetProperty("metadata").GetProperty("pid").GetString()!, System.Globalization.CultureInfo.InvariantCulture))
             .ToList();
         Assert.NotEmpty(pids);
-        foreach (var pid in pids)
+        var victims = pids.Take(instances ?? pids.Count).ToList();
+        foreach (var pid in victims)
         {
             using var process = System.Diagnostics.Process.GetProcessById(pid);
             process.Kill();
             await process.WaitForExitAsync();
         }
-        await WaitForInstancesAsync(service, 0, TimeSpan.FromSeconds(30));
+        await WaitForInstancesAsync(service, pids.Count - victims.Count, TimeSpan.FromSeconds(30));
     }
 
     /// <summary>
-    /// Starts every instance of a service again (after it was killed) and waits until they are registered and the gateway
-    /// routes <paramref name="probePath"/>.
+    /// Starts the killed instances of a service again and waits until all are registered and the gateway routes
+    /// <paramref name="probePath"/>.
     /// </summary>
     public async Task RestartAsync(string service, string probePath)
     {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
+        var deadline = DateTime.UtcNow.AddSeconds(120);
         var count = ExpectedInstances[service];
-        foreach (var resource in Enumerable.Range(1, count).Select(i => i == 1 ? service : $"{service}-{i}"))
+        var resources = Enumerable.Range(1, count).Select(i => i == 1 ? service : $"{service}-{i}").ToList();
+        while (await HealthyInstancesAsync(service) < count)
         {
-            while (true)
+            Assert.True(DateTime.UtcNow < deadline, $"{service} did not come back to {count} instance(s)");
+            foreach (var resource in resources)
             {
-                var result = await App.ResourceCommands.ExecuteCommandAsync(resource, Aspire.Hosting.ApplicationModel.KnownResourceCommands.StartCommand);
-                if (result.Success)
-                {
-                    break;
-                }
-                // The orchestrator may not have noticed the exit yet.
-                Assert.True(DateTime.UtcNow < deadline, $"could not start {resource}: {result.Message}");
-                await Task.Delay(1000);
+                // Starting a running instance fails harmlessly; a killed one may not be noticed as exited yet.
+                await App.ResourceCommands.ExecuteCommandAsync(resource, Aspire.Hosting.ApplicationModel.KnownResourceCommands.StartCommand);
             }
+            await WaitForInstancesAsync(service, count, TimeSpan.FromSeconds(20), throwOnTimeout: false);
         }
-        await WaitForInstancesAsync(service, count, TimeSpan.FromSeconds(90));
         var admin = await AdminAsync();
         while ((await admin.GetAsync(probePath)).StatusCode == HttpStatusCode.ServiceUnavailable)
         {
-            Assert.True(DateTime.UtcNow < deadline.AddSeconds(60), $"the gateway does not route {probePath} yet");
+            Assert.True(DateTime.UtcNow < deadline, $"the gateway does not route {probePath} yet");
             await Task.Delay(250);
         }
     }
 
+    private async Task<int> HealthyInstancesAsync(string service)
+    {
+        var admin = await AdminAsync();
+        var services = await admin.GetFromJsonAsync<JsonElement>("/api/registry/services");
+        return services.EnumerateArray().Where(s => s.GetProperty("name").GetString() == service).Sum(s => s.GetProperty("healthyInstances").GetInt32());
+    }
+
     /// <summary>Waits until the registry lists <paramref name="count"/> healthy instances of a service again.</summary>
-    public async Task WaitForInstancesAsync(string service, int count, TimeSpan timeout)
+    public async Task WaitForInstancesAsync(string service, int count, TimeSpan timeout, bool throwOnTimeout = true)
     {
         var admin = await AdminAsync();
         var deadline = DateTime.UtcNow + timeout;
@@ -242,7 +249,10 @@ public abstract class MercatoSystem : IAsyncLifetime
             }
             await Task.Delay(500);
         }
-        throw new TimeoutException($"{service} did not reach {count} healthy instance(s).");
+        if (throwOnTimeout)
+        {
+            throw new TimeoutException($"{service} did not reach {count} healthy instance(s).");
+        }
     }
 
     public async Task<HttpClient> AdminAsync() => ClientWithToken(await TokenAsync(AdminEmail, AdminPassword));

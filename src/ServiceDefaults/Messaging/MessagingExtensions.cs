@@ -56,9 +56,10 @@ public static class MessagingExtensions
             // Transient failures retry with exponentially growing pauses plus random jitter (so competing instances do
             // not collide again in step); what still fails lands in the dead-letter table with its exception, where an
             // admin can list and replay it.
-            // Optimistic-concurrency conflicts are expected when instances compete for one row (e.g. a hot product's
-            // stock): always worth retrying, quickly at first.
+            // Optimistic-concurrency conflicts are expected when instances compete for one row (a hot product's stock,
+            // two events for one order stream): always worth retrying, quickly at first.
             opts.Policies.OnException<DbUpdateConcurrencyException>()
+                .Or<DbUpdateException>(WriteConflicts.IsUniqueViolation)
                 .RetryWithCooldown(Milliseconds(10, 20, 50, 100, 200, 400, 800))
                 .Then.ScheduleRetry(Milliseconds(1000, 2000, 5000, 10000))
                 .Then.MoveToErrorQueue()
