@@ -311,22 +311,12 @@ public class ScaleOutSystem : MercatoSystem
         ["notification"] = 1, ["analytics"] = 1, ["basket"] = 1,
     };
 
-    protected override IEnumerable<string> ExtraArgs => ["--Mercato:OrderStepTimeout=00:00:15"];
+    // The default step timeout (30 s): PostgreSQL commits, a broker hop and cold replicas on a 2-core box, plus fault
+    // tests that take the broker or an instance away for several seconds.
 }
 
 [CollectionDefinition(Name)]
 public sealed class ScaleOutCollection : ICollectionFixture<ScaleOutSystem>
 {
     public const string Name = "scale-out system";
-}
-
-public sealed class ScaleOutChoreographedSystem : ScaleOutSystem
-{
-    protected override IEnumerable<string> ExtraArgs => ["--Mercato:OrderStepTimeout=00:00:25", "--Mercato:SagaStyle=Choreography"];
-}
-
-[CollectionDefinition(Name)]
-public sealed class ScaleOutChoreographyCollection : ICollectionFixture<ScaleOutChoreographedSystem>
-{
-    public const string Name = "choreographed scale-out system";
 }
