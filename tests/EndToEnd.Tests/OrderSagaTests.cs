@@ -463,3 +463,12 @@ public sealed class ScaleOutOrchestratedOrderCrashTests(ScaleOutSystem system) :
 {
     protected override int? InstancesToKill => 1;
 }
+
+[Collection(ScaleOutChoreographyCollection.Name)]
+public sealed class ScaleOutChoreographedOrderSagaTests(ScaleOutChoreographedSystem system) : OrderSagaSuite(system);
+
+[Collection(ScaleOutChoreographyCollection.Name)]
+public sealed class ScaleOutChoreographedOrderCrashTests(ScaleOutChoreographedSystem system) : OrderCrashSuite(system)
+{
+    protected override int? InstancesToKill => 1;
+}

@@ -6,13 +6,14 @@ using Mercato.Ordering.Data;
 using Mercato.Ordering.Domain;
 using Mercato.Testing;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Wolverine;
 
 namespace Mercato.Ordering.Tests;
 
 /// <summary>Ordering on a real SQLite file; the catalog it prices against is a fixed price list.</summary>
-public sealed class OrderingFactory : ServiceFactory<Program>
+public class OrderingFactory : ServiceFactory<Program>
 {
     public static readonly Guid Mug = Guid.NewGuid();
     public static readonly Guid Kettle = Guid.NewGuid();
@@ -291,5 +292,46 @@ public sealed class OrderViewTests
     public void Refuses_events_before_submission()
     {
         Assert.Throws<InvalidOperationException>(() => OrderView.Apply(null, new OrderEvent.Confirmed(T0)));
+    }
+}
+
+public sealed class ChoreographedOrderingFactory : OrderingFactory
+{
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        builder.UseSetting("Ordering:SagaStyle", "Choreography");
+        base.ConfigureWebHost(builder);
+    }
+}
+
+public sealed class ChoreographyTests(ChoreographedOrderingFactory ordering) : IClassFixture<ChoreographedOrderingFactory>
+{
+    [Fact]
+    public async Task A_stock_answer_that_overtakes_the_payment_event_still_confirms_the_order()
+    {
+        // Inventory reacts to PaymentCaptured, so with several ordering instances its StockReserved can be handled here
+        // before PaymentCaptured is: the early answer must wait for the payment, not be dropped as a late one.
+        var client = ordering.CreateCustomerClient();
+        var request = new HttpRequestMessage(HttpMethod.Post, "/api/orders") { Content = JsonContent.Create(new { items = new[] { new { productId = OrderingFactory.Mug, quantity = 2 } } }) };
+        request.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString());
+        var orderId = (await (await client.SendAsync(request)).Content.ReadFromJsonAsync<JsonElement>()).GetProperty("orderId").GetGuid();
+
+        await using (var scope = ordering.Services.CreateAsyncScope())
+        {
+            var bus = scope.ServiceProvider.GetRequiredService<IMessageBus>();
+            await bus.PublishAsync(new StockReserved(orderId));
+            await Task.Delay(500);
+            await bus.PublishAsync(new PaymentCaptured(orderId, Guid.NewGuid(), 17m));
+        }
+
+        JsonElement order;
+        var attempts = 0;
+        do
+        {
+            await Task.Delay(100);
+            order = await client.GetFromJsonAsync<JsonElement>($"/api/orders/{orderId}");
+        }
+        while (order.GetProperty("status").GetString() == OrderStatus.Pending && ++attempts < 300);
+        Assert.Equal(OrderStatus.Confirmed, order.GetProperty("status").GetString());
     }
 }

@@ -63,7 +63,7 @@ public static class OrderChoreographyHandler
 
     public static async Task<OrderConfirmed?> Handle(StockReserved reserved, OrderEventStore store, TimeProvider time)
     {
-        if (await Pending(store, reserved.OrderId, "inventory") is not { } view)
+        if (await AwaitingInventory(store, reserved.OrderId) is not { } view)
         {
             return null;
         }
@@ -74,7 +74,7 @@ public static class OrderChoreographyHandler
 
     public static async Task<OrderCancelled?> Handle(StockReservationFailed failed, OrderEventStore store, TimeProvider time)
     {
-        if (await Pending(store, failed.OrderId, "inventory") is not { } view)
+        if (await AwaitingInventory(store, failed.OrderId) is not { } view)
         {
             return null;
         }
@@ -100,9 +100,26 @@ public static class OrderChoreographyHandler
     }
 
     /// <summary>The order, if it is still pending and waiting for <paramref name="step"/>; null for late or repeated answers.</summary>
-    private static async Task<OrderView?> Pending(OrderEventStore store, Guid orderId, string step)
+    private static async Task<OrderView?> Pending(OrderEventStore store, Guid orderId, string step) =>
+        WaitingFor(await Load(store, orderId), step);
+
+    /// <summary>
+    /// Inventory reacts to PaymentCaptured, so its answer can reach this service before the PaymentCaptured event
+    /// itself has been recorded here (another instance may still be handling it): that answer is early, not late.
+    /// </summary>
+    private static async Task<OrderView?> AwaitingInventory(OrderEventStore store, Guid orderId)
     {
-        var view = await store.LoadViewAsync(orderId) ?? throw new Mercato.ServiceDefaults.Messaging.NotYetKnownException($"Order {orderId} not stored yet.");
-        return view.Status == OrderStatus.Pending && view.Steps.Any(s => s.Name == step && s.Status == "pending") ? view : null;
+        var view = await Load(store, orderId);
+        if (WaitingFor(view, "payment") is not null)
+        {
+            throw new Mercato.ServiceDefaults.Messaging.NotYetKnownException($"Inventory answered for order {orderId} before its payment was recorded here.");
+        }
+        return WaitingFor(view, "inventory");
     }
+
+    private static async Task<OrderView> Load(OrderEventStore store, Guid orderId) =>
+        await store.LoadViewAsync(orderId) ?? throw new Mercato.ServiceDefaults.Messaging.NotYetKnownException($"Order {orderId} not stored yet.");
+
+    private static OrderView? WaitingFor(OrderView view, string step) =>
+        view.Status == OrderStatus.Pending && view.Steps.Any(s => s.Name == step && s.Status == "pending") ? view : null;
 }
