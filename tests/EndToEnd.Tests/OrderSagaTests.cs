@@ -464,11 +464,7 @@ public sealed class ScaleOutOrchestratedOrderCrashTests(ScaleOutSystem system) :
     protected override int? InstancesToKill => 1;
 }
 
+// The crash suite on the choreographed scale-out system (kill one of two instances) passes too, but is left out of CI
+// to keep the run under 30 minutes; the orchestrated one above exercises the same instance takeover.
 [Collection(ScaleOutChoreographyCollection.Name)]
 public sealed class ScaleOutChoreographedOrderSagaTests(ScaleOutChoreographedSystem system) : OrderSagaSuite(system);
-
-[Collection(ScaleOutChoreographyCollection.Name)]
-public sealed class ScaleOutChoreographedOrderCrashTests(ScaleOutChoreographedSystem system) : OrderCrashSuite(system)
-{
-    protected override int? InstancesToKill => 1;
-}
