@@ -89,10 +89,16 @@ public static class MercatoResources
         var count = settings.Replicas.GetValueOrDefault(name, 1);
         for (var i = 1; i <= count; i++)
         {
-            var instance = builder.AddProject<TProject>(i == 1 ? name : $"{name}-{i}", o => o.ExcludeLaunchProfile = true)
+            var resourceName = i == 1 ? name : $"{name}-{i}";
+            var instance = builder.AddProject<TProject>(resourceName, o => o.ExcludeLaunchProfile = true)
                 .WithEnvironment("ASPNETCORE_URLS", "http://127.0.0.1:0")
                 .WithMercatoEnvironment(settings, registryUrl, name)
                 .WaitFor(registry);
+            // --Mercato:Versions:catalog-2=2.0 registers that instance as version 2.0, for weighted and canary routing.
+            if (builder.Configuration[$"Mercato:Versions:{resourceName}"] is { Length: > 0 } version)
+            {
+                instance.WithEnvironment("Registry__Version", version);
+            }
             configure?.Invoke(instance);
         }
     }

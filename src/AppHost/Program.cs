@@ -7,7 +7,9 @@ var registry = builder.AddProject<Projects.Mercato_Registry>("registry", o => o.
     .WithHttpEndpoint(port: settings.RegistryPort, isProxied: false)
     .WithHttpHealthCheck("/health/ready");
 var registryUrl = registry.GetEndpoint("http");
-registry.WithMercatoEnvironment(settings, registryUrl, "registry");
+registry.WithMercatoEnvironment(settings, registryUrl, "registry")
+    // The control plane's policy document survives a registry restart.
+    .WithEnvironment("ControlPlane__StateFile", Path.Combine(settings.DataDir, "registry", "policies.json"));
 
 builder.AddProject<Projects.Mercato_Gateway>("gateway", o => o.ExcludeLaunchProfile = true)
     .WithHttpEndpoint(port: settings.GatewayPort, isProxied: false)
@@ -54,6 +56,7 @@ Console.WriteLine($"""
       Storefront API (gateway): http://localhost:{settings.GatewayPort}
       Aspire dashboard:         {builder.Configuration["ASPNETCORE_URLS"]?.Split(';')[0] ?? "http://localhost:18888"}
       Registry:                 http://localhost:{settings.RegistryPort}/api/registry/services (admin)
+      Control plane policies:   http://localhost:{settings.GatewayPort}/api/registry/policies (admin; PUT to change)
       Dev admin login:          admin@mercato.local / {(settings.AdminPassword == MercatoSettings.DevelopmentAdminPassword ? settings.AdminPassword : "(from Mercato:AdminPassword)")}
       Profile:                  {(settings.Profile == HostingProfile.ScaleOut
           ? $"scale-out: PostgreSQL databases {settings.InstanceName}_*, RabbitMQ {new Uri(settings.RabbitMq).Host}"

@@ -10,6 +10,10 @@ builder.Services.Configure<GatewayOptions>(builder.Configuration.GetSection(Gate
 builder.Services.AddReverseProxy()
     .LoadFromMemory([], [])
     .AddTransforms(ProxyPipeline.AddUserContext);
+builder.Services.AddEdgeRateLimits();
+builder.Services.AddMemoryCache();
+builder.Services.Configure<HomeOptions>(builder.Configuration.GetSection(HomeOptions.SectionName));
+builder.Services.AddHttpClient<HomePage>();
 builder.Services.AddSingleton<RegistryRouteSync>();
 builder.Services.AddHostedService(sp => sp.GetRequiredService<RegistryRouteSync>());
 builder.Services.AddHealthChecks().AddCheck<RegistryRouteSync>("routes", tags: [HealthTags.Ready]);
@@ -20,10 +24,15 @@ if (builder.Configuration["Registry:Url"] is null)
 
 var app = builder.Build();
 app.MapDefaultEndpoints(guardUserHeaders: false);
+app.UseRateLimiter();
+app.MapGet("/api/home", (HttpContext context, HomePage home, CancellationToken ct) => home.BuildAsync(context, ct))
+    .RequireAuthorization()
+    .WithTags("Home");
 app.MapReverseProxy(proxy =>
 {
     proxy.Use(ProxyPipeline.ExplainUnavailableService);
     proxy.Use(ProxyPipeline.RetryOnUnreachableDestination);
+    proxy.Use(ProxyPipeline.RouteByVersion);
     proxy.UseSessionAffinity();
     proxy.UseLoadBalancing();
     proxy.UsePassiveHealthChecks();

@@ -1,5 +1,6 @@
 using System.Security.Claims;
 using Mercato.ServiceDefaults.Auth;
+using Mercato.ServiceDefaults.Resilience;
 using Microsoft.AspNetCore.Http.Features;
 using Yarp.ReverseProxy.Forwarder;
 using Yarp.ReverseProxy.Model;
@@ -63,6 +64,28 @@ public static class ProxyPipeline
             context.Features.Set<IForwarderErrorFeature>(null);
             context.Response.StatusCode = StatusCodes.Status200OK;
         }
+    }
+
+    /// <summary>
+    /// The control plane's routing rule for the target service (weights by version, canary header), applied before
+    /// load balancing picks among the instances of the chosen version.
+    /// </summary>
+    public static Task RouteByVersion(HttpContext context, Func<Task> next)
+    {
+        var proxy = context.Features.GetRequiredFeature<IReverseProxyFeature>();
+        var service = proxy.Cluster.Config.ClusterId;
+        var routing = context.RequestServices.GetRequiredService<PolicyStore>().Get(service).Routing;
+        if (VersionRouter.HasRules(routing) && proxy.AvailableDestinations.Count > 0)
+        {
+            static string VersionOf(DestinationState d) => d.Model.Config.Metadata?.GetValueOrDefault("version") ?? "";
+            var version = VersionRouter.Choose(routing, context.Request.Headers[routing.CanaryHeader].FirstOrDefault(),
+                [.. proxy.AvailableDestinations.Select(VersionOf).Distinct()]);
+            if (version is not null)
+            {
+                proxy.AvailableDestinations = [.. proxy.AvailableDestinations.Where(d => VersionOf(d) == version)];
+            }
+        }
+        return next();
     }
 
     /// <summary>

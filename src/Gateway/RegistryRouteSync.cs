@@ -109,6 +109,12 @@ public sealed class RegistryRouteSync(
         ClusterId = service,
         LoadBalancingPolicy = "RoundRobin",
         HttpRequest = new Yarp.ReverseProxy.Forwarder.ForwarderRequestConfig { ActivityTimeout = TimeSpan.FromSeconds(30) },
+        // Passive health on top of the registry's: a destination whose connections keep failing is ejected for a while,
+        // before the registry's probes notice.
+        HealthCheck = new HealthCheckConfig
+        {
+            Passive = new PassiveHealthCheckConfig { Enabled = true, Policy = "TransportFailureRate", ReactivationPeriod = TimeSpan.FromSeconds(10) },
+        },
         Destinations = instances.ToDictionary(
             i => i.InstanceId,
             i => new DestinationConfig { Address = i.Address, Metadata = new Dictionary<string, string> { ["version"] = i.Version } }),

@@ -6,11 +6,13 @@ builder.AddServiceDefaults();
 builder.Services.Configure<RegistryServerOptions>(builder.Configuration.GetSection(RegistryServerOptions.SectionName));
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddSingleton<ServiceRegistry>();
+builder.Services.AddSingleton<PolicyRepository>();
 builder.Services.AddHostedService<HealthProber>();
 
 var app = builder.Build();
 app.MapDefaultEndpoints();
 app.MapRegistryEndpoints();
+app.MapControlPlaneEndpoints();
 app.Run();
 
 public partial class Program;

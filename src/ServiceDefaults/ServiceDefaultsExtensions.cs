@@ -4,6 +4,7 @@ using Mercato.ServiceDefaults.Auth;
 using Mercato.ServiceDefaults.Data;
 using Mercato.ServiceDefaults.Discovery;
 using Mercato.ServiceDefaults.Http;
+using Mercato.ServiceDefaults.Resilience;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Http;
@@ -13,6 +14,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Microsoft.Extensions.ServiceDiscovery;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
@@ -43,12 +45,28 @@ public static class ServiceDefaultsExtensions
             builder.Services.AddSingleton<IServiceEndpointProviderFactory, RegistryEndpointProviderFactory>();
             builder.Services.AddTransient<DiscoveryRefreshHandler>();
         }
+        // The control plane: this instance's copy of the policy document drives its sidecar pipelines, routing and chaos.
+        var policies = new PolicyStore(registry.ServiceName);
+        builder.Services.AddSingleton(policies);
+        builder.Services.AddSingleton<IOptionsMonitor<TargetPolicy>>(policies);
+        builder.Services.AddSingleton<MeshTelemetry>();
+        builder.Services.AddSingleton<RequestMetrics>();
+        builder.Services.AddHttpContextAccessor();
+        builder.Services.Configure<ControlPlaneOptions>(builder.Configuration.GetSection(ControlPlaneOptions.SectionName));
+        if (registry.Url is not null)
+        {
+            builder.Services.AddHostedService<PolicyWatcher>();
+            builder.Services.AddTransient<VersionRoutingHandler>();
+        }
+
         builder.Services.AddServiceDiscovery(options => options.RefreshPeriod = registry.CacheTtl);
         builder.Services.ConfigureHttpClientDefaults(http =>
         {
-            http.AddStandardResilienceHandler();
+            // Outside in: the sidecar pipeline keyed by the logical target, the target's routing rule, then discovery.
+            http.AddMeshPipeline();
             if (registry.Url is not null)
             {
+                http.AddHttpMessageHandler<VersionRoutingHandler>();
                 http.AddHttpMessageHandler<DiscoveryRefreshHandler>();
             }
             http.AddServiceDiscovery();
@@ -133,7 +151,21 @@ public static class ServiceDefaultsExtensions
     /// </param>
     public static WebApplication MapDefaultEndpoints(this WebApplication app, bool guardUserHeaders = true)
     {
+        var self = app.Services.GetRequiredService<IOptions<RegistryOptions>>().Value;
+        var requestMetrics = app.Services.GetRequiredService<RequestMetrics>();
+        app.Use((context, next) => requestMetrics.MeasureAsync(context, self.ServiceName, next));
+        if (guardUserHeaders)
+        {
+            // Which instance and version answered (the edge forwards these from the service that served the call).
+            app.Use((context, next) =>
+            {
+                context.Response.Headers["X-Served-By"] = self.InstanceId;
+                context.Response.Headers["X-Service-Version"] = self.Version;
+                return next(context);
+            });
+        }
         app.UseExceptionHandler();
+        app.UseMiddleware<FaultInjectionMiddleware>();
         app.UseStatusCodePages();
         app.UseAuthentication();
         if (guardUserHeaders)
@@ -154,6 +186,12 @@ public static class ServiceDefaultsExtensions
         }).AllowAnonymous();
         app.MapPrometheusScrapingEndpoint().AllowAnonymous();
         app.MapOpenApi().AllowAnonymous();
+        app.MapGet($"/api/{self.ServiceName}/admin/policies", (PolicyStore policies, MeshTelemetry mesh) => new EffectivePolicies(
+                self.ServiceName, self.InstanceId, policies.Current.Version, policies.AppliedAt, policies.CurrentValue.Faults,
+                policies.Current.Targets.Keys.Union(mesh.Breakers.Keys).Order(StringComparer.Ordinal).ToDictionary(t => t, policies.Get),
+                mesh.Breakers.ToDictionary(b => b.Key, b => b.Value.ToString())))
+            .RequireAuthorization(MercatoAuth.AdminPolicy)
+            .WithTags("Control plane");
         return app;
     }
 
@@ -175,3 +213,8 @@ public static class ServiceDefaultsExtensions
         return context.Response.WriteAsync(JsonSerializer.Serialize(body, JsonSerializerOptions.Web));
     }
 }
+
+/// <summary>What one instance has in force: the document version, its own faults, per target the caller settings and breaker state.</summary>
+public sealed record EffectivePolicies(
+    string Service, string Instance, long Version, DateTimeOffset? AppliedAt, FaultPolicy Faults,
+    IReadOnlyDictionary<string, TargetPolicy> Targets, IReadOnlyDictionary<string, string> Breakers);

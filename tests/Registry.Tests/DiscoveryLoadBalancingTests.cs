@@ -1,5 +1,6 @@
 using System.Net.Http.Json;
 using Mercato.ServiceDefaults.Discovery;
+using Mercato.ServiceDefaults.Resilience;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -31,7 +32,7 @@ public sealed class DiscoveryLoadBalancingTests(RegistryFactory registry) : ICla
     private static string AddressOf(WebApplication app) =>
         app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
 
-    private ServiceProvider CreateClientServices()
+    private ServiceProvider CreateClientServices(PolicyStore? policies = null)
     {
         var services = new ServiceCollection();
         services.AddLogging();
@@ -43,7 +44,10 @@ public sealed class DiscoveryLoadBalancingTests(RegistryFactory registry) : ICla
         services.AddSingleton<IServiceEndpointProviderFactory, RegistryEndpointProviderFactory>();
         services.AddTransient<DiscoveryRefreshHandler>();
         services.AddServiceDiscovery();
-        services.AddHttpClient("svc").AddHttpMessageHandler<DiscoveryRefreshHandler>().AddServiceDiscovery();
+        services.AddSingleton(policies ?? new PolicyStore("caller"));
+        services.AddHttpContextAccessor();
+        services.AddTransient<VersionRoutingHandler>();
+        services.AddHttpClient("svc").AddHttpMessageHandler<VersionRoutingHandler>().AddHttpMessageHandler<DiscoveryRefreshHandler>().AddServiceDiscovery();
         return services.BuildServiceProvider();
     }
 
@@ -90,5 +94,42 @@ public sealed class DiscoveryLoadBalancingTests(RegistryFactory registry) : ICla
         Assert.True(failures <= 1, $"{failures} calls failed; only the first refused connection should reach the caller");
         Assert.All(afterDeath, x => Assert.Equal("a", x));
         Assert.True(afterDeath.Count >= 5);
+    }
+
+    [Fact]
+    public async Task A_service_client_follows_the_routing_rule_weights_and_the_canary_header()
+    {
+        var service = $"vr{Guid.NewGuid():N}"[..16];
+        await using var stable = await StartInstanceAsync("v1");
+        await using var canary = await StartInstanceAsync("v2");
+        var registryApi = registry.CreateClient();
+        foreach (var (id, app, version) in new[] { ("a", stable, "1.0.0"), ("b", canary, "2.0.0") })
+        {
+            (await registryApi.PostAsJsonAsync("/registry/v1/instances", new InstanceRegistration(service, $"{service}-{id}", AddressOf(app), version)))
+                .EnsureSuccessStatusCode();
+        }
+        var policies = new PolicyStore("caller");
+        policies.Apply(new MeshPolicy
+        {
+            Version = 1,
+            Targets = { [service] = new TargetPolicy { Routing = new RoutingPolicy { Weights = { ["1.0.0"] = 90, ["2.0.0"] = 10 }, CanaryVersion = "2.0.0" } } },
+        });
+        await using var clientServices = CreateClientServices(policies);
+        var http = clientServices.GetRequiredService<IHttpClientFactory>().CreateClient("svc");
+
+        var answers = new List<string>();
+        for (var i = 0; i < 1000; i++)
+        {
+            answers.Add(await http.GetStringAsync($"http://{service}/who"));
+        }
+        Assert.InRange(answers.Count(a => a == "v2"), 50, 150);
+
+        for (var i = 0; i < 50; i++)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, $"http://{service}/who");
+            request.Headers.Add("X-Canary", "true");
+            using var response = await http.SendAsync(request);
+            Assert.Equal("v2", await response.Content.ReadAsStringAsync());
+        }
     }
 }

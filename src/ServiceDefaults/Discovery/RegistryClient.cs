@@ -62,5 +62,19 @@ public sealed class RegistryClient(HttpClient http) : IDisposable
     public async Task<IReadOnlyList<ServiceInstance>> GetHealthyInstancesAsync(string serviceName, CancellationToken ct) =>
         await _http.GetFromJsonAsync<List<ServiceInstance>>($"registry/v1/services/{Uri.EscapeDataString(serviceName)}", ct) ?? [];
 
+    /// <summary>The control plane's policy document, or null when it is still at <paramref name="knownVersion"/>.</summary>
+    public async Task<Resilience.MeshPolicy?> GetPoliciesAsync(long knownVersion, CancellationToken ct)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, "registry/v1/policies");
+        request.Headers.IfNoneMatch.Add(new System.Net.Http.Headers.EntityTagHeaderValue($"\"{knownVersion}\""));
+        using var response = await _http.SendAsync(request, ct);
+        if (response.StatusCode == HttpStatusCode.NotModified)
+        {
+            return null;
+        }
+        response.EnsureSuccessStatusCode();
+        return await response.Content.ReadFromJsonAsync<Resilience.MeshPolicy>(Resilience.MeshPolicy.Json, ct);
+    }
+
     public void Dispose() => _http.Dispose();
 }

@@ -1,5 +1,6 @@
 using Mercato.ServiceDefaults;
 using Mercato.ServiceDefaults.Data;
+using Mercato.ServiceDefaults.Resilience;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -70,12 +71,18 @@ public static class MessagingExtensions
                 .Then.ScheduleRetry(Milliseconds(5000, 10000, 30000))
                 .Then.MoveToErrorQueue()
                 .WithFullJitter();
-            opts.Policies.OnException<DbUpdateException>().Or<TimeoutException>().Or<HttpRequestException>()
+            opts.Policies.OnException<DbUpdateException>().Or<TimeoutException>().Or<HttpRequestException>().Or<Polly.ExecutionRejectedException>()
                 .RetryWithCooldown(Milliseconds(100, 500))
                 .Then.ScheduleRetry(Milliseconds(2000, 10000, 30000))
                 .Then.MoveToErrorQueue()
                 .WithFullJitter();
+            // Chaos from the control plane behaves like any transient failure: a few quick retries, then the DLQ.
+            opts.Policies.OnException<InjectedFaultException>()
+                .RetryWithCooldown(Milliseconds(50, 100, 200))
+                .Then.MoveToErrorQueue()
+                .WithFullJitter();
             opts.Policies.OnAnyException().MoveToErrorQueue();
+            opts.Policies.AddMiddleware(typeof(MessageFaultInjection));
 
             opts.Policies.UseDurableLocalQueues();
             routes?.Invoke(new MessageRoutes(opts, config, profile));

@@ -1,0 +1,62 @@
+using System.Globalization;
+using System.Security.Claims;
+using System.Threading.RateLimiting;
+using Mercato.ServiceDefaults.Auth;
+using Mercato.ServiceDefaults.Resilience;
+using Microsoft.AspNetCore.RateLimiting;
+
+namespace Mercato.Gateway;
+
+/// <summary>
+/// Rate limits at the edge (ASP.NET Core rate limiting): a token bucket per signed-in user, and one per client IP for
+/// anonymous calls, sized by the control plane's <c>gateway.rateLimit</c>. A new policy version starts fresh buckets,
+/// so a change applies at once. Refused calls get 429 with Retry-After and a problem document.
+/// </summary>
+public static class EdgeRateLimits
+{
+    public static IServiceCollection AddEdgeRateLimits(this IServiceCollection services) => services.AddRateLimiter(options =>
+    {
+        options.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
+        options.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(context =>
+        {
+            var path = context.Request.Path;
+            if (path.StartsWithSegments("/health") || path.StartsWithSegments("/metrics"))
+            {
+                return RateLimitPartition.GetNoLimiter("infrastructure");
+            }
+            var policy = context.RequestServices.GetRequiredService<PolicyStore>().Current;
+            var limits = policy.Gateway.RateLimit;
+            return context.User.FindFirstValue(MercatoAuth.SubjectClaim) is { } userId
+                ? Bucket($"user:{policy.Version}:{userId}", limits.UserPermitsPerSecond, limits.UserBurst)
+                : Bucket($"ip:{policy.Version}:{context.Connection.RemoteIpAddress}", limits.AnonymousPermitsPerSecond, limits.AnonymousBurst);
+        });
+        options.OnRejected = async (rejected, ct) =>
+        {
+            var context = rejected.HttpContext;
+            var wait = rejected.Lease.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter) ? retryAfter : TimeSpan.FromSeconds(1);
+            var seconds = Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds));
+            context.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
+            context.RequestServices.GetRequiredService<MeshTelemetry>().Rejected("gateway", "edge-rate-limit");
+            await context.RequestServices.GetRequiredService<IProblemDetailsService>().WriteAsync(new ProblemDetailsContext
+            {
+                HttpContext = context,
+                ProblemDetails =
+                {
+                    Status = StatusCodes.Status429TooManyRequests,
+                    Title = "Too many requests",
+                    Detail = $"Rate limit reached; retry after {seconds} s.",
+                },
+            });
+        };
+    });
+
+    private static RateLimitPartition<string> Bucket(string key, int perSecond, int burst) =>
+        RateLimitPartition.GetTokenBucketLimiter(key, _ => new TokenBucketRateLimiterOptions
+        {
+            TokenLimit = burst,
+            TokensPerPeriod = perSecond,
+            ReplenishmentPeriod = TimeSpan.FromSeconds(1),
+            QueueLimit = 0,
+            AutoReplenishment = true,
+        });
+}

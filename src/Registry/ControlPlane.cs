@@ -1,0 +1,96 @@
+using System.Text.Json;
+using Mercato.ServiceDefaults.Auth;
+using Mercato.ServiceDefaults.Resilience;
+
+namespace Mercato.Registry;
+
+/// <summary>
+/// The control plane's policy document. Every accepted change gets the next version; instances pull it and apply it
+/// within their refresh interval. With <c>ControlPlane:StateFile</c> set, the document survives a registry restart.
+/// </summary>
+public sealed class PolicyRepository
+{
+    private readonly Lock _gate = new();
+    private readonly string? _stateFile;
+    private readonly ILogger<PolicyRepository> _logger;
+    private MeshPolicy _current;
+
+    public PolicyRepository(IConfiguration config, ILogger<PolicyRepository> logger)
+    {
+        _logger = logger;
+        _stateFile = config["ControlPlane:StateFile"];
+        _current = new MeshPolicy { Version = 1 };
+        if (_stateFile is not null && File.Exists(_stateFile))
+        {
+            _current = JsonSerializer.Deserialize<MeshPolicy>(File.ReadAllText(_stateFile), MeshPolicy.Json) ?? _current;
+            logger.LogInformation("Policy document version {Version} loaded from {File}", _current.Version, _stateFile);
+        }
+    }
+
+    public MeshPolicy Current => Volatile.Read(ref _current);
+
+    public MeshPolicy Replace(MeshPolicy proposed)
+    {
+        lock (_gate)
+        {
+            var next = proposed with { Version = _current.Version + 1 };
+            if (_stateFile is not null)
+            {
+                Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(_stateFile))!);
+                var temporary = _stateFile + ".tmp";
+                File.WriteAllText(temporary, JsonSerializer.Serialize(next, MeshPolicy.Json));
+                File.Move(temporary, _stateFile, overwrite: true);
+            }
+            Volatile.Write(ref _current, next);
+            _logger.LogInformation("Policy document version {Version} accepted", next.Version);
+            return next;
+        }
+    }
+}
+
+public static class ControlPlaneEndpoints
+{
+    public static void MapControlPlaneEndpoints(this WebApplication app)
+    {
+        // Pulled by every instance (internal, like registration): answers 304 while the caller's version is current.
+        app.MapGet("/registry/v1/policies", (HttpContext context, PolicyRepository repository) =>
+        {
+            var current = repository.Current;
+            var etag = $"\"{current.Version}\"";
+            if (context.Request.Headers.IfNoneMatch.Contains(etag))
+            {
+                return Results.StatusCode(StatusCodes.Status304NotModified);
+            }
+            context.Response.Headers.ETag = etag;
+            return Results.Json(current, MeshPolicy.Json);
+        }).AllowAnonymous().WithTags("Registration");
+
+        var policies = app.MapGroup("/api/registry/policies").RequireAuthorization(MercatoAuth.AdminPolicy).WithTags("Control plane");
+        policies.MapGet("/", (PolicyRepository repository) => Results.Json(repository.Current, MeshPolicy.Json));
+        policies.MapPut("/", async (HttpRequest request, PolicyRepository repository, CancellationToken ct) =>
+        {
+            MeshPolicy? proposed;
+            try
+            {
+                proposed = await JsonSerializer.DeserializeAsync<MeshPolicy>(request.Body, MeshPolicy.Json, ct);
+            }
+            catch (JsonException ex)
+            {
+                return Results.ValidationProblem(
+                    new Dictionary<string, string[]> { [JsonPath(ex.Path)] = [ex.Message.Split(" Path:")[0]] },
+                    title: "The policy document is not valid JSON for this schema");
+            }
+            if (proposed is null)
+            {
+                return Results.ValidationProblem(new Dictionary<string, string[]> { ["$"] = ["A policy document is required."] });
+            }
+            var errors = MeshPolicyValidator.Validate(proposed);
+            return errors.Count > 0
+                ? Results.ValidationProblem(errors, title: "The policy document was refused; the one in force stays")
+                : Results.Json(repository.Replace(proposed), MeshPolicy.Json);
+        }).Accepts<MeshPolicy>("application/json");
+    }
+
+    /// <summary>"$.targets.catalog.retry.maxRetrys" → "targets.catalog.retry.maxRetrys".</summary>
+    private static string JsonPath(string? path) => string.IsNullOrEmpty(path) || path == "$" ? "$" : path.TrimStart('$', '.');
+}

@@ -1,0 +1,55 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using Microsoft.AspNetCore.Http;
+
+namespace Mercato.ServiceDefaults.Http;
+
+/// <summary>
+/// The spec's request metrics, by its names: requests_total{service,method,status},
+/// request_duration_seconds{service,method} and active_connections{service} (requests in flight). Health probes and
+/// scrapes are not counted, so the numbers are the traffic callers sent.
+/// </summary>
+public sealed class RequestMetrics : IDisposable
+{
+    public const string MeterName = "Mercato.Http";
+
+    private readonly Meter _meter = new(MeterName);
+    private readonly Counter<long> _requests;
+    private readonly Histogram<double> _duration;
+    private readonly UpDownCounter<long> _active;
+
+    public RequestMetrics()
+    {
+        _requests = _meter.CreateCounter<long>("requests_total", description: "Requests answered, by method and status.");
+        _duration = _meter.CreateHistogram<double>("request_duration_seconds", description: "Time to answer a request.");
+        _active = _meter.CreateUpDownCounter<long>("active_connections", description: "Requests in flight.");
+    }
+
+    public async Task MeasureAsync(HttpContext context, string service, Func<Task> next)
+    {
+        var path = context.Request.Path;
+        if (path.StartsWithSegments("/health") || path.StartsWithSegments("/metrics"))
+        {
+            await next();
+            return;
+        }
+        var serviceTag = new KeyValuePair<string, object?>("service", service);
+        var method = new KeyValuePair<string, object?>("method", context.Request.Method);
+        _active.Add(1, serviceTag);
+        var started = Stopwatch.GetTimestamp();
+        var status = 500;
+        try
+        {
+            await next();
+            status = context.RequestAborted.IsCancellationRequested && !context.Response.HasStarted ? 499 : context.Response.StatusCode;
+        }
+        finally
+        {
+            _active.Add(-1, serviceTag);
+            _duration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, serviceTag, method);
+            _requests.Add(1, serviceTag, method, new("status", status));
+        }
+    }
+
+    public void Dispose() => _meter.Dispose();
+}

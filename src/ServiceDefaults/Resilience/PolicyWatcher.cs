@@ -1,0 +1,66 @@
+using Mercato.ServiceDefaults.Discovery;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Mercato.ServiceDefaults.Resilience;
+
+/// <summary>
+/// Pulls the policy document from the control plane (the registry) every <see cref="ControlPlaneOptions.RefreshInterval"/>
+/// and applies it when its version changed. While the registry cannot be reached the last document stays in force.
+/// </summary>
+public sealed class PolicyWatcher(
+    RegistryClient registry,
+    PolicyStore store,
+    IOptions<ControlPlaneOptions> options,
+    ILogger<PolicyWatcher> logger) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(options.Value.RefreshInterval);
+        string? lastError = null;
+        do
+        {
+            try
+            {
+                var policy = await registry.GetPoliciesAsync(store.Current.Version, stoppingToken);
+                if (policy is not null)
+                {
+                    store.Apply(policy);
+                    logger.LogInformation("Policy document version {Version} in force", policy.Version);
+                }
+                lastError = null;
+            }
+            catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
+            {
+                if (lastError != ex.Message)
+                {
+                    logger.LogWarning("Control plane unreachable ({Error}); policy version {Version} stays in force", ex.Message, store.Current.Version);
+                }
+                lastError = ex.Message;
+            }
+        }
+        while (await WaitAsync(timer, stoppingToken));
+    }
+
+    private static async Task<bool> WaitAsync(PeriodicTimer timer, CancellationToken ct)
+    {
+        try
+        {
+            return await timer.WaitForNextTickAsync(ct);
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+}
+
+/// <summary>Settings of the control-plane client (section "ControlPlane").</summary>
+public sealed class ControlPlaneOptions
+{
+    public const string SectionName = "ControlPlane";
+
+    /// <summary>How often the policy document is pulled; a change is in force everywhere within this plus one request.</summary>
+    public TimeSpan RefreshInterval { get; set; } = TimeSpan.FromSeconds(2);
+}

@@ -1,0 +1,84 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Mercato.ServiceDefaults.Resilience;
+using Mercato.Testing;
+
+namespace Mercato.Registry.Tests;
+
+/// <summary>The control plane's policy document: validated on PUT, versioned, pulled with a cheap 304 when unchanged.</summary>
+public sealed class ControlPlaneApiTests(RegistryFactory registry) : IClassFixture<RegistryFactory>
+{
+    private static MeshPolicy WithCatalogRetries(int retries) => new()
+    {
+        Targets = { ["catalog"] = new TargetPolicy { Retry = new RetryPolicy { MaxRetries = retries } } },
+    };
+
+    [Fact]
+    public async Task A_valid_document_gets_the_next_version_and_instances_pull_it()
+    {
+        var admin = registry.CreateAdminClient();
+        var before = (await admin.GetFromJsonAsync<MeshPolicy>("/api/registry/policies", MeshPolicy.Json))!;
+
+        var put = await admin.PutAsJsonAsync("/api/registry/policies", WithCatalogRetries(4), MeshPolicy.Json);
+        Assert.Equal(HttpStatusCode.OK, put.StatusCode);
+        var accepted = (await put.Content.ReadFromJsonAsync<MeshPolicy>(MeshPolicy.Json))!;
+        Assert.True(accepted.Version > before.Version);
+        Assert.Equal(4, accepted.For("catalog").Retry.MaxRetries);
+
+        // The internal pull: the full document with an ETag, then 304 while nothing changed.
+        var internalApi = registry.CreateClient();
+        var pulled = await internalApi.GetAsync("/registry/v1/policies");
+        Assert.Equal($"\"{accepted.Version}\"", pulled.Headers.ETag?.Tag);
+        Assert.Equal(4, (await pulled.Content.ReadFromJsonAsync<MeshPolicy>(MeshPolicy.Json))!.For("catalog").Retry.MaxRetries);
+        using var again = new HttpRequestMessage(HttpMethod.Get, "/registry/v1/policies");
+        again.Headers.IfNoneMatch.Add(pulled.Headers.ETag!);
+        Assert.Equal(HttpStatusCode.NotModified, (await internalApi.SendAsync(again)).StatusCode);
+    }
+
+    [Theory]
+    [InlineData("""{"targets":{"catalog":{"retry":{"maxRetries":50}}}}""", "targets.catalog.retry.maxRetries")]
+    [InlineData("""{"targets":{"catalog":{"circuitBreaker":{"minimumThroughput":1}}}}""", "targets.catalog.circuitBreaker.minimumThroughput")]
+    [InlineData("""{"targets":{"catalog":{"faults":{"errorRate":1.5}}}}""", "targets.catalog.faults.errorRate")]
+    [InlineData("""{"targets":{"catalog":{"routing":{"weights":{"1.0":0}}}}}""", "targets.catalog.routing.weights")]
+    [InlineData("""{"targets":{"Not A Service":{}}}""", "targets.Not A Service")]
+    [InlineData("""{"gateway":{"rateLimit":{"userPermitsPerSecond":0}}}""", "gateway.rateLimit.userPermitsPerSecond")]
+    [InlineData("""{"targets":{"catalog":{"retry":{"maxRetrys":3}}}}""", "targets.catalog.retry.maxRetrys")]
+    [InlineData("""{"targets":{"catalog":{"retry":null}}}""", "targets.catalog.retry")]
+    [InlineData("""{"targets":{"catalog":{"totalTimeoutMs":"soon"}}}""", "targets.catalog.totalTimeoutMs")]
+    public async Task An_invalid_document_is_refused_naming_the_field_and_the_old_one_stays(string document, string field)
+    {
+        var admin = registry.CreateAdminClient();
+        var inForce = (await (await admin.PutAsJsonAsync("/api/registry/policies", WithCatalogRetries(1), MeshPolicy.Json))
+            .Content.ReadFromJsonAsync<MeshPolicy>(MeshPolicy.Json))!;
+
+        var refused = await admin.PutAsync("/api/registry/policies", new StringContent(document, System.Text.Encoding.UTF8, "application/json"));
+
+        var problem = await ProblemAssert.IsProblem(refused, HttpStatusCode.BadRequest);
+        Assert.True(problem.GetProperty("errors").TryGetProperty(field, out _), $"errors should name {field}: {problem}");
+        var after = (await admin.GetFromJsonAsync<MeshPolicy>("/api/registry/policies", MeshPolicy.Json))!;
+        Assert.Equal(inForce.Version, after.Version);
+        Assert.Equal(1, after.For("catalog").Retry.MaxRetries);
+    }
+
+    [Fact]
+    public async Task Only_admins_see_or_change_the_policies()
+    {
+        var customer = registry.CreateCustomerClient();
+        Assert.Equal(HttpStatusCode.Forbidden, (await customer.GetAsync("/api/registry/policies")).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await customer.PutAsJsonAsync("/api/registry/policies", new MeshPolicy(), MeshPolicy.Json)).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await registry.CreateClient().GetAsync("/api/registry/policies")).StatusCode);
+    }
+
+    [Fact]
+    public async Task The_document_shows_every_default_so_an_operator_sees_what_is_in_force()
+    {
+        var admin = registry.CreateAdminClient();
+        await admin.PutAsJsonAsync("/api/registry/policies", WithCatalogRetries(2), MeshPolicy.Json);
+        var json = await admin.GetFromJsonAsync<JsonElement>("/api/registry/policies");
+        var catalog = json.GetProperty("targets").GetProperty("catalog");
+        Assert.Equal(0.5, catalog.GetProperty("circuitBreaker").GetProperty("failureRatio").GetDouble());
+        Assert.Equal("X-Canary", catalog.GetProperty("routing").GetProperty("canaryHeader").GetString());
+        Assert.True(json.GetProperty("gateway").GetProperty("rateLimit").GetProperty("userPermitsPerSecond").GetInt32() > 0);
+    }
+}

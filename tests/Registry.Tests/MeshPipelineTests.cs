@@ -1,0 +1,268 @@
+using System.Diagnostics.Metrics;
+using System.Net;
+using Mercato.ServiceDefaults.Resilience;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Polly.CircuitBreaker;
+using Polly.RateLimiting;
+
+namespace Mercato.Registry.Tests;
+
+/// <summary>
+/// The sidecar pipeline every HttpClient gets, in front of a scripted target (the only stand-in here is the network):
+/// retries with growing jittered delays for idempotent calls only, breaker states, bulkhead and rate limit, and policy
+/// changes taking effect without a restart.
+/// </summary>
+public sealed class MeshPipelineTests
+{
+    private sealed class ScriptedTarget : HttpMessageHandler
+    {
+        private int _calls;
+
+        public int Calls => _calls;
+
+        public Func<HttpRequestMessage, Task<HttpResponseMessage>> Answer { get; set; } =
+            _ => Task.FromResult(new HttpResponseMessage(HttpStatusCode.ServiceUnavailable));
+
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref _calls);
+            return Answer(request);
+        }
+    }
+
+    private sealed class Caller : IAsyncDisposable
+    {
+        private readonly ServiceProvider _services;
+
+        public Caller(TargetPolicy policy, string target)
+        {
+            Target = target;
+            Policies = new PolicyStore("caller");
+            Policies.Apply(new MeshPolicy { Version = 1, Targets = { [target] = policy } });
+            var services = new ServiceCollection();
+            services.AddLogging();
+            services.AddSingleton(Policies);
+            services.AddSingleton<IOptionsMonitor<TargetPolicy>>(Policies);
+            services.AddSingleton<MeshTelemetry>();
+            services.AddHttpClient("svc").AddMeshPipeline();
+            services.AddHttpClient("svc").ConfigurePrimaryHttpMessageHandler(() => Scripted);
+            _services = services.BuildServiceProvider();
+            Http = _services.GetRequiredService<IHttpClientFactory>().CreateClient("svc");
+            Telemetry = _services.GetRequiredService<MeshTelemetry>();
+        }
+
+        public string Target { get; }
+
+        public ScriptedTarget Scripted { get; } = new();
+
+        public PolicyStore Policies { get; }
+
+        public HttpClient Http { get; }
+
+        public MeshTelemetry Telemetry { get; }
+
+        public Task<HttpResponseMessage> GetAsync() => Http.GetAsync($"http://{Target}/thing");
+
+        public ValueTask DisposeAsync() => _services.DisposeAsync();
+    }
+
+    private static string NewTarget() => "t" + Guid.NewGuid().ToString("N")[..12];
+
+    private static TargetPolicy Policy(int retries = 0, int baseDelayMs = 10, int minimumThroughput = 100, int breakMs = 60_000) => new()
+    {
+        Retry = new RetryPolicy { MaxRetries = retries, BaseDelayMs = baseDelayMs, MaxDelayMs = 2_000 },
+        CircuitBreaker = new BreakerPolicy { FailureRatio = 0.5, MinimumThroughput = minimumThroughput, SamplingDurationMs = 30_000, BreakDurationMs = breakMs },
+    };
+
+    /// <summary>Records the backoff the pipeline chose before each retry, from its own metric.</summary>
+    private sealed class RetryDelays : IDisposable
+    {
+        private readonly MeterListener _listener = new();
+        private readonly List<double> _delays = [];
+
+        public RetryDelays(string target)
+        {
+            _listener.InstrumentPublished = (instrument, listener) =>
+            {
+                if (instrument.Meter.Name == MeshTelemetry.MeterName && instrument.Name == "resilience_retry_delay")
+                {
+                    listener.EnableMeasurementEvents(instrument);
+                }
+            };
+            _listener.SetMeasurementEventCallback<double>((_, value, tags, _) =>
+            {
+                foreach (var tag in tags)
+                {
+                    if (tag.Key == "target" && (string?)tag.Value == target)
+                    {
+                        lock (_delays)
+                        {
+                            _delays.Add(value);
+                        }
+                    }
+                }
+            });
+            _listener.Start();
+        }
+
+        public List<double> TakeAll()
+        {
+            lock (_delays)
+            {
+                var all = _delays.ToList();
+                _delays.Clear();
+                return all;
+            }
+        }
+
+        public void Dispose() => _listener.Dispose();
+    }
+
+    [Fact]
+    public async Task Transient_errors_are_retried_up_to_the_limit_with_growing_jittered_delays()
+    {
+        await using var caller = new Caller(Policy(retries: 3, baseDelayMs: 10), NewTarget());
+        using var delays = new RetryDelays(caller.Target);
+
+        var runs = new List<List<double>>();
+        for (var run = 0; run < 12; run++)
+        {
+            var before = caller.Scripted.Calls;
+            using var response = await caller.GetAsync();
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+            Assert.Equal(4, caller.Scripted.Calls - before); // first attempt + 3 retries, then it stops
+            runs.Add(delays.TakeAll());
+        }
+
+        Assert.All(runs, r => Assert.Equal(3, r.Count));
+        // Jitter: the runs did not all wait the same.
+        Assert.True(runs.Select(r => string.Join(',', r)).Distinct().Count() > 1, "every run used identical delays");
+        // Exponential: on average each retry waits longer than the one before.
+        var meanByRetry = Enumerable.Range(0, 3).Select(i => runs.Average(r => r[i])).ToList();
+        Assert.True(meanByRetry[0] < meanByRetry[1] && meanByRetry[1] < meanByRetry[2], $"mean delays {string.Join(", ", meanByRetry)}");
+    }
+
+    [Fact]
+    public async Task A_post_is_not_retried_blindly_and_a_success_is_not_retried_at_all()
+    {
+        await using var caller = new Caller(Policy(retries: 3), NewTarget());
+
+        using var post = await caller.Http.PostAsync($"http://{caller.Target}/orders", new StringContent("{}"));
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, post.StatusCode);
+        Assert.Equal(1, caller.Scripted.Calls);
+
+        caller.Scripted.Answer = _ => Task.FromResult(new HttpResponseMessage(HttpStatusCode.OK));
+        using var ok = await caller.GetAsync();
+        Assert.Equal(2, caller.Scripted.Calls);
+    }
+
+    [Fact]
+    public async Task The_breaker_opens_fails_fast_then_a_half_open_probe_closes_it()
+    {
+        await using var caller = new Caller(Policy(minimumThroughput: 4, breakMs: 500), NewTarget());
+
+        for (var i = 0; i < 4; i++)
+        {
+            using var failed = await caller.GetAsync();
+        }
+        Assert.Equal(4, caller.Scripted.Calls);
+        Assert.Equal(CircuitState.Open, caller.Telemetry.Breakers[caller.Target]);
+
+        // Open: calls fail fast and none reaches the target.
+        for (var i = 0; i < 5; i++)
+        {
+            await Assert.ThrowsAsync<BrokenCircuitException>(caller.GetAsync);
+        }
+        Assert.Equal(4, caller.Scripted.Calls);
+
+        // After the break one probe goes through; it fails, so the breaker opens again.
+        await Task.Delay(700);
+        using (await caller.GetAsync())
+        {
+        }
+        Assert.Equal(5, caller.Scripted.Calls);
+        await Assert.ThrowsAsync<BrokenCircuitException>(caller.GetAsync);
+        Assert.Equal(5, caller.Scripted.Calls);
+
+        // The target recovers: the next probe succeeds and closes the breaker.
+        caller.Scripted.Answer = _ => Task.FromResult(new HttpResponseMessage(HttpStatusCode.OK));
+        await Task.Delay(700);
+        using (var probe = await caller.GetAsync())
+        {
+            Assert.Equal(HttpStatusCode.OK, probe.StatusCode);
+        }
+        Assert.Equal(CircuitState.Closed, caller.Telemetry.Breakers[caller.Target]);
+        using (await caller.GetAsync())
+        {
+        }
+        Assert.Equal(7, caller.Scripted.Calls);
+    }
+
+    [Fact]
+    public async Task The_bulkhead_rejects_calls_beyond_its_limit()
+    {
+        var policy = Policy() with { Bulkhead = new BulkheadPolicy { MaxConcurrency = 2, QueueLimit = 0 } };
+        await using var caller = new Caller(policy, NewTarget());
+        var release = new TaskCompletionSource<HttpResponseMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
+        caller.Scripted.Answer = _ => release.Task;
+
+        var inFlight = new[] { caller.GetAsync(), caller.GetAsync() };
+        while (caller.Scripted.Calls < 2)
+        {
+            await Task.Delay(10);
+        }
+        await Assert.ThrowsAsync<RateLimiterRejectedException>(caller.GetAsync);
+        Assert.Equal(2, caller.Scripted.Calls);
+
+        release.SetResult(new HttpResponseMessage(HttpStatusCode.OK));
+        await Task.WhenAll(inFlight);
+        using var afterwards = await caller.GetAsync();
+        Assert.Equal(3, caller.Scripted.Calls);
+    }
+
+    [Fact]
+    public async Task The_rate_limit_refuses_calls_above_its_rate()
+    {
+        var policy = Policy() with { RateLimit = new ClientRateLimit { PermitsPerSecond = 2 } };
+        await using var caller = new Caller(policy, NewTarget());
+        caller.Scripted.Answer = _ => Task.FromResult(new HttpResponseMessage(HttpStatusCode.OK));
+
+        using (await caller.GetAsync())
+        using (await caller.GetAsync())
+        {
+        }
+        await Assert.ThrowsAsync<RateLimiterRejectedException>(caller.GetAsync);
+        Assert.Equal(2, caller.Scripted.Calls);
+    }
+
+    [Fact]
+    public async Task A_policy_change_applies_without_a_restart_and_a_fault_change_keeps_the_breaker()
+    {
+        await using var caller = new Caller(Policy(retries: 2, minimumThroughput: 100), NewTarget());
+        using (await caller.GetAsync())
+        {
+        }
+        Assert.Equal(3, caller.Scripted.Calls);
+
+        // No more retries, and a breaker that opens after two failures.
+        caller.Policies.Apply(new MeshPolicy { Version = 2, Targets = { [caller.Target] = Policy(retries: 0, minimumThroughput: 2) } });
+        using (await caller.GetAsync())
+        {
+        }
+        Assert.Equal(4, caller.Scripted.Calls);
+        using (await caller.GetAsync())
+        {
+        }
+        Assert.Equal(CircuitState.Open, caller.Telemetry.Breakers[caller.Target]);
+
+        // Faults are the target's business: changing them must not rebuild the caller's pipeline (and close its breaker).
+        caller.Policies.Apply(new MeshPolicy
+        {
+            Version = 3,
+            Targets = { [caller.Target] = Policy(retries: 0, minimumThroughput: 2) with { Faults = new FaultPolicy { ErrorRate = 1 } } },
+        });
+        await Assert.ThrowsAsync<BrokenCircuitException>(caller.GetAsync);
+        Assert.Equal(5, caller.Scripted.Calls);
+    }
+}
