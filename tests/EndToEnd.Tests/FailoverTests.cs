@@ -6,15 +6,30 @@ using Mercato.Testing;
 
 namespace Mercato.EndToEnd.Tests;
 
+/// <summary>
+/// Two catalog instances, the second registered as version 2.0.0: failover, and the control plane's weighted and
+/// canary routing between versions.
+/// </summary>
 public sealed class TwoCatalogSystem : MercatoSystem
 {
+    public const string CanaryVersion = "2.0.0";
+
+    protected override IEnumerable<string> ExtraArgs => [$"--Mercato:Versions:catalog-2={CanaryVersion}"];
+
     protected override IReadOnlyDictionary<string, int> ExpectedInstances => new Dictionary<string, int>
     {
         ["registry"] = 1, ["gateway"] = 1, ["identity"] = 1, ["catalog"] = 2, ["inventory"] = 1, ["payment"] = 1, ["ordering"] = 1, ["notification"] = 1, ["analytics"] = 1, ["basket"] = 1,
     };
 }
 
-public sealed class FailoverTests(TwoCatalogSystem system) : IClassFixture<TwoCatalogSystem>
+[CollectionDefinition(Name)]
+public sealed class TwoCatalogCollection : ICollectionFixture<TwoCatalogSystem>
+{
+    public const string Name = "two-catalog system";
+}
+
+[Collection(TwoCatalogCollection.Name)]
+public sealed class FailoverTests(TwoCatalogSystem system)
 {
     private static async Task<List<JsonElement>> CatalogInstancesAsync(HttpClient admin)
     {
@@ -73,5 +88,8 @@ public sealed class FailoverTests(TwoCatalogSystem system) : IClassFixture<TwoCa
         var none = await impatient.GetAsync("/api/catalog/products");
         var json = await ProblemAssert.IsProblem(none, HttpStatusCode.ServiceUnavailable);
         Assert.Contains("catalog", json.GetProperty("detail").GetString(), StringComparison.Ordinal);
+
+        // Other tests share this system: bring both instances back.
+        await system.RestartAsync("catalog", "/api/catalog/products");
     }
 }

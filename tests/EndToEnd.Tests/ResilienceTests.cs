@@ -1,0 +1,341 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Mercato.ServiceDefaults.Resilience;
+using Mercato.Testing;
+
+namespace Mercato.EndToEnd.Tests;
+
+/// <summary>
+/// The control plane driving real processes: every fault here is injected through <c>PUT /api/registry/policies</c>,
+/// and every assertion is made from outside, through the gateway or an instance's own admin and metrics endpoints.
+/// </summary>
+[Collection(TwoCatalogCollection.Name)]
+public sealed class ResilienceTests(TwoCatalogSystem system) : IAsyncLifetime
+{
+    private static readonly TimeSpan PolicyDeadline = TimeSpan.FromSeconds(10);
+
+    /// <summary>The public contract of /api/home when recommendations could not be had.</summary>
+    private const string TrendingFallback = "trending-fallback";
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    /// <summary>Each test leaves the built-in defaults in force for the next.</summary>
+    public async Task DisposeAsync() => await ApplyAsync(new MeshPolicy());
+
+    private string? _adminToken;
+
+    /// <summary>
+    /// One admin token for the whole test: signing in is an anonymous call, which the rate-limit test throttles, and
+    /// it would slow the polling that measures how fast a policy spreads.
+    /// </summary>
+    private async Task<HttpClient> AdminAsync() =>
+        system.ClientWithToken(_adminToken ??= await system.TokenAsync(MercatoSystem.AdminEmail, MercatoSystem.AdminPassword));
+
+    private sealed record Instance(string Service, string Id, string Address, string Version);
+
+    private async Task<List<Instance>> InstancesAsync()
+    {
+        var admin = await AdminAsync();
+        var services = await admin.GetFromJsonAsync<JsonElement>("/api/registry/services");
+        return [.. services.EnumerateArray().SelectMany(s => s.GetProperty("instances").EnumerateArray()).Select(i => new Instance(
+            i.GetProperty("serviceName").GetString()!, i.GetProperty("instanceId").GetString()!,
+            i.GetProperty("address").GetString()!, i.GetProperty("version").GetString()!))];
+    }
+
+    /// <summary>An admin client aimed at one instance directly (admin and metrics endpoints, not routed by the gateway).</summary>
+    private async Task<HttpClient> DirectAsync(Instance instance)
+    {
+        var client = await AdminAsync();
+        client.BaseAddress = new Uri(instance.Address);
+        return client;
+    }
+
+    /// <summary>
+    /// Puts a policy document and waits until every instance of every service reports it in force.
+    /// </summary>
+    /// <returns>
+    /// How long after the PUT the last instance applied it, by the instances' own clock (the same machine's), so the
+    /// time this test takes to ask them all is not counted.
+    /// </returns>
+    private async Task<TimeSpan> ApplyAsync(MeshPolicy policy)
+    {
+        var admin = await AdminAsync();
+        var putAt = DateTimeOffset.UtcNow;
+        var put = await admin.PutAsJsonAsync("/api/registry/policies", policy, MeshPolicy.Json);
+        Assert.True(put.StatusCode == HttpStatusCode.OK, $"the policy was refused: {await put.Content.ReadAsStringAsync()}");
+        var version = (await put.Content.ReadFromJsonAsync<MeshPolicy>(MeshPolicy.Json))!.Version;
+        var clock = Stopwatch.StartNew();
+        var waiting = await InstancesAsync();
+        var lastAppliedAt = putAt;
+        while (waiting.Count > 0)
+        {
+            var stillWaiting = new List<Instance>();
+            foreach (var instance in waiting)
+            {
+                using var direct = await DirectAsync(instance);
+                var effective = await direct.GetFromJsonAsync<JsonElement>($"/api/{instance.Service}/admin/policies");
+                if (effective.GetProperty("version").GetInt64() < version)
+                {
+                    stillWaiting.Add(instance);
+                }
+                else
+                {
+                    var appliedAt = effective.GetProperty("appliedAt").GetDateTimeOffset();
+                    lastAppliedAt = appliedAt > lastAppliedAt ? appliedAt : lastAppliedAt;
+                }
+            }
+            waiting = stillWaiting;
+            Assert.True(waiting.Count == 0 || clock.Elapsed < TimeSpan.FromSeconds(30),
+                $"policy version {version} not in force at {string.Join(", ", waiting.Select(w => w.Id))}");
+            if (waiting.Count > 0)
+            {
+                await Task.Delay(200);
+            }
+        }
+        return lastAppliedAt - putAt;
+    }
+
+    private static MeshPolicy Policy(params (string Target, TargetPolicy Policy)[] targets) => new()
+    {
+        // Generous edge limits: these tests send bursts through the gateway on purpose.
+        Gateway = new GatewayPolicy { RateLimit = new GatewayRateLimit { UserPermitsPerSecond = 100_000, UserBurst = 100_000, AnonymousPermitsPerSecond = 100_000, AnonymousBurst = 100_000 } },
+        Targets = targets.ToDictionary(t => t.Target, t => t.Policy),
+    };
+
+    /// <summary>Sum of requests_total of a service's instances, from their Prometheus endpoints.</summary>
+    private async Task<long> RequestsReceivedAsync(string service)
+    {
+        long total = 0;
+        foreach (var instance in (await InstancesAsync()).Where(i => i.Service == service))
+        {
+            using var direct = await DirectAsync(instance);
+            var text = await direct.GetStringAsync("/metrics");
+            total += text.Split('\n')
+                .Where(line => line.StartsWith("requests_total{", StringComparison.Ordinal) && line.Contains($"service=\"{service}\"", StringComparison.Ordinal))
+                .Sum(line => (long)double.Parse(line[(line.LastIndexOf('}') + 1)..].Trim().Split(' ')[0], CultureInfo.InvariantCulture));
+        }
+        return total;
+    }
+
+    private async Task<JsonElement> GatewayPoliciesAsync() =>
+        await (await AdminAsync()).GetFromJsonAsync<JsonElement>("/api/gateway/admin/policies");
+
+    [SkippableFact]
+    public async Task A_policy_change_is_in_force_everywhere_within_ten_seconds_and_an_invalid_one_is_refused()
+    {
+        var admin = await AdminAsync();
+        var elapsed = await ApplyAsync(Policy(("catalog", new TargetPolicy { Retry = new RetryPolicy { MaxRetries = 4 } })));
+        Assert.True(elapsed < PolicyDeadline, $"the change took {elapsed} to reach every instance");
+        var inForce = await admin.GetFromJsonAsync<MeshPolicy>("/api/registry/policies", MeshPolicy.Json);
+
+        var refused = await admin.PutAsync("/api/registry/policies",
+            new StringContent("""{"targets":{"catalog":{"circuitBreaker":{"failureRatio":2}}}}""", System.Text.Encoding.UTF8, "application/json"));
+        var problem = await ProblemAssert.IsProblem(refused, HttpStatusCode.BadRequest);
+        Assert.True(problem.GetProperty("errors").TryGetProperty("targets.catalog.circuitBreaker.failureRatio", out _), problem.ToString());
+
+        var after = await admin.GetFromJsonAsync<MeshPolicy>("/api/registry/policies", MeshPolicy.Json);
+        Assert.Equal(inForce!.Version, after!.Version);
+        var gateway = await GatewayPoliciesAsync();
+        Assert.Equal(after.Version, gateway.GetProperty("version").GetInt64());
+        Assert.Equal(4, gateway.GetProperty("targets").GetProperty("catalog").GetProperty("retry").GetProperty("maxRetries").GetInt32());
+
+        var customer = (await system.NewCustomerAsync()).Client;
+        Assert.Equal(HttpStatusCode.Forbidden, (await customer.PutAsJsonAsync("/api/registry/policies", new MeshPolicy(), MeshPolicy.Json)).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await customer.GetAsync("/api/gateway/admin/policies")).StatusCode);
+    }
+
+    [SkippableFact]
+    public async Task Weighted_routing_lands_within_five_percent_and_the_canary_header_always_reaches_v2()
+    {
+        await ApplyAsync(Policy(("catalog", new TargetPolicy
+        {
+            Routing = new RoutingPolicy { Weights = { ["1.0.0"] = 90, [TwoCatalogSystem.CanaryVersion] = 10 }, CanaryVersion = TwoCatalogSystem.CanaryVersion },
+        })));
+
+        var versions = new List<string>();
+        for (var i = 0; i < 1000; i++)
+        {
+            using var response = await system.Gateway.GetAsync("/api/catalog/products?pageSize=1");
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            versions.Add(response.Headers.GetValues("X-Service-Version").Single());
+        }
+        var canaryShare = versions.Count(v => v == TwoCatalogSystem.CanaryVersion) / 1000.0;
+        Assert.InRange(canaryShare, 0.05, 0.15);
+        Assert.Equal(1000, versions.Count(v => v is "1.0.0" or TwoCatalogSystem.CanaryVersion));
+
+        for (var i = 0; i < 100; i++)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, "/api/catalog/products?pageSize=1");
+            request.Headers.Add("X-Canary", "true");
+            using var response = await system.Gateway.SendAsync(request);
+            Assert.Equal(TwoCatalogSystem.CanaryVersion, response.Headers.GetValues("X-Service-Version").Single());
+        }
+    }
+
+    [SkippableFact]
+    public async Task The_gateway_rate_limits_anonymous_callers_by_ip_with_429_and_retry_after()
+    {
+        var policy = Policy() with
+        {
+            Gateway = new GatewayPolicy { RateLimit = new GatewayRateLimit { AnonymousPermitsPerSecond = 1, AnonymousBurst = 5, UserPermitsPerSecond = 1000, UserBurst = 1000 } },
+        };
+        await ApplyAsync(policy);
+
+        var statuses = new List<HttpResponseMessage>();
+        for (var i = 0; i < 12; i++)
+        {
+            statuses.Add(await system.Gateway.GetAsync("/api/catalog/products?pageSize=1"));
+        }
+        Assert.True(statuses.Take(5).All(r => r.StatusCode == HttpStatusCode.OK), "the burst of 5 is allowed");
+        var refused = statuses.Where(r => r.StatusCode == HttpStatusCode.TooManyRequests).ToList();
+        Assert.True(refused.Count >= 5, $"{refused.Count} of 12 refused");
+        Assert.All(refused, r => Assert.True(int.Parse(r.Headers.GetValues("Retry-After").Single(), CultureInfo.InvariantCulture) >= 1));
+        await ProblemAssert.IsProblem(refused[0], HttpStatusCode.TooManyRequests);
+
+        // A signed-in user has a bucket of their own.
+        var admin = await AdminAsync();
+        Assert.Equal(HttpStatusCode.OK, (await admin.GetAsync("/api/catalog/products?pageSize=1")).StatusCode);
+    }
+
+    [SkippableFact]
+    public async Task Injected_errors_open_the_breaker_to_analytics_and_the_home_page_serves_trending_instead()
+    {
+        var (customer, _, _) = await system.NewCustomerAsync();
+        var toAnalytics = new TargetPolicy
+        {
+            Retry = new RetryPolicy { MaxRetries = 0 },
+            CircuitBreaker = new BreakerPolicy { FailureRatio = 0.5, MinimumThroughput = 4, SamplingDurationMs = 60_000, BreakDurationMs = 3_000 },
+        };
+        await ApplyAsync(Policy(("analytics", toAnalytics with { Faults = new FaultPolicy { ErrorRate = 1 } })));
+
+        async Task<JsonElement> HomeAsync()
+        {
+            using var response = await customer.GetAsync("/api/home");
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            return await response.Content.ReadFromJsonAsync<JsonElement>();
+        }
+
+        // Four failures reach analytics and open the breaker; the page is served every time.
+        var before = await RequestsReceivedAsync("analytics");
+        for (var i = 0; i < 4; i++)
+        {
+            var home = await HomeAsync();
+            Assert.Equal(TrendingFallback, home.GetProperty("recommendationsSource").GetString());
+            Assert.True(home.GetProperty("profile").GetProperty("available").GetBoolean());
+            Assert.Contains("recommendations", home.GetProperty("degraded").EnumerateArray().Select(d => d.GetString()));
+        }
+        Assert.Equal(before + 4, await RequestsReceivedAsync("analytics"));
+        Assert.Equal("Open", (await GatewayPoliciesAsync()).GetProperty("breakers").GetProperty("analytics").GetString());
+
+        // Open: the page still answers with the fallback and no call reaches analytics.
+        for (var i = 0; i < 5; i++)
+        {
+            Assert.Equal(TrendingFallback, (await HomeAsync()).GetProperty("recommendationsSource").GetString());
+        }
+        Assert.Equal(before + 4, await RequestsReceivedAsync("analytics"));
+
+        // After the break one probe goes through; analytics still fails, so the breaker opens again.
+        await Task.Delay(3_500);
+        await HomeAsync();
+        Assert.Equal(before + 5, await RequestsReceivedAsync("analytics"));
+        await HomeAsync();
+        Assert.Equal(before + 5, await RequestsReceivedAsync("analytics"));
+
+        // Analytics recovers (only its faults change, so the gateway's breaker keeps its state): the next probe closes it.
+        await ApplyAsync(Policy(("analytics", toAnalytics)));
+        Assert.Equal("Open", (await GatewayPoliciesAsync()).GetProperty("breakers").GetProperty("analytics").GetString());
+        await Task.Delay(3_500);
+        var recovered = await HomeAsync();
+        Assert.NotEqual(TrendingFallback, recovered.GetProperty("recommendationsSource").GetString());
+        Assert.Equal("Closed", (await GatewayPoliciesAsync()).GetProperty("breakers").GetProperty("analytics").GetString());
+        Assert.True(await RequestsReceivedAsync("analytics") > before + 5);
+
+        // The breaker's state is a metric too.
+        var gateway = (await InstancesAsync()).Single(i => i.Service == "gateway");
+        using var direct = await DirectAsync(gateway);
+        var metrics = await direct.GetStringAsync("/metrics");
+        Assert.Contains(metrics.Split('\n'), line => line.StartsWith("circuit_breaker_state{", StringComparison.Ordinal)
+            && line.Contains("target=\"analytics\"", StringComparison.Ordinal) && line.Contains("service=\"gateway\"", StringComparison.Ordinal));
+        Assert.Contains(metrics.Split('\n'), line => line.StartsWith("fallbacks_served", StringComparison.Ordinal));
+    }
+
+    [SkippableFact]
+    public async Task With_analytics_slowed_past_its_timeout_the_home_page_still_answers_with_trending()
+    {
+        var (customer, _, _) = await system.NewCustomerAsync();
+        await ApplyAsync(Policy(("analytics", new TargetPolicy { Faults = new FaultPolicy { LatencyMs = 6_000, LatencyRate = 1 } })));
+
+        using var response = await customer.GetAsync("/api/home");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var home = await response.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal(TrendingFallback, home.GetProperty("recommendationsSource").GetString());
+        Assert.True(home.GetProperty("recentOrders").GetProperty("available").GetBoolean());
+        Assert.Equal(JsonValueKind.Array, home.GetProperty("recommendations").ValueKind);
+    }
+
+    [SkippableFact]
+    public async Task Aborted_connections_from_a_service_become_a_clear_gateway_error()
+    {
+        await ApplyAsync(Policy(("catalog", new TargetPolicy { Faults = new FaultPolicy { AbortRate = 1 } })));
+
+        using var impatient = new HttpClient { BaseAddress = system.Gateway.BaseAddress, Timeout = TimeSpan.FromSeconds(20) };
+        using var response = await impatient.GetAsync("/api/catalog/products?pageSize=1");
+
+        Assert.True((int)response.StatusCode is 502 or 503, $"answered {(int)response.StatusCode}");
+    }
+
+    [SkippableFact]
+    public async Task A_handler_fault_sends_the_message_to_the_dead_letter_queue_with_the_reason_and_replay_delivers_it()
+    {
+        var admin = await AdminAsync();
+        var (customer, customerId, _) = await system.NewCustomerAsync();
+        var product = new Guid("00000000-0000-4000-8000-000000000003");
+        (await admin.PutAsJsonAsync($"/api/inventory/items/{product}", new { onHand = 1000 })).EnsureSuccessStatusCode();
+        await ApplyAsync(Policy(("notification", new TargetPolicy { Faults = new FaultPolicy { MessageErrorRate = 1 } })));
+
+        var place = new HttpRequestMessage(HttpMethod.Post, "/api/orders")
+        {
+            Content = JsonContent.Create(new { items = new[] { new { productId = product, quantity = 1 } } }),
+        };
+        place.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString());
+        var placed = await customer.SendAsync(place);
+        Assert.Equal(HttpStatusCode.Accepted, placed.StatusCode);
+        var orderId = (await placed.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("orderId").GetGuid();
+
+        // The saga does not depend on notification: the order completes. The notification lands in the DLQ, with why.
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        List<JsonElement> dead = [];
+        while (DateTime.UtcNow < deadline)
+        {
+            dead = [.. (await admin.GetFromJsonAsync<JsonElement>("/api/notifications/admin/dead-letters")).EnumerateArray()
+                .Where(d => d.GetProperty("exceptionMessage").GetString()!.Contains("Injected error", StringComparison.Ordinal))];
+            if (dead.Count > 0)
+            {
+                break;
+            }
+            await Task.Delay(500);
+        }
+        Assert.NotEmpty(dead);
+        Assert.Contains(dead, d => d.GetProperty("exceptionType").GetString()!.EndsWith(nameof(InjectedFaultException), StringComparison.Ordinal));
+
+        await ApplyAsync(Policy());
+        var replay = await admin.PostAsJsonAsync("/api/notifications/admin/dead-letters/replay", new { ids = dead.Select(d => d.GetProperty("id").GetGuid()).ToArray() });
+        Assert.Equal(HttpStatusCode.Accepted, replay.StatusCode);
+        deadline = DateTime.UtcNow.AddSeconds(60);
+        var notified = false;
+        while (!notified && DateTime.UtcNow < deadline)
+        {
+            var mine = await customer.GetFromJsonAsync<JsonElement>("/api/notifications");
+            notified = mine.EnumerateArray().Any(n => n.ToString().Contains(orderId.ToString(), StringComparison.OrdinalIgnoreCase));
+            if (!notified)
+            {
+                await Task.Delay(500);
+            }
+        }
+        Assert.True(notified, $"no notification for order {orderId} after the replay (customer {customerId})");
+    }
+}
