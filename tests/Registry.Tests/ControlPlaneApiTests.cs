@@ -81,4 +81,29 @@ public sealed class ControlPlaneApiTests(RegistryFactory registry) : IClassFixtu
         Assert.Equal("X-Canary", catalog.GetProperty("routing").GetProperty("canaryHeader").GetString());
         Assert.True(json.GetProperty("gateway").GetProperty("rateLimit").GetProperty("userPermitsPerSecond").GetInt32() > 0);
     }
+
+    [Fact]
+    public async Task With_a_state_file_the_document_survives_a_registry_restart()
+    {
+        var stateFile = Path.Combine(Path.GetTempPath(), "mercato-tests", Guid.NewGuid().ToString("N"), "policies.json");
+        long version;
+        await using (var first = new StatefulRegistry(stateFile))
+        {
+            var put = await first.CreateAdminClient().PutAsJsonAsync("/api/registry/policies", WithCatalogRetries(7), MeshPolicy.Json);
+            version = (await put.Content.ReadFromJsonAsync<MeshPolicy>(MeshPolicy.Json))!.Version;
+        }
+        await using var second = new StatefulRegistry(stateFile);
+        var reloaded = await second.CreateAdminClient().GetFromJsonAsync<MeshPolicy>("/api/registry/policies", MeshPolicy.Json);
+        Assert.Equal(version, reloaded!.Version);
+        Assert.Equal(7, reloaded.For("catalog").Retry.MaxRetries);
+    }
+
+    private sealed class StatefulRegistry(string stateFile) : ServiceFactory<Program>
+    {
+        protected override void ConfigureWebHost(Microsoft.AspNetCore.Hosting.IWebHostBuilder builder)
+        {
+            base.ConfigureWebHost(builder);
+            builder.UseSetting("ControlPlane:StateFile", stateFile);
+        }
+    }
 }

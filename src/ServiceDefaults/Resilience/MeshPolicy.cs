@@ -38,13 +38,13 @@ public sealed record GatewayPolicy
 /// <summary>Token buckets at the edge: one per signed-in user, one per client IP for anonymous calls.</summary>
 public sealed record GatewayRateLimit
 {
-    public int UserPermitsPerSecond { get; init; } = 200;
+    public int UserPermitsPerSecond { get; init; } = 500;
 
-    public int UserBurst { get; init; } = 400;
+    public int UserBurst { get; init; } = 1_000;
 
-    public int AnonymousPermitsPerSecond { get; init; } = 100;
+    public int AnonymousPermitsPerSecond { get; init; } = 200;
 
-    public int AnonymousBurst { get; init; } = 200;
+    public int AnonymousBurst { get; init; } = 400;
 }
 
 /// <summary>Everything about one target service.</summary>
