@@ -10,7 +10,7 @@ namespace Mercato.AppHost;
 public sealed partial record MercatoSettings(
     int GatewayPort, int RegistryPort, string DataDir, string AdminPassword,
     IReadOnlyDictionary<string, int> Replicas, IReadOnlyDictionary<string, int> MessagingPorts, string? OrderStepTimeout, string SagaStyle,
-    HostingProfile Profile, string InstanceName, string PostgresAdmin, string RabbitMq)
+    HostingProfile Profile, string InstanceName, string PostgresAdmin, string RabbitMq, string? SpanDirectory = null)
 {
     public const string DefaultPostgresAdmin = "Host=127.0.0.1;Port=5432;Username=postgres;Password=postgres";
     public const string DefaultRabbitMq = "amqp://guest:guest@127.0.0.1:5672/";
@@ -52,7 +52,8 @@ public sealed partial record MercatoSettings(
             ParseProfile(builder.Configuration["profile"] ?? section["Profile"]),
             instanceName,
             section["Postgres:Admin"] ?? DefaultPostgresAdmin,
-            section["RabbitMq"] ?? DefaultRabbitMq);
+            section["RabbitMq"] ?? DefaultRabbitMq,
+            section["SpanDirectory"]);
     }
 
     private static HostingProfile ParseProfile(string? value) =>
@@ -143,7 +144,7 @@ public static class MercatoResources
 
     public static IResourceBuilder<ProjectResource> WithMercatoEnvironment(
         this IResourceBuilder<ProjectResource> resource, MercatoSettings settings, EndpointReference registryUrl, string serviceName) =>
-        resource
+        (settings.SpanDirectory is { } spans ? resource.WithEnvironment("Telemetry__SpanDirectory", spans) : resource)
             .WithEnvironment("ASPNETCORE_ENVIRONMENT", "Development")
             .WithEnvironment("Registry__Url", registryUrl)
             .WithEnvironment("Registry__ServiceName", serviceName)

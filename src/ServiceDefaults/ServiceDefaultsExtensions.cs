@@ -5,6 +5,7 @@ using Mercato.ServiceDefaults.Data;
 using Mercato.ServiceDefaults.Discovery;
 using Mercato.ServiceDefaults.Http;
 using Mercato.ServiceDefaults.Resilience;
+using Mercato.ServiceDefaults.Telemetry;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Http;
@@ -35,6 +36,7 @@ public static class ServiceDefaultsExtensions
         builder.ConfigureOpenTelemetry(registry);
 
         builder.Services.AddHealthChecks().AddCheck("self", () => HealthCheckResult.Healthy(), [HealthTags.Live]);
+        builder.Services.AddSingleton<DependencyReport>();
 
         if (registry.Url is not null)
         {
@@ -120,6 +122,15 @@ public static class ServiceDefaultsExtensions
             logging.IncludeFormattedMessage = true;
             logging.IncludeScopes = true;
         });
+        // One console format for every process: JSON lines that carry the trace and span id of what was going on.
+        builder.Logging.Configure(options => options.ActivityTrackingOptions =
+            ActivityTrackingOptions.TraceId | ActivityTrackingOptions.SpanId | ActivityTrackingOptions.ParentId);
+        builder.Logging.AddJsonConsole(options =>
+        {
+            options.IncludeScopes = true;
+            options.UseUtcTimestamp = true;
+            options.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+        });
 
         var telemetry = builder.Services.AddOpenTelemetry()
             .ConfigureResource(resource => resource.AddService(
@@ -129,18 +140,34 @@ public static class ServiceDefaultsExtensions
                 .AddHttpClientInstrumentation()
                 .AddRuntimeInstrumentation()
                 .AddMeter("Mercato.*")
+                // Wolverine's own: messages sent, received, succeeded, failed, dead-lettered; inbox/outbox counts.
+                .AddMeter("Wolverine")
                 // Scrapes see current values: a test or an operator reading twice in a row must not get a cached page.
                 .AddPrometheusExporter(options => options.ScrapeResponseCacheDurationMilliseconds = 0))
-            .WithTracing(tracing => tracing
-                .AddSource("Mercato.*")
-                .AddAspNetCoreInstrumentation(options => options.Filter = context => !IsInfrastructurePath(context.Request.Path))
-                .AddHttpClientInstrumentation());
+            .WithTracing(tracing =>
+            {
+                tracing
+                    .AddSource("Mercato.*")
+                    // Wolverine carries W3C trace context in every envelope (through the outbox too), so one trace
+                    // follows an order across HTTP and messages.
+                    .AddSource("Wolverine")
+                    .AddAspNetCoreInstrumentation(options => options.Filter = context => !IsInfrastructurePath(context.Request.Path))
+                    .AddHttpClientInstrumentation(options => options.FilterHttpRequestMessage = request => !IsRegistryCall(request, registry));
+                if (builder.Configuration["Telemetry:SpanDirectory"] is { Length: > 0 } spanDirectory)
+                {
+                    tracing.AddProcessor(new SimpleActivityExportProcessor(new JsonLinesSpanExporter(spanDirectory, registry.ServiceName)));
+                }
+            });
 
         if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
         {
             telemetry.UseOtlpExporter();
         }
     }
+
+    // Heartbeats and policy pulls are background chatter, not part of anyone's trace.
+    private static bool IsRegistryCall(HttpRequestMessage request, RegistryOptions registry) =>
+        registry.Url is not null && request.RequestUri is { } uri && uri.ToString().StartsWith(registry.Url.TrimEnd('/') + "/registry/", StringComparison.OrdinalIgnoreCase);
 
     private static bool IsInfrastructurePath(PathString path) =>
         path.StartsWithSegments("/health") || path.StartsWithSegments("/metrics");
@@ -178,12 +205,18 @@ public static class ServiceDefaultsExtensions
         app.MapHealthChecks("/health/live", new HealthCheckOptions
         {
             Predicate = check => check.Tags.Contains(HealthTags.Live),
-            ResponseWriter = WriteHealthReport,
+            ResponseWriter = (context, report) => HealthReportWriter.WriteAsync(context, report, withDependencies: false),
         }).AllowAnonymous();
         app.MapHealthChecks("/health/ready", new HealthCheckOptions
         {
             Predicate = check => check.Tags.Contains(HealthTags.Ready),
-            ResponseWriter = WriteHealthReport,
+            ResponseWriter = (context, report) => HealthReportWriter.WriteAsync(context, report, withDependencies: false),
+        }).AllowAnonymous();
+        // The detail view for people: every check with timing, plus the dependencies and their state (asked of the
+        // registry, so it costs a call; probes use /health/ready).
+        app.MapHealthChecks("/health", new HealthCheckOptions
+        {
+            ResponseWriter = (context, report) => HealthReportWriter.WriteAsync(context, report, withDependencies: true),
         }).AllowAnonymous();
         app.MapPrometheusScrapingEndpoint().AllowAnonymous();
         app.MapOpenApi().AllowAnonymous();
@@ -194,24 +227,6 @@ public static class ServiceDefaultsExtensions
             .RequireAuthorization(MercatoAuth.AdminPolicy)
             .WithTags("Control plane");
         return app;
-    }
-
-    private static Task WriteHealthReport(HttpContext context, HealthReport report)
-    {
-        context.Response.ContentType = "application/json";
-        var body = new
-        {
-            status = report.Status.ToString(),
-            durationMs = report.TotalDuration.TotalMilliseconds,
-            checks = report.Entries.ToDictionary(e => e.Key, e => new
-            {
-                status = e.Value.Status.ToString(),
-                durationMs = e.Value.Duration.TotalMilliseconds,
-                description = e.Value.Description,
-                error = e.Value.Exception?.Message,
-            }),
-        };
-        return context.Response.WriteAsync(JsonSerializer.Serialize(body, JsonSerializerOptions.Web));
     }
 }
 

@@ -40,6 +40,14 @@ public abstract class MercatoSystem : IAsyncLifetime
     protected virtual bool ScaleOut => false;
 
     private readonly string _instanceName = "e2e_" + Guid.NewGuid().ToString("N")[..10];
+
+    /// <summary>Where every process writes its finished spans as JSON lines (Telemetry:SpanDirectory).</summary>
+    public string SpanDirectory => Path.Combine(_dataDir, "spans");
+
+    /// <summary>Scale-out: the PostgreSQL database of a service in this system.</summary>
+    public string DatabaseOf(string service) => $"{_instanceName}_{service}";
+
+    public static string PostgresAdminConnection => PostgresAdmin;
     private static string PostgresAdmin => Environment.GetEnvironmentVariable("MERCATO_TEST_POSTGRES") ?? Mercato.AppHost.MercatoSettings.DefaultPostgresAdmin;
     private static string RabbitMq => Environment.GetEnvironmentVariable("MERCATO_TEST_RABBITMQ") ?? Mercato.AppHost.MercatoSettings.DefaultRabbitMq;
 
@@ -70,6 +78,7 @@ public abstract class MercatoSystem : IAsyncLifetime
             $"--Mercato:GatewayPort={gatewayPort}",
             $"--Mercato:RegistryPort={FreePort()}",
             $"--Mercato:DataDir={_dataDir}",
+            $"--Mercato:SpanDirectory={SpanDirectory}",
             .. ExpectedInstances.Where(e => e.Value > 1).Select(e => $"--Mercato:Replicas:{e.Key}={e.Value}"),
             .. new[] { "ordering", "payment", "inventory", "notification", "analytics" }.Select(s => $"--Mercato:MessagingPorts:{s}={FreePort()}"),
             .. ExtraArgs,

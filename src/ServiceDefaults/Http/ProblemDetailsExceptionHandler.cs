@@ -30,6 +30,7 @@ public sealed partial class ProblemDetailsExceptionHandler(IProblemDetailsServic
         else
         {
             logger.LogError(exception, "Unhandled exception on {Method} {Path}", httpContext.Request.Method, httpContext.Request.Path);
+            Telemetry.SpanTags.RecordError(exception.Message);
             problem = new ProblemDetails
             {
                 Status = StatusCodes.Status500InternalServerError,

@@ -1,6 +1,8 @@
 using Mercato.ServiceDefaults;
 using Mercato.ServiceDefaults.Data;
 using Mercato.ServiceDefaults.Resilience;
+using Mercato.ServiceDefaults.Telemetry;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -35,6 +37,16 @@ public static class MessagingExtensions
         builder.Services.AddHealthChecks().AddDbContextCheck<TContext>("database", tags: [HealthTags.Ready]);
 
         var profile = DeploymentProfiles.From(config);
+        if (profile == DeploymentProfile.ScaleOut && config.GetConnectionString("rabbitmq") is { } rabbit && Uri.TryCreate(rabbit, UriKind.Absolute, out var broker))
+        {
+            builder.Services.AddHealthChecks().Add(new HealthCheckRegistration(
+                "transport", _ => new TransportHealthCheck(broker.Host, broker.Port > 0 ? broker.Port : 5672, "RabbitMQ"), null, [HealthTags.Ready]));
+        }
+        else if (profile != DeploymentProfile.ScaleOut && config.GetValue<int?>("Messaging:Port") is { } port)
+        {
+            builder.Services.AddHealthChecks().Add(new HealthCheckRegistration(
+                "transport", _ => new TransportHealthCheck("127.0.0.1", port, "Message listener (TCP)"), null, [HealthTags.Ready]));
+        }
         builder.UseWolverine(opts =>
         {
             opts.ServiceName = database;

@@ -61,6 +61,8 @@ public static class OrderEndpoints
         }
 
         var items = request.Items!;
+        System.Diagnostics.Activity.Current?.SetTag(Mercato.ServiceDefaults.Telemetry.SpanTags.UserId, customerId)
+            .SetTag(Mercato.ServiceDefaults.Telemetry.SpanTags.ItemCount, items.Count);
         var prices = new Dictionary<Guid, decimal>();
         try
         {

@@ -32,6 +32,7 @@ else
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.Configure<OrderingOptions>(builder.Configuration.GetSection("Ordering"));
 builder.Services.AddScoped<OrderEventStore>();
+builder.Services.AddSingleton<OrderMetrics>();
 builder.Services.AddHttpClient<CatalogClient>(http => http.BaseAddress = new Uri(builder.Configuration["Ordering:CatalogUrl"] ?? "http://catalog"));
 
 var app = builder.Build();

@@ -1,3 +1,4 @@
+using Mercato.ServiceDefaults.Telemetry;
 using Mercato.Contracts;
 using Mercato.Payment.Data;
 using Microsoft.EntityFrameworkCore;
@@ -52,6 +53,8 @@ public static class PaymentHandler
             UpdatedAt = now,
         };
         db.Payments.Add(payment);
+        System.Diagnostics.Activity.Current?.SetTag(SpanTags.OrderId, command.OrderId).SetTag(SpanTags.UserId, command.CustomerId)
+            .SetTag(SpanTags.PaymentResult, payment.Status.ToString());
         logger.LogInformation("Payment for order {OrderId}: {Status} {Amount}", command.OrderId, payment.Status, command.Amount);
         return reason is null ? new PaymentCaptured(command.OrderId, payment.Id, payment.Amount) : new PaymentDeclined(command.OrderId, reason);
     }

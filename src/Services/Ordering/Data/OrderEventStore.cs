@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using Mercato.ServiceDefaults.Telemetry;
 using System.Text.Json;
 using Mercato.Ordering.Domain;
 using Microsoft.EntityFrameworkCore;
@@ -9,7 +11,7 @@ namespace Mercato.Ordering.Data;
 /// of the same version fails on the unique index and is retried), and the order's projection is updated inline in the
 /// same transaction. Nothing is saved here: the caller's unit of work (with its outbox messages) commits it all.
 /// </summary>
-public sealed class OrderEventStore(OrderingDb db)
+public sealed class OrderEventStore(OrderingDb db, OrderMetrics? metrics = null)
 {
     public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
@@ -36,6 +38,18 @@ public sealed class OrderEventStore(OrderingDb db)
                 OccurredAt = DateTimeOffset.UtcNow,
             });
             view = OrderView.Apply(view, @event)!;
+        }
+        Activity.Current?.SetTag(SpanTags.OrderId, orderId).SetTag(SpanTags.UserId, view!.CustomerId);
+        if (metrics is not null)
+        {
+            // Counted once the events are committed, not when a handler that is later retried appended them.
+            var createdAt = view.CreatedAt;
+            void OnSaved(object? sender, SavedChangesEventArgs args)
+            {
+                db.SavedChanges -= OnSaved;
+                metrics.Appended(events, createdAt);
+            }
+            db.SavedChanges += OnSaved;
         }
         if (document is null)
         {

@@ -1,0 +1,108 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+using System.Text.Json;
+using Mercato.ServiceDefaults.Discovery;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Options;
+
+namespace Mercato.ServiceDefaults.Telemetry;
+
+/// <summary>
+/// Is the message transport reachable: the broker (scale-out, RabbitMQ) or this service's own TCP listener (embedded).
+/// Part of readiness: a service that cannot move messages is not ready.
+/// </summary>
+public sealed class TransportHealthCheck(string host, int port, string what) : IHealthCheck
+{
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(2));
+        try
+        {
+            using var tcp = new TcpClient();
+            await tcp.ConnectAsync(host, port, timeout.Token);
+            return HealthCheckResult.Healthy($"{what} at {host}:{port} accepts connections.");
+        }
+        catch (Exception ex) when (ex is SocketException or OperationCanceledException)
+        {
+            return HealthCheckResult.Unhealthy($"{what} at {host}:{port} is not reachable: {ex.Message}");
+        }
+    }
+}
+
+/// <summary>
+/// The services this one calls, and whether the registry lists a healthy instance of each: reported beside the
+/// readiness checks, never part of them. As the spec says, a dependency being down does not make this service
+/// unhealthy: it degrades (breakers, fallbacks) instead.
+/// </summary>
+public sealed class DependencyReport(IServiceProvider services, IConfiguration config, IOptions<RegistryOptions> self)
+{
+    public IReadOnlyList<string> Dependencies { get; } = [.. config.GetSection("Health:Dependencies").Get<string[]>() ?? [],
+        .. self.Value.ServiceName == "identity" ? Array.Empty<string>() : ["identity"]];
+
+    public async Task<Dictionary<string, object>> CheckAsync(CancellationToken ct)
+    {
+        var result = new Dictionary<string, object>();
+        if (Dependencies.Count == 0)
+        {
+            return result;
+        }
+        var registry = services.GetService<RegistryClient>();
+        if (registry is null)
+        {
+            return Dependencies.Distinct().ToDictionary(d => d, _ => (object)new { status = "Unknown", description = "No registry configured." });
+        }
+        var clock = Stopwatch.StartNew();
+        try
+        {
+            var healthy = (await registry.GetHealthyInstancesAsync(ct)).GroupBy(i => i.ServiceName).ToDictionary(g => g.Key, g => g.Count());
+            foreach (var dependency in Dependencies.Distinct())
+            {
+                var count = healthy.GetValueOrDefault(dependency);
+                result[dependency] = new
+                {
+                    status = count > 0 ? "Healthy" : "Unavailable",
+                    healthyInstances = count,
+                    durationMs = clock.Elapsed.TotalMilliseconds,
+                };
+            }
+        }
+        catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException or JsonException)
+        {
+            foreach (var dependency in Dependencies.Distinct())
+            {
+                result[dependency] = new { status = "Unknown", description = $"Registry unreachable: {ex.Message}" };
+            }
+        }
+        return result;
+    }
+}
+
+public static class HealthReportWriter
+{
+    /// <summary>The spec's HealthChecker as JSON: overall status, each check with status and timing, and dependencies.</summary>
+    public static async Task WriteAsync(HttpContext context, HealthReport report, bool withDependencies)
+    {
+        context.Response.ContentType = "application/json";
+        var dependencies = withDependencies
+            ? await context.RequestServices.GetRequiredService<DependencyReport>().CheckAsync(context.RequestAborted)
+            : null;
+        var body = new
+        {
+            status = report.Status.ToString(),
+            durationMs = report.TotalDuration.TotalMilliseconds,
+            checks = report.Entries.ToDictionary(e => e.Key, e => new
+            {
+                status = e.Value.Status.ToString(),
+                durationMs = e.Value.Duration.TotalMilliseconds,
+                description = e.Value.Description,
+                error = e.Value.Exception?.Message,
+            }),
+            dependencies,
+        };
+        await context.Response.WriteAsync(JsonSerializer.Serialize(body, JsonSerializerOptions.Web));
+    }
+}

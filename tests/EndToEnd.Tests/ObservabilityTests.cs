@@ -1,0 +1,251 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+
+namespace Mercato.EndToEnd.Tests;
+
+/// <summary>
+/// Tracing, metrics and health from outside: spans every process wrote (Telemetry:SpanDirectory), each instance's
+/// /metrics and /health endpoints.
+/// </summary>
+public abstract partial class ObservabilitySuite(MercatoSystem system)
+{
+    private static readonly Guid Product = new("00000000-0000-4000-8000-000000000005");
+
+    private sealed record Span(string Service, string TraceId, string SpanId, string? ParentSpanId, string Name, Dictionary<string, string> Tags);
+
+    private sealed record Instance(string Service, string Address);
+
+    private async Task<List<Instance>> InstancesAsync(HttpClient admin)
+    {
+        var services = await admin.GetFromJsonAsync<JsonElement>("/api/registry/services");
+        return [.. services.EnumerateArray().SelectMany(s => s.GetProperty("instances").EnumerateArray())
+            .Select(i => new Instance(i.GetProperty("serviceName").GetString()!, i.GetProperty("address").GetString()!))];
+    }
+
+    private List<Span> ReadSpans()
+    {
+        var spans = new List<Span>();
+        foreach (var file in Directory.EnumerateFiles(system.SpanDirectory, "*.jsonl"))
+        {
+            using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            using var reader = new StreamReader(stream);
+            while (reader.ReadLine() is { } line)
+            {
+                if (line.Length == 0)
+                {
+                    continue;
+                }
+                var json = JsonDocument.Parse(line).RootElement;
+                spans.Add(new Span(
+                    json.GetProperty("service").GetString()!, json.GetProperty("traceId").GetString()!, json.GetProperty("spanId").GetString()!,
+                    json.GetProperty("parentSpanId").GetString(), json.GetProperty("name").GetString()!,
+                    json.GetProperty("tags").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString()!)));
+            }
+        }
+        return spans;
+    }
+
+    [SkippableFact]
+    public async Task One_order_placed_through_the_gateway_is_one_trace_across_http_and_messages()
+    {
+        var admin = await system.AdminAsync();
+        (await admin.PutAsJsonAsync($"/api/inventory/items/{Product}", new { onHand = 1000 })).EnsureSuccessStatusCode();
+        var (customer, customerId, _) = await system.NewCustomerAsync();
+        var place = new HttpRequestMessage(HttpMethod.Post, "/api/orders")
+        {
+            Content = JsonContent.Create(new { items = new[] { new { productId = Product, quantity = 2 } } }),
+        };
+        place.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString());
+        var placed = await customer.SendAsync(place);
+        Assert.Equal(HttpStatusCode.Accepted, placed.StatusCode);
+        var orderId = (await placed.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("orderId").GetGuid().ToString();
+
+        // Wait until the last hop (notification, analytics) has handled the outcome, then read the spans.
+        string[] wanted = ["gateway", "ordering", "payment", "inventory", "notification", "analytics"];
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        List<Span> trace = [];
+        while (DateTime.UtcNow < deadline)
+        {
+            var spans = ReadSpans();
+            var traceIds = spans.Where(s => s.Tags.GetValueOrDefault("order.id") == orderId).Select(s => s.TraceId).Distinct().ToList();
+            Assert.True(traceIds.Count <= 1, $"order {orderId} is spread over {traceIds.Count} traces");
+            trace = traceIds.Count == 1 ? [.. spans.Where(s => s.TraceId == traceIds[0])] : [];
+            if (wanted.All(service => trace.Any(s => s.Service == service)))
+            {
+                break;
+            }
+            await Task.Delay(500);
+        }
+        var services = trace.Select(s => s.Service).Distinct().Order().ToList();
+        Assert.True(wanted.All(services.Contains), $"the order's trace has spans from {string.Join(", ", services)}");
+
+        // One root, the gateway's server span for the POST (its parent, if any, is the caller's); every other span's
+        // parent is in the trace.
+        var byId = trace.ToDictionary(s => s.SpanId);
+        var roots = trace.Where(s => s.ParentSpanId is null || !byId.ContainsKey(s.ParentSpanId)).ToList();
+        Assert.True(roots.Count == 1, $"roots: {string.Join("; ", roots.Select(r => $"{r.Service} {r.Name}"))}");
+        Assert.Equal("gateway", roots[0].Service);
+
+        // Across a message hop: the payment handler's span descends from a span ordering emitted.
+        static bool DescendsFrom(Span span, string service, Dictionary<string, Span> index)
+        {
+            for (var parent = span.ParentSpanId; parent is not null && index.TryGetValue(parent, out var up); parent = up.ParentSpanId)
+            {
+                if (up.Service == service)
+                {
+                    return true;
+                }
+            }
+            return false;
+        }
+        Assert.Contains(trace, s => s.Service == "payment" && s.Tags.ContainsKey("payment.result") && DescendsFrom(s, "ordering", byId));
+        Assert.Contains(trace, s => s.Service == "notification" && DescendsFrom(s, "ordering", byId));
+
+        // The spec's tags.
+        Assert.Contains(trace, s => s.Service == "ordering" && s.Tags.GetValueOrDefault("user.id") == customerId.ToString() && s.Tags.GetValueOrDefault("order.item_count") == "1");
+        Assert.Contains(trace, s => s.Service == "payment" && s.Tags.GetValueOrDefault("payment.result") == "Captured");
+    }
+
+    [GeneratedRegex("""^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*",?)*\})? (-?[0-9.]+([eE][-+]?[0-9]+)?|[-+]?Inf|NaN)( -?[0-9]+)?$""")]
+    private static partial Regex SampleLine();
+
+    private static void AssertPrometheusText(string service, string text)
+    {
+        foreach (var line in text.Split('\n').Where(l => l.Length > 0 && !l.StartsWith('#')))
+        {
+            Assert.True(SampleLine().IsMatch(line), $"{service}: not a Prometheus sample line: {line}");
+        }
+    }
+
+    private static long RequestsTotal(string text, string service) => text.Split('\n')
+        .Where(l => l.StartsWith("requests_total{", StringComparison.Ordinal) && l.Contains($"service=\"{service}\"", StringComparison.Ordinal))
+        .Sum(l => (long)double.Parse(l[(l.LastIndexOf('}') + 1)..].Trim().Split(' ')[0], CultureInfo.InvariantCulture));
+
+    [SkippableFact]
+    public async Task Every_service_exports_the_spec_metrics_in_prometheus_text_and_counts_requests_exactly()
+    {
+        var admin = await system.AdminAsync();
+        (await admin.GetAsync("/api/home")).EnsureSuccessStatusCode();
+        var instances = await InstancesAsync(admin);
+        using var scraper = new HttpClient();
+
+        foreach (var instance in instances)
+        {
+            var text = await scraper.GetStringAsync($"{instance.Address}/metrics");
+            AssertPrometheusText(instance.Service, text);
+            var lines = text.Split('\n');
+            Assert.Contains(lines, l => l.StartsWith("request_duration_seconds_bucket{", StringComparison.Ordinal) && l.Contains("method=", StringComparison.Ordinal));
+            Assert.Contains(lines, l => l.StartsWith("process_", StringComparison.Ordinal) || l.StartsWith("dotnet_", StringComparison.Ordinal));
+            if (instance.Service != "registry")
+            {
+                Assert.Contains(lines, l => l.StartsWith("requests_total{", StringComparison.Ordinal) && l.Contains("method=", StringComparison.Ordinal) && l.Contains("status=", StringComparison.Ordinal));
+                Assert.Contains(lines, l => l.StartsWith("active_connections{", StringComparison.Ordinal) && l.Contains($"service=\"{instance.Service}\"", StringComparison.Ordinal));
+                Assert.Contains(lines, l => l.StartsWith("circuit_breaker_open{", StringComparison.Ordinal) && l.Contains("target=", StringComparison.Ordinal));
+            }
+        }
+        var ordering = await scraper.GetStringAsync($"{instances.First(i => i.Service == "ordering").Address}/metrics");
+        Assert.Contains("saga_started_total", ordering, StringComparison.Ordinal);
+        Assert.Contains("wolverine_messages_sent", ordering, StringComparison.Ordinal);
+
+        // The request counter moves by exactly the requests made (health probes and scrapes are not counted).
+        var catalogs = instances.Where(i => i.Service == "catalog").ToList();
+        async Task<long> CatalogRequestsAsync() =>
+            (await Task.WhenAll(catalogs.Select(async c => RequestsTotal(await scraper.GetStringAsync($"{c.Address}/metrics"), "catalog")))).Sum();
+        var before = await CatalogRequestsAsync();
+        for (var i = 0; i < 7; i++)
+        {
+            (await system.Gateway.GetAsync($"/api/catalog/products?page={i + 1}&pageSize=2")).EnsureSuccessStatusCode();
+        }
+        Assert.Equal(before + 7, await CatalogRequestsAsync());
+    }
+
+    [SkippableFact]
+    public async Task Health_reports_checks_with_timing_and_dependencies_without_failing_for_them()
+    {
+        var admin = await system.AdminAsync();
+        var instances = await InstancesAsync(admin);
+        using var http = new HttpClient();
+        var inventory = instances.First(i => i.Service == "inventory").Address;
+
+        var ready = await http.GetAsync($"{inventory}/health/ready");
+        Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
+        var detail = await http.GetFromJsonAsync<JsonElement>($"{inventory}/health");
+        Assert.Equal("Healthy", detail.GetProperty("status").GetString());
+        Assert.Equal("Healthy", detail.GetProperty("checks").GetProperty("database").GetProperty("status").GetString());
+        Assert.True(detail.GetProperty("checks").GetProperty("database").GetProperty("durationMs").GetDouble() >= 0);
+        Assert.Equal("Healthy", detail.GetProperty("checks").GetProperty("transport").GetProperty("status").GetString());
+        Assert.Equal("Healthy", detail.GetProperty("dependencies").GetProperty("catalog").GetProperty("status").GetString());
+
+        // Catalog goes away: inventory says so, and stays ready.
+        await system.KillAsync("catalog");
+        try
+        {
+            Assert.Equal(HttpStatusCode.OK, (await http.GetAsync($"{inventory}/health/ready")).StatusCode);
+            var degraded = await http.GetAsync($"{inventory}/health");
+            Assert.Equal(HttpStatusCode.OK, degraded.StatusCode);
+            var json = await degraded.Content.ReadFromJsonAsync<JsonElement>();
+            Assert.Equal("Healthy", json.GetProperty("status").GetString());
+            Assert.Equal("Unavailable", json.GetProperty("dependencies").GetProperty("catalog").GetProperty("status").GetString());
+        }
+        finally
+        {
+            await system.RestartAsync("catalog", "/api/catalog/products");
+        }
+    }
+}
+
+[Collection(SystemCollection.Name)]
+public sealed class ObservabilityTests(SingleInstanceSystem system) : ObservabilitySuite(system);
+
+[Collection(ScaleOutCollection.Name)]
+public sealed class ScaleOutObservabilityTests(ScaleOutSystem system) : ObservabilitySuite(system)
+{
+    [SkippableFact]
+    public async Task Readiness_fails_when_the_service_database_is_unavailable_and_recovers_with_it()
+    {
+        var admin = await system.AdminAsync();
+        var services = await admin.GetFromJsonAsync<JsonElement>("/api/registry/services");
+        var catalog = services.EnumerateArray().Single(s => s.GetProperty("name").GetString() == "catalog")
+            .GetProperty("instances")[0].GetProperty("address").GetString()!;
+        using var http = new HttpClient();
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync($"{catalog}/health/ready")).StatusCode);
+
+        var database = system.DatabaseOf("catalog");
+        await using var postgres = new Npgsql.NpgsqlConnection(MercatoSystem.PostgresAdminConnection);
+        await postgres.OpenAsync();
+        async Task ExecuteAsync(string sql)
+        {
+            await using var command = new Npgsql.NpgsqlCommand(sql, postgres);
+            await command.ExecuteNonQueryAsync();
+        }
+        await ExecuteAsync($"ALTER DATABASE \"{database}\" ALLOW_CONNECTIONS false");
+        try
+        {
+            await ExecuteAsync($"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'");
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            HttpResponseMessage ready;
+            do
+            {
+                ready = await http.GetAsync($"{catalog}/health/ready");
+            }
+            while (ready.StatusCode == HttpStatusCode.OK && DateTime.UtcNow < deadline && await Task.Delay(250).ContinueWith(_ => true));
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, ready.StatusCode);
+            var json = await ready.Content.ReadFromJsonAsync<JsonElement>();
+            Assert.Equal("Unhealthy", json.GetProperty("checks").GetProperty("database").GetProperty("status").GetString());
+        }
+        finally
+        {
+            await ExecuteAsync($"ALTER DATABASE \"{database}\" ALLOW_CONNECTIONS true");
+        }
+        var recovered = DateTime.UtcNow.AddSeconds(30);
+        while ((await http.GetAsync($"{catalog}/health/ready")).StatusCode != HttpStatusCode.OK)
+        {
+            Assert.True(DateTime.UtcNow < recovered, "catalog did not become ready again");
+            await Task.Delay(250);
+        }
+        await system.WaitForInstancesAsync("catalog", 1, TimeSpan.FromSeconds(60));
+    }
+}
