@@ -9,14 +9,15 @@ namespace Mercato.Gateway;
 /// <summary>A product on the home page: from recommendations, trending sales or the catalog.</summary>
 public sealed record HomeProduct(Guid ProductId, long? Score);
 
-public sealed record HomeSection<T>(bool Available, T? Data, string? Error);
+/// <summary>One part of the page: its data, or why it is missing.</summary>
+public sealed record HomeSection(bool Available, JsonElement? Data, string? Error);
 
 /// <summary>The home page: every part is present; a part that failed says so and is empty, it never fails the page.</summary>
 public sealed record HomeResponse(
-    HomeSection<JsonElement> Profile,
+    HomeSection Profile,
     IReadOnlyList<HomeProduct> Recommendations,
     string RecommendationsSource,
-    HomeSection<JsonElement> RecentOrders,
+    HomeSection RecentOrders,
     IReadOnlyList<string> Degraded);
 
 public sealed class HomeOptions
@@ -61,12 +62,13 @@ public sealed class HomePage(HttpClient http, IMemoryCache cache, MeshTelemetry 
             telemetry.FallbackServed("profile", "empty");
         }
         var recent = orders.Result;
-        if (recent.Available)
+        if (recent is { Available: true, Data: { ValueKind: JsonValueKind.Array } recentList })
         {
-            recent = recent with { Data = JsonSerializer.SerializeToElement(recent.Data.EnumerateArray().Take(5), JsonSerializerOptions.Web) };
+            recent = recent with { Data = JsonSerializer.SerializeToElement(recentList.EnumerateArray().Take(5), JsonSerializerOptions.Web) };
         }
         else
         {
+            recent = recent with { Available = false, Data = null, Error = recent.Error ?? "recentOrders: unexpected answer" };
             degraded.Add("recentOrders");
             telemetry.FallbackServed("recentOrders", "empty");
         }
@@ -74,22 +76,21 @@ public sealed class HomePage(HttpClient http, IMemoryCache cache, MeshTelemetry 
     }
 
     private async Task<(IReadOnlyList<HomeProduct> Items, string Source)> RecommendationsOrTrendingAsync(
-        HomeSection<JsonElement> answer, string token, CancellationToken ct)
+        HomeSection answer, string token, CancellationToken ct)
     {
-        if (answer.Available)
+        if (answer is { Available: true, Data: { } body } && TryReadScores(body, "items") is { } items)
         {
-            var items = ReadScores(answer.Data.GetProperty("items"));
             if (!cache.TryGetValue(TrendingKey + ":fresh", out _))
             {
                 // Analytics answers: keep its trending list fresh for the day it does not.
                 var trending = await PartAsync("trending", "http://analytics/api/analytics/trending?limit=" + options.Value.Recommendations, token, ct);
-                if (trending.Available)
+                if (trending is { Available: true, Data: { } list } && TryReadScores(list, null) is { } fresh)
                 {
-                    cache.Set(TrendingKey, ReadScores(trending.Data), TrendingTtl * 10);
+                    cache.Set(TrendingKey, fresh, TrendingTtl * 10);
                     cache.Set(TrendingKey + ":fresh", true, TrendingTtl);
                 }
             }
-            return (items, answer.Data.GetProperty("source").GetString() ?? "none");
+            return (items, body.TryGetProperty("source", out var source) ? source.GetString() ?? "none" : "none");
         }
 
         telemetry.FallbackServed("recommendations", TrendingFallback);
@@ -98,16 +99,28 @@ public sealed class HomePage(HttpClient http, IMemoryCache cache, MeshTelemetry 
             return (cached, TrendingFallback);
         }
         var catalog = await PartAsync("catalog", $"http://catalog/api/catalog/products?pageSize={options.Value.Recommendations}", token, ct);
-        IReadOnlyList<HomeProduct> firstPage = catalog.Available
-            ? [.. catalog.Data.GetProperty("items").EnumerateArray().Select(p => new HomeProduct(p.GetProperty("id").GetGuid(), null))]
+        IReadOnlyList<HomeProduct> firstPage = catalog is { Available: true, Data: { } page }
+            ? [.. page.GetProperty("items").EnumerateArray().Select(p => new HomeProduct(p.GetProperty("id").GetGuid(), null))]
             : [];
         return (firstPage, TrendingFallback);
     }
 
-    private static List<HomeProduct> ReadScores(JsonElement items) =>
-        [.. items.EnumerateArray().Select(i => new HomeProduct(i.GetProperty("productId").GetGuid(), i.GetProperty("score").GetInt64()))];
+    /// <summary>[{productId, score}] at <paramref name="property"/> (or the root), or null when the body is not that.</summary>
+    private List<HomeProduct>? TryReadScores(JsonElement body, string? property)
+    {
+        try
+        {
+            var items = property is null ? body : body.GetProperty(property);
+            return [.. items.EnumerateArray().Select(i => new HomeProduct(i.GetProperty("productId").GetGuid(), i.GetProperty("score").GetInt64()))];
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or KeyNotFoundException or FormatException)
+        {
+            logger.LogWarning("Analytics answered an unexpected body: {Error}", ex.Message);
+            return null;
+        }
+    }
 
-    private async Task<HomeSection<JsonElement>> PartAsync(string part, string url, string token, CancellationToken ct)
+    private async Task<HomeSection> PartAsync(string part, string url, string token, CancellationToken ct)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(options.Value.PartTimeout);
@@ -121,20 +134,22 @@ public sealed class HomePage(HttpClient http, IMemoryCache cache, MeshTelemetry 
             using var response = await http.SendAsync(request, timeout.Token);
             if (!response.IsSuccessStatusCode)
             {
-                return new HomeSection<JsonElement>(false, default, $"{part} answered {(int)response.StatusCode}");
+                return new HomeSection(false, null, $"{part} answered {(int)response.StatusCode}");
             }
-            return new HomeSection<JsonElement>(true, await response.Content.ReadFromJsonAsync<JsonElement>(timeout.Token), null);
+            return new HomeSection(true, await response.Content.ReadFromJsonAsync<JsonElement>(timeout.Token), null);
         }
-        catch (Exception ex) when (!ct.IsCancellationRequested && ex is HttpRequestException or OperationCanceledException or Polly.ExecutionRejectedException or JsonException)
+        catch (Exception ex) when (!ct.IsCancellationRequested)
         {
+            // Whatever went wrong with one part (unreachable, no instance to resolve, open breaker, timeout, a body that
+            // is not what was expected), it costs that part only.
             var reason = ex switch
             {
                 Polly.CircuitBreaker.BrokenCircuitException => "circuit open",
                 OperationCanceledException or Polly.Timeout.TimeoutRejectedException => $"no answer within {options.Value.PartTimeout.TotalMilliseconds} ms",
                 _ => ex.Message,
             };
-            logger.LogWarning("Home page part {Part} unavailable: {Reason}", part, reason);
-            return new HomeSection<JsonElement>(false, default, $"{part}: {reason}");
+            logger.LogWarning("Home page part {Part} unavailable: {Error}: {Reason}", part, ex.GetType().Name, reason);
+            return new HomeSection(false, null, $"{part}: {reason}");
         }
     }
 }

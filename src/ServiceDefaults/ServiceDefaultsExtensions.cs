@@ -140,8 +140,8 @@ public static class ServiceDefaultsExtensions
                 .AddHttpClientInstrumentation()
                 .AddRuntimeInstrumentation()
                 .AddMeter("Mercato.*")
-                // Wolverine's own: messages sent, received, succeeded, failed, dead-lettered; inbox/outbox counts.
-                .AddMeter("Wolverine")
+                // Wolverine's own: messages sent, received, succeeded, failed, dead-lettered; inbox/outbox counts (meter "Wolverine:{service}").
+                .AddMeter("Wolverine*")
                 // Scrapes see current values: a test or an operator reading twice in a row must not get a cached page.
                 .AddPrometheusExporter(options => options.ScrapeResponseCacheDurationMilliseconds = 0))
             .WithTracing(tracing =>

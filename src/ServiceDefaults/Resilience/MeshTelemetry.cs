@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
+using Microsoft.Extensions.Configuration;
 using Polly.CircuitBreaker;
 
 namespace Mercato.ServiceDefaults.Resilience;
@@ -20,9 +21,14 @@ public sealed class MeshTelemetry : IDisposable
     private readonly Counter<long> _fallbacks;
     private readonly Histogram<double> _retryDelay;
 
-    public MeshTelemetry(PolicyStore policies)
+    public MeshTelemetry(PolicyStore policies, IConfiguration? configuration = null)
     {
         _service = policies.Self;
+        // Known targets show as closed breakers from the start, before the first call builds their pipeline.
+        foreach (var target in configuration is null ? [] : Telemetry.DependencyReport.Of(configuration, _service))
+        {
+            _breakers[target] = CircuitState.Closed;
+        }
         _meter.CreateObservableGauge("circuit_breaker_state", () => _breakers.Select(b => new Measurement<int>(
             StateValue(b.Value), new("service", _service), new("target", b.Key))),
             description: "Circuit breaker state per caller and target: 0 closed, 1 open, 2 half-open.");

@@ -40,8 +40,11 @@ public sealed class TransportHealthCheck(string host, int port, string what) : I
 /// </summary>
 public sealed class DependencyReport(IServiceProvider services, IConfiguration config, IOptions<RegistryOptions> self)
 {
-    public IReadOnlyList<string> Dependencies { get; } = [.. config.GetSection("Health:Dependencies").Get<string[]>() ?? [],
-        .. self.Value.ServiceName == "identity" ? Array.Empty<string>() : ["identity"]];
+    public IReadOnlyList<string> Dependencies { get; } = Of(config, self.Value.ServiceName);
+
+    /// <summary>The services <paramref name="service"/> calls: <c>Health:Dependencies</c>, plus identity for token keys.</summary>
+    public static IReadOnlyList<string> Of(IConfiguration config, string service) =>
+        [.. (config.GetSection("Health:Dependencies").Get<string[]>() ?? []).Append("identity").Where(d => d != service).Distinct()];
 
     public async Task<Dictionary<string, object>> CheckAsync(CancellationToken ct)
     {

@@ -39,11 +39,12 @@ public sealed class OrderEventStore(OrderingDb db, OrderMetrics? metrics = null)
             });
             view = OrderView.Apply(view, @event)!;
         }
-        Activity.Current?.SetTag(SpanTags.OrderId, orderId).SetTag(SpanTags.UserId, view!.CustomerId);
+        var current = view!;
+        Activity.Current?.SetTag(SpanTags.OrderId, orderId).SetTag(SpanTags.UserId, current.CustomerId);
         if (metrics is not null)
         {
             // Counted once the events are committed, not when a handler that is later retried appended them.
-            var createdAt = view.CreatedAt;
+            var createdAt = current.CreatedAt;
             void OnSaved(object? sender, SavedChangesEventArgs args)
             {
                 db.SavedChanges -= OnSaved;
@@ -56,16 +57,16 @@ public sealed class OrderEventStore(OrderingDb db, OrderMetrics? metrics = null)
             db.Orders.Add(new OrderDocument
             {
                 Id = orderId,
-                CustomerId = view!.CustomerId,
-                CreatedAtTicks = view.CreatedAt.UtcTicks,
-                Json = JsonSerializer.Serialize(view, Json),
+                CustomerId = current.CustomerId,
+                CreatedAtTicks = current.CreatedAt.UtcTicks,
+                Json = JsonSerializer.Serialize(current, Json),
             });
         }
         else
         {
-            document.Json = JsonSerializer.Serialize(view, Json);
+            document.Json = JsonSerializer.Serialize(current, Json);
         }
-        return view!;
+        return current;
     }
 
     public async Task<IReadOnlyList<(StoredEvent Stored, object Event)>> ReadStreamAsync(Guid orderId, CancellationToken ct = default)
