@@ -6,30 +6,8 @@ using Mercato.Testing;
 
 namespace Mercato.EndToEnd.Tests;
 
-/// <summary>
-/// Two catalog instances, the second registered as version 2.0.0: failover, and the control plane's weighted and
-/// canary routing between versions.
-/// </summary>
-public sealed class TwoCatalogSystem : MercatoSystem
-{
-    public const string CanaryVersion = "2.0.0";
-
-    protected override IEnumerable<string> ExtraArgs => [$"--Mercato:Versions:catalog-2={CanaryVersion}"];
-
-    protected override IReadOnlyDictionary<string, int> ExpectedInstances => new Dictionary<string, int>
-    {
-        ["registry"] = 1, ["gateway"] = 1, ["identity"] = 1, ["catalog"] = 2, ["inventory"] = 1, ["payment"] = 1, ["ordering"] = 1, ["notification"] = 1, ["analytics"] = 1, ["basket"] = 1,
-    };
-}
-
-[CollectionDefinition(Name)]
-public sealed class TwoCatalogCollection : ICollectionFixture<TwoCatalogSystem>
-{
-    public const string Name = "two-catalog system";
-}
-
-[Collection(TwoCatalogCollection.Name)]
-public sealed class FailoverTests(TwoCatalogSystem system)
+[Collection(SystemCollection.Name)]
+public sealed class FailoverTests(EmbeddedSystem system)
 {
     private static async Task<List<JsonElement>> CatalogInstancesAsync(HttpClient admin)
     {

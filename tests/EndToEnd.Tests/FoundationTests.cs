@@ -148,7 +148,7 @@ public abstract class FoundationSuite(MercatoSystem system)
 }
 
 [Collection(SystemCollection.Name)]
-public sealed class FoundationTests(SingleInstanceSystem system) : FoundationSuite(system);
+public sealed class FoundationTests(EmbeddedSystem system) : FoundationSuite(system);
 
 [Collection(ScaleOutCollection.Name)]
 public sealed class ScaleOutFoundationTests(ScaleOutSystem system) : FoundationSuite(system);

@@ -70,7 +70,8 @@ public abstract partial class ObservabilitySuite(MercatoSystem system)
 
         // Wait until the last hop (notification, analytics) has handled the outcome, then read the spans.
         string[] wanted = ["gateway", "ordering", "payment", "inventory", "notification", "analytics"];
-        var deadline = DateTime.UtcNow.AddSeconds(60);
+        // Generous: on scale-out a cold replica's first message costs ~20 s of code generation per hop.
+        var deadline = DateTime.UtcNow.AddSeconds(120);
         List<Span> trace = [];
         while (DateTime.UtcNow < deadline)
         {
@@ -85,7 +86,10 @@ public abstract partial class ObservabilitySuite(MercatoSystem system)
             await Task.Delay(500);
         }
         var services = trace.Select(s => s.Service).Distinct().Order().ToList();
-        Assert.True(wanted.All(services.Contains), $"the order's trace has spans from {string.Join(", ", services)}");
+        var others = ReadSpans().Where(s => s.TraceId != trace.FirstOrDefault()?.TraceId && s.Service is "inventory" or "notification")
+            .Select(s => $"{s.Service}:{s.Name}").Distinct().Take(20);
+        Assert.True(wanted.All(services.Contains),
+            $"the order's trace has spans from {string.Join(", ", services)}; inventory/notification spans elsewhere: {string.Join(", ", others)}");
 
         // One root, the gateway's server span for the POST (its parent, if any, is the caller's); every other span's
         // parent is in the trace.
@@ -183,8 +187,8 @@ public abstract partial class ObservabilitySuite(MercatoSystem system)
         Assert.Equal(before + 7, await CatalogRequestsAsync());
     }
 
-    [SkippableFact]
-    public async Task Health_reports_checks_with_timing_and_dependencies_without_failing_for_them()
+    /// <summary>Kills and restarts catalog: run on one profile only (the behaviour does not depend on it).</summary>
+    protected async Task HealthReportsChecksWithTimingAndDependenciesWithoutFailingForThemAsync()
     {
         var admin = await system.AdminAsync();
         var instances = await InstancesAsync(admin);
@@ -219,7 +223,12 @@ public abstract partial class ObservabilitySuite(MercatoSystem system)
 }
 
 [Collection(SystemCollection.Name)]
-public sealed class ObservabilityTests(SingleInstanceSystem system) : ObservabilitySuite(system);
+public sealed class ObservabilityTests(EmbeddedSystem system) : ObservabilitySuite(system)
+{
+    [SkippableFact]
+    public Task Health_reports_checks_with_timing_and_dependencies_without_failing_for_them() =>
+        HealthReportsChecksWithTimingAndDependenciesWithoutFailingForThemAsync();
+}
 
 [Collection(ScaleOutCollection.Name)]
 public sealed class ScaleOutObservabilityTests(ScaleOutSystem system) : ObservabilitySuite(system)

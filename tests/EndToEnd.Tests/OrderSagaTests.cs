@@ -444,10 +444,10 @@ public abstract class OrderCrashSuite(MercatoSystem system)
 }
 
 [Collection(SystemCollection.Name)]
-public sealed class OrchestratedOrderSagaTests(SingleInstanceSystem system) : OrderSagaSuite(system);
+public sealed class OrchestratedOrderSagaTests(EmbeddedSystem system) : OrderSagaSuite(system);
 
 [Collection(SystemCollection.Name)]
-public sealed class OrchestratedOrderCrashTests(SingleInstanceSystem system) : OrderCrashSuite(system);
+public sealed class OrchestratedOrderCrashTests(EmbeddedSystem system) : OrderCrashSuite(system);
 
 [Collection(ChoreographyCollection.Name)]
 public sealed class ChoreographedOrderSagaTests(ChoreographedSystem system) : OrderSagaSuite(system);

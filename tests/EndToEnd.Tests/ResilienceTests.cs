@@ -12,8 +12,8 @@ namespace Mercato.EndToEnd.Tests;
 /// The control plane driving real processes: every fault here is injected through <c>PUT /api/registry/policies</c>,
 /// and every assertion is made from outside, through the gateway or an instance's own admin and metrics endpoints.
 /// </summary>
-[Collection(TwoCatalogCollection.Name)]
-public sealed class ResilienceTests(TwoCatalogSystem system) : IAsyncLifetime
+[Collection(SystemCollection.Name)]
+public sealed class ResilienceTests(EmbeddedSystem system) : IAsyncLifetime
 {
     private static readonly TimeSpan PolicyDeadline = TimeSpan.FromSeconds(10);
 
@@ -152,7 +152,7 @@ public sealed class ResilienceTests(TwoCatalogSystem system) : IAsyncLifetime
     {
         await ApplyAsync(Policy(("catalog", new TargetPolicy
         {
-            Routing = new RoutingPolicy { Weights = { ["1.0.0"] = 90, [TwoCatalogSystem.CanaryVersion] = 10 }, CanaryVersion = TwoCatalogSystem.CanaryVersion },
+            Routing = new RoutingPolicy { Weights = { ["1.0.0"] = 90, [EmbeddedSystem.CanaryVersion] = 10 }, CanaryVersion = EmbeddedSystem.CanaryVersion },
         })));
 
         var versions = new List<string>();
@@ -162,16 +162,16 @@ public sealed class ResilienceTests(TwoCatalogSystem system) : IAsyncLifetime
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
             versions.Add(response.Headers.GetValues("X-Service-Version").Single());
         }
-        var canaryShare = versions.Count(v => v == TwoCatalogSystem.CanaryVersion) / 1000.0;
+        var canaryShare = versions.Count(v => v == EmbeddedSystem.CanaryVersion) / 1000.0;
         Assert.InRange(canaryShare, 0.05, 0.15);
-        Assert.Equal(1000, versions.Count(v => v is "1.0.0" or TwoCatalogSystem.CanaryVersion));
+        Assert.Equal(1000, versions.Count(v => v is "1.0.0" or EmbeddedSystem.CanaryVersion));
 
         for (var i = 0; i < 100; i++)
         {
             using var request = new HttpRequestMessage(HttpMethod.Get, "/api/catalog/products?pageSize=1");
             request.Headers.Add("X-Canary", "true");
             using var response = await system.Gateway.SendAsync(request);
-            Assert.Equal(TwoCatalogSystem.CanaryVersion, response.Headers.GetValues("X-Service-Version").Single());
+            Assert.Equal(EmbeddedSystem.CanaryVersion, response.Headers.GetValues("X-Service-Version").Single());
         }
     }
 
