@@ -17,6 +17,7 @@ public sealed record HomeResponse(
     HomeSection Profile,
     IReadOnlyList<HomeProduct> Recommendations,
     string RecommendationsSource,
+    string? RecommendationsError,
     HomeSection RecentOrders,
     IReadOnlyList<string> Degraded);
 
@@ -72,7 +73,8 @@ public sealed class HomePage(HttpClient http, IMemoryCache cache, MeshTelemetry 
             degraded.Add("recentOrders");
             telemetry.FallbackServed("recentOrders", "empty");
         }
-        return new HomeResponse(profile.Result, recommended, source, recent, degraded);
+        var recommendationsError = source == TrendingFallback ? recommendations.Result.Error ?? "unexpected answer" : null;
+        return new HomeResponse(profile.Result, recommended, source, recommendationsError, recent, degraded);
     }
 
     private async Task<(IReadOnlyList<HomeProduct> Items, string Source)> RecommendationsOrTrendingAsync(

@@ -125,6 +125,8 @@ public static class ServiceDefaultsExtensions
         // One console format for every process: JSON lines that carry the trace and span id of what was going on.
         builder.Logging.Configure(options => options.ActivityTrackingOptions =
             ActivityTrackingOptions.TraceId | ActivityTrackingOptions.SpanId | ActivityTrackingOptions.ParentId);
+        // Polly reports every execution at Information; its warnings (retries, breaker transitions) are what matter.
+        builder.Logging.AddFilter("Polly", LogLevel.Warning);
         builder.Logging.AddJsonConsole(options =>
         {
             options.IncludeScopes = true;

@@ -105,20 +105,28 @@ public sealed class ResilienceTests(EmbeddedSystem system) : IAsyncLifetime
         Targets = targets.ToDictionary(t => t.Target, t => t.Policy),
     };
 
-    /// <summary>Sum of requests_total of a service's instances, from their Prometheus endpoints.</summary>
-    private async Task<long> RequestsReceivedAsync(string service)
+    /// <summary>
+    /// Sum of a metric's samples over a service's instances (from their Prometheus endpoints), for the samples whose
+    /// labels contain every one of <paramref name="labels"/> (like <c>method="POST"</c>).
+    /// </summary>
+    private async Task<double> MetricAsync(string service, string metric, params string[] labels)
     {
-        long total = 0;
+        double total = 0;
         foreach (var instance in (await InstancesAsync()).Where(i => i.Service == service))
         {
             using var direct = await DirectAsync(instance);
             var text = await direct.GetStringAsync("/metrics");
             total += text.Split('\n')
-                .Where(line => line.StartsWith("requests_total{", StringComparison.Ordinal) && line.Contains($"service=\"{service}\"", StringComparison.Ordinal))
-                .Sum(line => (long)double.Parse(line[(line.LastIndexOf('}') + 1)..].Trim().Split(' ')[0], CultureInfo.InvariantCulture));
+                .Where(line => line.StartsWith(metric + "{", StringComparison.Ordinal) && line.Contains($"service=\"{service}\"", StringComparison.Ordinal)
+                    && labels.All(label => line.Contains(label, StringComparison.Ordinal)))
+                .Sum(line => double.Parse(line[(line.LastIndexOf('}') + 1)..].Trim().Split(' ')[0], CultureInfo.InvariantCulture));
         }
         return total;
     }
+
+    /// <summary>Requests a service's instances received (requests_total).</summary>
+    private async Task<long> RequestsReceivedAsync(string service, string? method = null) =>
+        (long)await MetricAsync(service, "requests_total", method is null ? [] : [$"method=\"{method}\""]);
 
     private async Task<JsonElement> GatewayPoliciesAsync() =>
         await (await AdminAsync()).GetFromJsonAsync<JsonElement>("/api/gateway/admin/policies");
@@ -337,5 +345,69 @@ public sealed class ResilienceTests(EmbeddedSystem system) : IAsyncLifetime
             }
         }
         Assert.True(notified, $"no notification for order {orderId} after the replay (customer {customerId})");
+    }
+
+    [SkippableFact]
+    public async Task Idempotent_calls_are_retried_up_to_the_limit_with_jittered_delays_and_a_post_is_not_retried()
+    {
+        var (customer, _, _) = await system.NewCustomerAsync();
+        await ApplyAsync(Policy(("ordering", new TargetPolicy
+        {
+            Retry = new RetryPolicy { MaxRetries = 2, BaseDelayMs = 50, MaxDelayMs = 300 },
+            CircuitBreaker = new BreakerPolicy { MinimumThroughput = 1_000 },
+            Faults = new FaultPolicy { ErrorRate = 1 },
+        })));
+
+        // GET: the home page's recent orders (gateway → ordering) is tried three times, then given up.
+        var delaysBefore = await MetricAsync("gateway", "resilience_retry_delay_seconds_sum", "target=\"ordering\"");
+        var runs = new List<double>();
+        for (var run = 0; run < 2; run++)
+        {
+            var gets = await RequestsReceivedAsync("ordering", "GET");
+            var home = await customer.GetFromJsonAsync<JsonElement>("/api/home");
+            Assert.False(home.GetProperty("recentOrders").GetProperty("available").GetBoolean());
+            Assert.Equal(gets + 3, await RequestsReceivedAsync("ordering", "GET"));
+            var delays = await MetricAsync("gateway", "resilience_retry_delay_seconds_sum", "target=\"ordering\"");
+            runs.Add(delays - delaysBefore);
+            delaysBefore = delays;
+        }
+        Assert.All(runs, total => Assert.True(total > 0));
+        Assert.NotEqual(runs[0], runs[1]); // jitter: two runs do not wait the same
+
+        // POST: checkout (basket → ordering) reaches ordering once; the basket answers 503 and keeps the cart.
+        var product = new Guid("00000000-0000-4000-8000-000000000002");
+        (await customer.PutAsJsonAsync("/api/basket", new { items = new[] { new { productId = product, quantity = 1 } } })).EnsureSuccessStatusCode();
+        var posts = await RequestsReceivedAsync("ordering", "POST");
+        var checkout = new HttpRequestMessage(HttpMethod.Post, "/api/basket/checkout") { Content = JsonContent.Create(new { }) };
+        checkout.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString());
+        var refused = await customer.SendAsync(checkout);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+        Assert.Equal(posts + 1, await RequestsReceivedAsync("ordering", "POST"));
+        var basket = await customer.GetFromJsonAsync<JsonElement>("/api/basket");
+        Assert.Equal(1, basket.GetProperty("items").GetArrayLength());
+    }
+
+    [SkippableFact]
+    public async Task The_bulkhead_rejects_calls_beyond_its_limit_and_the_page_falls_back()
+    {
+        var (customer, _, _) = await system.NewCustomerAsync();
+        await ApplyAsync(Policy(("analytics", new TargetPolicy
+        {
+            Retry = new RetryPolicy { MaxRetries = 0 },
+            Bulkhead = new BulkheadPolicy { MaxConcurrency = 1, QueueLimit = 0 },
+            Faults = new FaultPolicy { LatencyMs = 800, LatencyRate = 1 },
+        })));
+        var rejectedBefore = await MetricAsync("gateway", "resilience_rejections_total", "target=\"analytics\"", "reason=\"bulkhead\"");
+        var received = await RequestsReceivedAsync("analytics");
+
+        var pages = await Task.WhenAll(Enumerable.Range(0, 3).Select(_ => customer.GetFromJsonAsync<JsonElement>("/api/home")));
+
+        // One call holds the only permit (whether it then makes the page's 2 s budget does not matter here); the two
+        // others are refused at once by the bulkhead, and their pages fall back to trending.
+        var rejected = pages.Where(p => p.GetProperty("recommendationsError").GetString()?.Contains("rejected", StringComparison.Ordinal) == true).ToList();
+        Assert.True(rejected.Count == 2, string.Join("; ", pages.Select(p => $"{p.GetProperty("recommendationsSource")}: {p.GetProperty("recommendationsError")}")));
+        Assert.All(rejected, p => Assert.Equal(TrendingFallback, p.GetProperty("recommendationsSource").GetString()));
+        Assert.Equal(rejectedBefore + 2, await MetricAsync("gateway", "resilience_rejections_total", "target=\"analytics\"", "reason=\"bulkhead\""));
+        Assert.True(await RequestsReceivedAsync("analytics") - received <= 2, "rejected calls must not reach analytics");
     }
 }
