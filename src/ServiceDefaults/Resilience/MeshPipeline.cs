@@ -91,39 +91,35 @@ public static class MeshPipeline
             QueueLimit = policy.Bulkhead.QueueLimit,
             QueueProcessingOrder = QueueProcessingOrder.OldestFirst,
         });
-        onDisposed(bulkhead.Dispose);
-        pipeline.AddRateLimiter(new RateLimiterStrategyOptions
-        {
-            Name = "bulkhead",
-            RateLimiter = args => bulkhead.AcquireAsync(1, args.Context.CancellationToken),
-            OnRejected = _ =>
-            {
-                telemetry.Rejected(target, "bulkhead");
-                return default;
-            },
-        });
+        AddLimiter(pipeline, "bulkhead", bulkhead, target, telemetry, onDisposed);
 
         if (policy.RateLimit.PermitsPerSecond > 0)
         {
-            var rate = new TokenBucketRateLimiter(new TokenBucketRateLimiterOptions
+            AddLimiter(pipeline, "rate-limit", new TokenBucketRateLimiter(new TokenBucketRateLimiterOptions
             {
                 TokenLimit = policy.RateLimit.PermitsPerSecond,
                 TokensPerPeriod = policy.RateLimit.PermitsPerSecond,
                 ReplenishmentPeriod = TimeSpan.FromSeconds(1),
                 QueueLimit = 0,
                 AutoReplenishment = true,
-            });
-            onDisposed(rate.Dispose);
-            pipeline.AddRateLimiter(new RateLimiterStrategyOptions
-            {
-                Name = "rate-limit",
-                RateLimiter = args => rate.AcquireAsync(1, args.Context.CancellationToken),
-                OnRejected = _ =>
-                {
-                    telemetry.Rejected(target, "rate-limit");
-                    return default;
-                },
-            });
+            }), target, telemetry, onDisposed);
         }
+    }
+
+    /// <summary>A System.Threading.RateLimiting limiter as a pipeline step; refusals are counted by name.</summary>
+    private static void AddLimiter(
+        ResiliencePipelineBuilder<HttpResponseMessage> pipeline, string name, RateLimiter limiter, string target, MeshTelemetry telemetry, Action<Action> onDisposed)
+    {
+        onDisposed(limiter.Dispose);
+        pipeline.AddRateLimiter(new RateLimiterStrategyOptions
+        {
+            Name = name,
+            RateLimiter = args => limiter.AcquireAsync(1, args.Context.CancellationToken),
+            OnRejected = _ =>
+            {
+                telemetry.Rejected(target, name);
+                return default;
+            },
+        });
     }
 }

@@ -12,7 +12,9 @@ namespace Mercato.ServiceDefaults.Telemetry;
 
 /// <summary>
 /// Is the message transport reachable: the broker (scale-out, RabbitMQ) or this service's own TCP listener (embedded).
-/// Part of readiness: a service that cannot move messages is not ready.
+/// Reported with readiness, but as Degraded, not Unhealthy: the outbox holds outgoing messages until the broker is back,
+/// so the service can still answer requests, and taking every messaging service out of the registry during a broker
+/// restart would turn a delay into an outage (the broker-restart test caught exactly that).
 /// </summary>
 public sealed class TransportHealthCheck(string host, int port, string what) : IHealthCheck
 {
@@ -28,7 +30,7 @@ public sealed class TransportHealthCheck(string host, int port, string what) : I
         }
         catch (Exception ex) when (ex is SocketException or OperationCanceledException)
         {
-            return HealthCheckResult.Unhealthy($"{what} at {host}:{port} is not reachable: {ex.Message}");
+            return HealthCheckResult.Degraded($"{what} at {host}:{port} is not reachable: {ex.Message}; messages wait in the outbox.");
         }
     }
 }
