@@ -17,6 +17,12 @@ public sealed class GatewayOptions
     /// </summary>
     public Dictionary<string, List<string>> PathPrefixes { get; set; } = [];
 
+    /// <summary>
+    /// Service → address, for routing without the registry (Kubernetes: http://catalog is the cluster DNS name of
+    /// catalog's Service). When set, the registry is not asked for routes.
+    /// </summary>
+    public Dictionary<string, string> StaticDestinations { get; set; } = [];
+
     /// <summary>Requests that need no token. Everything else under /api needs a valid one.</summary>
     public List<PublicRoute> PublicRoutes { get; set; } = [];
 }

@@ -14,15 +14,24 @@ builder.Services.AddEdgeRateLimits();
 builder.Services.AddMemoryCache();
 builder.Services.Configure<HomeOptions>(builder.Configuration.GetSection(HomeOptions.SectionName));
 builder.Services.AddHttpClient<HomePage>();
-builder.Services.AddSingleton<RegistryRouteSync>();
-builder.Services.AddHostedService(sp => sp.GetRequiredService<RegistryRouteSync>());
-builder.Services.AddHealthChecks().AddCheck<RegistryRouteSync>("routes", tags: [HealthTags.Ready]);
-if (builder.Configuration["Registry:Url"] is null)
+var gateway = builder.Configuration.GetSection(GatewayOptions.SectionName).Get<GatewayOptions>() ?? new GatewayOptions();
+var routesFromRegistry = gateway.StaticDestinations.Count == 0;
+if (routesFromRegistry)
 {
-    throw new InvalidOperationException("The gateway routes through the registry: set Registry:Url.");
+    if (builder.Configuration["Registry:Url"] is null)
+    {
+        throw new InvalidOperationException("Set Registry:Url to route through the registry, or Gateway:StaticDestinations to route by DNS.");
+    }
+    builder.Services.AddSingleton<RegistryRouteSync>();
+    builder.Services.AddHostedService(sp => sp.GetRequiredService<RegistryRouteSync>());
+    builder.Services.AddHealthChecks().AddCheck<RegistryRouteSync>("routes", tags: [HealthTags.Ready]);
 }
 
 var app = builder.Build();
+if (!routesFromRegistry)
+{
+    StaticRoutes.Load(app.Services.GetRequiredService<InMemoryConfigProvider>(), gateway);
+}
 app.MapDefaultEndpoints(guardUserHeaders: false);
 app.UseRateLimiter();
 app.MapGet("/api/home", (HttpContext context, HomePage home, CancellationToken ct) => home.BuildAsync(context, ct))

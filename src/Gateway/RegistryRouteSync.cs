@@ -69,56 +69,15 @@ public sealed class RegistryRouteSync(
             _loaded = true;
             return;
         }
-        var routes = _knownServices.SelectMany(service => RoutesFor(service, settings)).ToList();
-        var clusters = _knownServices.Select(service => ClusterFor(service, byService.GetValueOrDefault(service, []))).ToList();
-        proxyConfig.Update(routes, clusters);
+        var services = _knownServices.Order(StringComparer.Ordinal).ToList();
+        var destinations = byService.ToDictionary(
+            kv => kv.Key,
+            kv => kv.Value.Select(i => new RouteDestination(i.InstanceId, i.Address, i.Version)).ToList());
+        proxyConfig.Update(RouteTable.Routes(services, settings), RouteTable.Clusters(services, destinations));
         _lastSignature = signature;
         _loaded = true;
         logger.LogInformation("Routes updated: {Signature}", signature);
     }
-
-    private static IEnumerable<RouteConfig> RoutesFor(string service, GatewayOptions settings)
-    {
-        var prefixes = settings.PathPrefixes.GetValueOrDefault(service) ?? [$"/api/{service}"];
-        var index = 0;
-        foreach (var prefix in prefixes)
-        {
-            yield return new RouteConfig
-            {
-                RouteId = $"{service}-{index++}",
-                ClusterId = service,
-                Match = new RouteMatch { Path = $"{prefix.TrimEnd('/')}/{{**rest}}" },
-                AuthorizationPolicy = "default",
-            };
-        }
-        foreach (var open in settings.PublicRoutes.Where(r => r.Service == service))
-        {
-            yield return new RouteConfig
-            {
-                RouteId = $"{service}-public-{index++}",
-                ClusterId = service,
-                Order = -1,
-                Match = new RouteMatch { Path = open.Path, Methods = open.Methods.Count > 0 ? open.Methods : null },
-                AuthorizationPolicy = "anonymous",
-            };
-        }
-    }
-
-    private static ClusterConfig ClusterFor(string service, List<ServiceInstance> instances) => new()
-    {
-        ClusterId = service,
-        LoadBalancingPolicy = "RoundRobin",
-        HttpRequest = new Yarp.ReverseProxy.Forwarder.ForwarderRequestConfig { ActivityTimeout = TimeSpan.FromSeconds(30) },
-        // Passive health on top of the registry's: a destination whose connections keep failing is ejected for a while,
-        // before the registry's probes notice.
-        HealthCheck = new HealthCheckConfig
-        {
-            Passive = new PassiveHealthCheckConfig { Enabled = true, Policy = "TransportFailureRate", ReactivationPeriod = TimeSpan.FromSeconds(10) },
-        },
-        Destinations = instances.ToDictionary(
-            i => i.InstanceId,
-            i => new DestinationConfig { Address = i.Address, Metadata = new Dictionary<string, string> { ["version"] = i.Version } }),
-    };
 
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
         Task.FromResult(!_loaded

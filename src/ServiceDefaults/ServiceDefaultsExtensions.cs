@@ -38,9 +38,15 @@ public static class ServiceDefaultsExtensions
         builder.Services.AddHealthChecks().AddCheck("self", () => HealthCheckResult.Healthy(), [HealthTags.Live]);
         builder.Services.AddSingleton<DependencyReport>();
 
+        // The registry has two roles: discovery (off on Kubernetes, where cluster DNS resolves http://{service}) and
+        // the control plane's policy document (on wherever a registry is configured).
+        var discoverThroughRegistry = registry.Url is not null && registry.Discovery;
         if (registry.Url is not null)
         {
             builder.Services.AddSingleton(sp => RegistryClient.Create(sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<RegistryOptions>>()));
+        }
+        if (discoverThroughRegistry)
+        {
             builder.Services.AddSingleton<ServiceInstanceCache>();
             builder.Services.AddHostedService<RegistrationService>();
             // Registered before AddServiceDiscovery so the registry answers first; configuration and pass-through follow.
@@ -58,6 +64,9 @@ public static class ServiceDefaultsExtensions
         if (registry.Url is not null)
         {
             builder.Services.AddHostedService<PolicyWatcher>();
+        }
+        if (discoverThroughRegistry)
+        {
             builder.Services.AddTransient<VersionRoutingHandler>();
         }
 
@@ -66,7 +75,7 @@ public static class ServiceDefaultsExtensions
         {
             // Outside in: the sidecar pipeline keyed by the logical target, the target's routing rule, then discovery.
             http.AddMeshPipeline();
-            if (registry.Url is not null)
+            if (discoverThroughRegistry)
             {
                 http.AddHttpMessageHandler<VersionRoutingHandler>();
                 http.AddHttpMessageHandler<DiscoveryRefreshHandler>();

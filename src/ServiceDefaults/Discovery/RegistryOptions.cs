@@ -8,6 +8,12 @@ public sealed class RegistryOptions
     /// <summary>Base address of the registry. When empty the instance neither registers nor discovers through it.</summary>
     public string? Url { get; set; }
 
+    /// <summary>
+    /// Register with the registry and resolve other services through it. Off on Kubernetes: cluster DNS resolves
+    /// http://{service} and Services spread the load, while the registry still serves the policy document.
+    /// </summary>
+    public bool Discovery { get; set; } = true;
+
     /// <summary>Logical name other services use to reach this one (http://{ServiceName}).</summary>
     public string ServiceName { get; set; } = "";
 

@@ -56,9 +56,9 @@ public sealed class DependencyReport(IServiceProvider services, IConfiguration c
             return result;
         }
         var registry = services.GetService<RegistryClient>();
-        if (registry is null)
+        if (registry is null || !self.Value.Discovery)
         {
-            return Dependencies.Distinct().ToDictionary(d => d, _ => (object)new { status = "Unknown", description = "No registry configured." });
+            return Dependencies.Distinct().ToDictionary(d => d, _ => (object)new { status = "Unknown", description = "Not discovered through a registry." });
         }
         var clock = Stopwatch.StartNew();
         try

@@ -1,0 +1,129 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using Mercato.ServiceDefaults.Auth;
+using Mercato.Testing;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.AspNetCore.TestHost;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Mercato.Gateway.Tests;
+
+/// <summary>
+/// The gateway without a registry, as on Kubernetes: routes come from <c>Gateway:StaticDestinations</c> (each
+/// service's cluster DNS name), through the same route table, auth and user-context headers as registry routing.
+/// The destination is a real HTTP server on loopback standing in for a service's Kubernetes Service.
+/// </summary>
+public sealed class DnsRoutingTests : IAsyncLifetime
+{
+    private WebApplication _service = null!;
+    private GatewayFactory _gateway = null!;
+
+    public async Task InitializeAsync()
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        _service = builder.Build();
+        // Echoes what arrived, so the test sees the path and the headers the gateway forwarded.
+        _service.MapGet("/{**path}", (HttpRequest request) => Results.Json(new
+        {
+            path = request.Path.Value,
+            userId = request.Headers["X-User-Id"].ToString(),
+            roles = request.Headers["X-User-Roles"].ToString(),
+        }));
+        await _service.StartAsync();
+        var address = _service.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
+        _gateway = new GatewayFactory(new Dictionary<string, string> { ["catalog"] = address, ["basket"] = address, ["ordering"] = address });
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _gateway.DisposeAsync();
+        await _service.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Public_catalog_reads_reach_the_configured_destination_without_a_token()
+    {
+        using var client = _gateway.CreateClient();
+
+        var answer = await client.GetFromJsonAsync<Echo>("/api/catalog/products?page=1");
+
+        Assert.Equal("/api/catalog/products", answer!.Path);
+        Assert.Equal("", answer.UserId);
+    }
+
+    [Fact]
+    public async Task Private_routes_need_a_token_and_carry_the_user_context()
+    {
+        using var anonymous = _gateway.CreateClient();
+        Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync("/api/basket")).StatusCode);
+
+        var userId = Guid.NewGuid();
+        using var client = _gateway.CreateClient();
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", _gateway.Tokens.Issue(userId, MercatoAuth.CustomerRole));
+        client.DefaultRequestHeaders.Add("X-User-Id", Guid.NewGuid().ToString()); // forged: the gateway replaces it
+
+        var answer = await client.GetFromJsonAsync<Echo>("/api/basket");
+
+        Assert.Equal("/api/basket", answer!.Path);
+        Assert.Equal(userId.ToString(), answer.UserId);
+        Assert.Equal(MercatoAuth.CustomerRole, answer.Roles);
+    }
+
+    [Fact]
+    public async Task Configured_path_prefixes_apply_and_unknown_services_are_not_routed()
+    {
+        using var client = _gateway.CreateClient();
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", _gateway.Tokens.Issue(Guid.NewGuid(), MercatoAuth.CustomerRole));
+
+        var orders = await client.GetFromJsonAsync<Echo>("/api/orders/123");
+        var unknown = await client.GetAsync("/api/payments/123");
+
+        Assert.Equal("/api/orders/123", orders!.Path);
+        Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
+    }
+
+    [Fact]
+    public async Task The_gateway_is_ready_without_a_registry()
+    {
+        using var client = _gateway.CreateClient();
+
+        var ready = await client.GetAsync("/health/ready");
+
+        Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
+    }
+
+    private sealed record Echo(string Path, string UserId, string Roles);
+
+    private sealed class GatewayFactory(Dictionary<string, string> destinations) : WebApplicationFactory<Program>
+    {
+        public TestTokens Tokens { get; } = new();
+
+        protected override void ConfigureWebHost(IWebHostBuilder builder)
+        {
+            builder.UseEnvironment("Development");
+            builder.UseSetting("Registry:Url", "");
+            foreach (var (service, address) in destinations)
+            {
+                builder.UseSetting($"Gateway:StaticDestinations:{service}", address);
+            }
+            builder.ConfigureTestServices(services =>
+                services.AddHttpClient(MercatoAuth.JwksClient).ConfigurePrimaryHttpMessageHandler(Tokens.CreateJwksHandler));
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+            base.Dispose(disposing);
+            if (disposing)
+            {
+                Tokens.Dispose();
+            }
+        }
+    }
+}
