@@ -87,7 +87,7 @@ mapfile -t image_env < <(python3 -c 'import json,sys; print("\n".join(json.load(
 port=18099
 echo "entrypoint: $entry (user $uid)"
 env -i "${image_env[@]}" ASPNETCORE_HTTP_PORTS=$port Mercato__DataDir=/data \
-  unshare --pid --fork --mount-proc --root="$work/bundle/rootfs" --wd=/app \
+  unshare --pid --fork --kill-child --mount-proc --root="$work/bundle/rootfs" --wd=/app \
   --setgid "$uid" --setuid "$uid" $entry > "$work/catalog.log" 2>&1 &
 app_pid=$!
 trap 'kill $app_pid 2>/dev/null || true; kill $registry_pid 2>/dev/null || true' EXIT

@@ -96,7 +96,8 @@ public sealed class HomePage(HttpClient http, IMemoryCache cache, MeshTelemetry 
         }
 
         telemetry.FallbackServed("recommendations", TrendingFallback);
-        if (cache.TryGetValue<IReadOnlyList<HomeProduct>>(TrendingKey, out var cached) && cached is not null)
+        // An empty trending list (a shop with no orders yet) is no page to show: the catalog's first page is.
+        if (cache.TryGetValue<IReadOnlyList<HomeProduct>>(TrendingKey, out var cached) && cached is { Count: > 0 })
         {
             return (cached, TrendingFallback);
         }

@@ -28,6 +28,10 @@ if (routesFromRegistry)
 }
 
 var app = builder.Build();
+// The storefront (/) and the ops console (/ops): static pages calling the same public API, served before auth,
+// rate limits and fault injection so the pages themselves always load; what they show is guarded by the API.
+app.UseDefaultFiles();
+app.UseStaticFiles();
 if (!routesFromRegistry)
 {
     StaticRoutes.Load(app.Services.GetRequiredService<InMemoryConfigProvider>(), gateway);

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Mercato.Basket;
+using Mercato.ServiceDefaults.Resilience;
 using Mercato.Testing;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -14,6 +15,9 @@ public sealed class BasketFactory : ServiceFactory<Program>
 
     public bool OrderingDown { get; set; }
 
+    /// <summary>Ordering answers only after this long: longer than the sidecar's attempt timeout means no answer.</summary>
+    public TimeSpan OrderingDelay { get; set; }
+
     protected override void ConfigureTestServices(IServiceCollection services) =>
         services.AddHttpClient<OrderingClient>().ConfigurePrimaryHttpMessageHandler(() => new FakeOrdering(this));
 
@@ -25,6 +29,7 @@ public sealed class BasketFactory : ServiceFactory<Program>
             {
                 throw new HttpRequestException(HttpRequestError.ConnectionError, "connection refused");
             }
+            await Task.Delay(owner.OrderingDelay, cancellationToken);
             lock (owner.Placed)
             {
                 owner.Placed.Add((request.Headers.Authorization?.ToString(), request.Headers.GetValues("Idempotency-Key").Single(),
@@ -107,5 +112,24 @@ public sealed class BasketTests(BasketFactory basket) : IClassFixture<BasketFact
         Assert.Single((await client.GetFromJsonAsync<BasketResponse>("/api/basket"))!.Items);
         var noKey = await client.PostAsJsonAsync("/api/basket/checkout", new { });
         await ProblemAssert.NamesField(noKey, "Idempotency-Key");
+    }
+
+    [Fact]
+    public async Task When_ordering_answers_too_late_checkout_is_503_and_the_basket_is_kept()
+    {
+        var client = basket.CreateClientWithToken(basket.Tokens.Issue(Guid.NewGuid(), "customer"));
+        await client.PutAsJsonAsync("/api/basket", new { items = new[] { new { productId = Guid.NewGuid(), quantity = 1 } } });
+        // Beyond the sidecar pipeline's attempt timeout (TargetPolicy.AttemptTimeoutMs): Polly gives up, not the test.
+        basket.OrderingDelay = TimeSpan.FromMilliseconds(TargetPolicy.Default.AttemptTimeoutMs + 5_000);
+        try
+        {
+            var problem = await ProblemAssert.IsProblem(await client.SendAsync(Checkout("key-slow")), HttpStatusCode.ServiceUnavailable);
+            Assert.Contains("Idempotency-Key", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        }
+        finally
+        {
+            basket.OrderingDelay = TimeSpan.Zero;
+        }
+        Assert.Single((await client.GetFromJsonAsync<BasketResponse>("/api/basket"))!.Items);
     }
 }

@@ -344,14 +344,3 @@ public sealed class ScaleOutCollection : ICollectionFixture<ScaleOutSystem>
     public const string Name = "scale-out system";
 }
 
-/// <summary>The scale-out system with the order flow choreographed.</summary>
-public sealed class ScaleOutChoreographedSystem : ScaleOutSystem
-{
-    protected override IEnumerable<string> ExtraArgs => ["--Mercato:SagaStyle=Choreography"];
-}
-
-[CollectionDefinition(Name)]
-public sealed class ScaleOutChoreographyCollection : ICollectionFixture<ScaleOutChoreographedSystem>
-{
-    public const string Name = "choreographed scale-out system";
-}

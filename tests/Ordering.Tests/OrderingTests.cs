@@ -18,8 +18,29 @@ public class OrderingFactory : ServiceFactory<Program>
     public static readonly Guid Mug = Guid.NewGuid();
     public static readonly Guid Kettle = Guid.NewGuid();
 
-    protected override void ConfigureTestServices(IServiceCollection services) =>
+    /// <summary>A method the payment stand-in cannot check: it answers 503, as a payment service in trouble would.</summary>
+    public const string UncheckableMethod = "tok_payment_down";
+
+    protected override void ConfigureTestServices(IServiceCollection services)
+    {
         services.AddHttpClient<CatalogClient>().ConfigurePrimaryHttpMessageHandler(() => new PriceList());
+        services.AddHttpClient<PaymentClient>().ConfigurePrimaryHttpMessageHandler(() => new PaymentMethods());
+    }
+
+    /// <summary>Payment's method check: card tokens (tok_...) are known.</summary>
+    private sealed class PaymentMethods : HttpMessageHandler
+    {
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            var method = Uri.UnescapeDataString(request.RequestUri!.Segments[^1]);
+            return Task.FromResult(method == UncheckableMethod
+                ? new HttpResponseMessage(HttpStatusCode.ServiceUnavailable)
+                : new HttpResponseMessage(HttpStatusCode.OK)
+                {
+                    Content = JsonContent.Create(new { method, accepted = method.StartsWith("tok_", StringComparison.Ordinal), reason = method.StartsWith("tok_", StringComparison.Ordinal) ? null : "Unknown payment method." }),
+                });
+        }
+    }
 
     private sealed class PriceList : HttpMessageHandler
     {
@@ -222,6 +243,46 @@ public sealed class OrderingTests(OrderingFactory ordering) : IClassFixture<Orde
         Assert.Equal(before.Count, (await rebuilt.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("rebuilt").GetInt32());
         Assert.Equal(before.OrderBy(kv => kv.Key), after.OrderBy(kv => kv.Key));
         await ProblemAssert.IsProblem(await client.PostAsync("/api/orders/admin/rebuild-projections", null), HttpStatusCode.Forbidden);
+    }
+}
+
+public sealed class PaymentMethodCheckTests(OrderingFactory ordering) : IClassFixture<OrderingFactory>
+{
+    private static HttpRequestMessage Place(string paymentMethod)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, "/api/orders")
+        {
+            Content = JsonContent.Create(new { items = new[] { new { productId = OrderingFactory.Mug, quantity = 1 } }, paymentMethod }),
+        };
+        request.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString());
+        return request;
+    }
+
+    [Fact]
+    public async Task A_method_payment_does_not_know_is_refused_naming_the_field_and_nothing_is_ordered()
+    {
+        var client = ordering.CreateCustomerClient();
+        await using var scope = ordering.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<OrderingDb>();
+        var before = await db.Events.CountAsync();
+
+        var response = await client.SendAsync(Place("bitcoin"));
+
+        await ProblemAssert.NamesField(response, "paymentMethod");
+        Assert.Equal(before, await db.Events.CountAsync());
+    }
+
+    [Fact]
+    public async Task When_payment_cannot_answer_the_order_is_accepted_and_left_to_the_saga()
+    {
+        var client = ordering.CreateCustomerClient();
+
+        var response = await client.SendAsync(Place(OrderingFactory.UncheckableMethod));
+
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        var orderId = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("orderId").GetGuid();
+        var order = await client.GetFromJsonAsync<JsonElement>($"/api/orders/{orderId}");
+        Assert.Equal(OrderingFactory.UncheckableMethod, order.GetProperty("paymentMethod").GetString());
     }
 }
 

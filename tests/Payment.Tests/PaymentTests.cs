@@ -45,6 +45,22 @@ public sealed class PaymentTests(PaymentFactory payment) : IClassFixture<Payment
     }
 
     [Theory]
+    [InlineData("tok_visa", true)]
+    [InlineData("tok_decline", true)] // known, declined only at capture
+    [InlineData("bitcoin", false)]
+    [InlineData("tok_", false)]
+    [InlineData("tok_a b", false)]
+    public async Task Checks_whether_a_payment_method_is_known_without_a_token(string method, bool accepted)
+    {
+        using var anonymous = payment.CreateClient();
+
+        var check = await anonymous.GetFromJsonAsync<PaymentMethodCheck>($"/api/payments/methods/{Uri.EscapeDataString(method)}");
+
+        Assert.Equal((method, accepted), (check!.Method, check.Accepted));
+        Assert.Equal(accepted, check.Reason is null);
+    }
+
+    [Theory]
     [InlineData("tok_decline", 10, "declined")]
     [InlineData("tok_visa", 500.01, "exceeds")]
     public async Task Declines_by_the_simulated_providers_rules(string method, decimal amount, string reasonPart)

@@ -41,6 +41,7 @@ public static class OrderEndpoints
         [FromHeader(Name = IdempotencyHeader)] string? idempotencyKey,
         ClaimsPrincipal user,
         CatalogClient catalog,
+        PaymentClient payments,
         IDbContextOutbox<OrderingDb> outbox,
         OrderEventStore store,
         IOrderFlow flow,
@@ -93,6 +94,10 @@ public static class OrderEndpoints
             .ToList();
         var total = lines.Sum(l => l.UnitPrice * l.Quantity);
         var paymentMethod = string.IsNullOrWhiteSpace(request.PaymentMethod) ? DefaultPaymentMethod : request.PaymentMethod.Trim();
+        if (await payments.CheckMethodAsync(paymentMethod, ct) is { Accepted: false } refused)
+        {
+            return Results.ValidationProblem(new Dictionary<string, string[]> { ["paymentMethod"] = [refused.Reason ?? "Unknown payment method."] });
+        }
         var orderId = Guid.CreateVersion7();
 
         var submitted = new OrderEvent.Submitted(orderId, customerId, lines, total, paymentMethod, time.GetUtcNow());

@@ -34,6 +34,7 @@ builder.Services.Configure<OrderingOptions>(builder.Configuration.GetSection("Or
 builder.Services.AddScoped<OrderEventStore>();
 builder.Services.AddSingleton<OrderMetrics>();
 builder.Services.AddHttpClient<CatalogClient>(http => http.BaseAddress = new Uri(builder.Configuration["Ordering:CatalogUrl"] ?? "http://catalog"));
+builder.Services.AddHttpClient<PaymentClient>(http => http.BaseAddress = new Uri(builder.Configuration["Ordering:PaymentUrl"] ?? "http://payment"));
 
 var app = builder.Build();
 app.MapDefaultEndpoints();

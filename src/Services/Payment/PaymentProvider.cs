@@ -14,6 +14,12 @@ public sealed class SimulatedPaymentProvider(Microsoft.Extensions.Options.IOptio
 {
     public const string DeclineToken = "tok_decline";
 
+    /// <summary>Method tokens this provider knows: <c>tok_</c> followed by letters, digits or underscores.</summary>
+    public static string? UnknownMethodReason(string method) =>
+        method.Length is > 4 and <= 64 && method.StartsWith("tok_", StringComparison.Ordinal) && method[4..].All(c => char.IsAsciiLetterOrDigit(c) || c == '_')
+            ? null
+            : $"Unknown payment method '{method}': use a card token such as tok_visa.";
+
     public string? DeclineReason(decimal amount, string method) =>
         method == DeclineToken ? "Card declined by the issuer."
         : amount > options.Value.DeclineAbove ? $"Amount {amount} exceeds the limit of {options.Value.DeclineAbove}."
