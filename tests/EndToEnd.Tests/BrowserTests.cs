@@ -179,7 +179,11 @@ public sealed class BrowserTests(EmbeddedSystem system, Browser browser) : IClas
         await page.GetByTestId("register-submit").ClickAsync();
         await Assertions.Expect(page.GetByTestId("signed-in-as")).ToContainTextAsync("Ada Visitor");
 
-        await AddToBasketFromProductPageAsync(page, products[0].Id);
+        // Keyboard only: focus the button and press Enter.
+        await page.GotoAsync($"/#/products/{products[0].Id}");
+        await page.GetByTestId("product-detail").GetByTestId("add-to-basket").FocusAsync();
+        await page.Keyboard.PressAsync("Enter");
+        await Assertions.Expect(page.GetByTestId("basket-count")).ToHaveTextAsync("1");
         await Assertions.Expect(page.GetByTestId("stock")).ToContainTextAsync("available", new() { IgnoreCase = true });
         await Browser.ScreenshotAsync(page, "storefront-product");
         await AddToBasketFromProductPageAsync(page, products[1].Id);
@@ -187,13 +191,33 @@ public sealed class BrowserTests(EmbeddedSystem system, Browser browser) : IClas
         await Assertions.Expect(page.GetByTestId("basket-line")).ToHaveCountAsync(2);
         await Browser.ScreenshotAsync(page, "storefront-basket");
 
-        await PlaceOrderAsync(page, "tok_visa");
+        var orderId = await PlaceOrderAsync(page, "tok_visa");
 
         await Assertions.Expect(page.GetByTestId("order-status")).ToHaveTextAsync("Confirmed", new() { Timeout = (float)SagaTimeout.TotalMilliseconds });
         await Assertions.Expect(page.GetByTestId("order-line")).ToHaveCountAsync(2);
         await Browser.ScreenshotAsync(page, "storefront-order-confirmed");
         await page.GotoAsync("/#/basket");
         await Assertions.Expect(page.GetByTestId("basket-empty")).ToBeVisibleAsync();
+        await page.GotoAsync("/#/notifications");
+        await Assertions.Expect(page.Locator($"[data-testid=notification][data-order-id='{orderId}']"))
+            .ToBeVisibleAsync(new() { Timeout = (float)SagaTimeout.TotalMilliseconds });
+    }
+
+    [SkippableFact]
+    public async Task The_catalog_pages_forward_and_back()
+    {
+        var page = await browser.NewPageAsync(Gateway);
+        await page.GotoAsync("/#/products?pageSize=5");
+        await Assertions.Expect(page.GetByTestId("page-info")).ToContainTextAsync("Page 1 of");
+        var first = await page.GetByTestId("product-card").AllInnerTextsAsync();
+
+        await page.GetByTestId("next-page").ClickAsync();
+
+        await Assertions.Expect(page.GetByTestId("page-info")).ToContainTextAsync("Page 2 of");
+        await Assertions.Expect(page.GetByTestId("product-card")).ToHaveCountAsync(5);
+        Assert.Empty(first.Intersect(await page.GetByTestId("product-card").AllInnerTextsAsync()));
+        await page.GetByTestId("prev-page").ClickAsync();
+        await Assertions.Expect(page.GetByTestId("page-info")).ToContainTextAsync("Page 1 of");
     }
 
     [SkippableFact]
@@ -399,6 +423,11 @@ public sealed class BrowserTests(EmbeddedSystem system, Browser browser) : IClas
             await Assertions.Expect(page.GetByTestId("order-event").First).ToBeVisibleAsync();
             await Assertions.Expect(page.GetByTestId("trace-link")).ToHaveAttributeAsync("href", new Regex("^http://localhost:18888/"));
             await Browser.ScreenshotAsync(page, "ops-saga");
+
+            await page.GotoAsync($"/ops/#/events?orderId={orderId}");
+            await Assertions.Expect(page.GetByTestId("event-row").Filter(new() { HasText = "OrderConfirmed" })).ToHaveCountAsync(1);
+            Assert.All(await page.GetByTestId("event-row").EvaluateAllAsync<string[]>("rows => rows.map(r => r.dataset.orderId)"),
+                id => Assert.Equal(orderId.ToString(), id));
 
             // The notice fails its retries in the background; the page lists what is dead-lettered when it loads.
             for (var attempt = 0; attempt < 120; attempt++)

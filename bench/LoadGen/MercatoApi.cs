@@ -1,0 +1,141 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Net.Sockets;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
+
+namespace Mercato.LoadGen;
+
+// The few shapes of Mercato's public API the load generator reads (README, "Public API"). Kept here on purpose: the
+// load generator must not reference any project under src/.
+public sealed record ProductDto(Guid Id, string Name, string? Description, decimal Price);
+
+public sealed record ProductPageDto(List<ProductDto> Items, int Total, int Page, int PageSize);
+
+public sealed record TokenDto([property: JsonPropertyName("access_token")] string AccessToken);
+
+public sealed record OrderAcceptedDto(Guid OrderId, string Status);
+
+public sealed record OrderLineDto(Guid ProductId, int Quantity, decimal UnitPrice);
+
+public sealed record OrderViewDto(
+    Guid Id, Guid CustomerId, string Status, List<OrderLineDto> Items, decimal Total, string? CancellationReason,
+    DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt);
+
+public sealed record StockDto(Guid ProductId, int OnHand, int Reserved, int Available);
+
+public sealed record PaymentDto(Guid Id, Guid OrderId, decimal Amount, string Status, string? Reason);
+
+public sealed record OrderItemDto(Guid ProductId, int Quantity);
+
+public sealed record PlaceOrderDto(List<OrderItemDto> Items, string PaymentMethod);
+
+/// <summary>One call's outcome: the status and value, or the kind of error ("http 503", "timeout", "transport ...").</summary>
+public readonly record struct ApiResult<T>(int Status, T? Value, string? Error, long End)
+{
+    public bool Ok => Error is null;
+}
+
+/// <summary>The gateway, over one pooled <see cref="SocketsHttpHandler"/> with a bounded number of connections.</summary>
+public sealed class MercatoApi : IDisposable
+{
+    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    private readonly HttpClient _http;
+    private readonly TimeSpan _timeout;
+
+    public MercatoApi(Uri gateway, int connections, TimeSpan timeout)
+    {
+        _timeout = timeout;
+        var handler = new SocketsHttpHandler
+        {
+            MaxConnectionsPerServer = connections,
+            PooledConnectionLifetime = Timeout.InfiniteTimeSpan,
+            PooledConnectionIdleTimeout = TimeSpan.FromMinutes(2),
+            AutomaticDecompression = DecompressionMethods.None,
+            UseCookies = false,
+            UseProxy = false,
+            ConnectTimeout = TimeSpan.FromSeconds(10),
+        };
+        _http = new HttpClient(handler) { BaseAddress = gateway, Timeout = Timeout.InfiniteTimeSpan };
+    }
+
+    public Uri Gateway => _http.BaseAddress!;
+
+    public Task<ApiResult<T>> GetAsync<T>(string path, string? token, CancellationToken ct) =>
+        SendAsync<T>(HttpMethod.Get, path, token, null, null, ct);
+
+    /// <summary>A GET whose body is read to the end and thrown away (browse traffic).</summary>
+    public Task<ApiResult<bool>> GetDiscardAsync(string path, string? token, CancellationToken ct) =>
+        SendAsync<bool>(HttpMethod.Get, path, token, null, null, ct, discardBody: true);
+
+    public Task<ApiResult<T>> PostAsync<T>(string path, string? token, object body, string? idempotencyKey, CancellationToken ct) =>
+        SendAsync<T>(HttpMethod.Post, path, token, body, idempotencyKey, ct);
+
+    public Task<ApiResult<T>> PutAsync<T>(string path, string? token, object body, CancellationToken ct) =>
+        SendAsync<T>(HttpMethod.Put, path, token, body, null, ct);
+
+    public async Task<ApiResult<T>> SendAsync<T>(
+        HttpMethod method, string path, string? token, object? body, string? idempotencyKey, CancellationToken ct, bool discardBody = false)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(_timeout);
+        using var request = new HttpRequestMessage(method, path);
+        if (token is not null)
+        {
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        }
+        if (idempotencyKey is not null)
+        {
+            request.Headers.Add("Idempotency-Key", idempotencyKey);
+        }
+        if (body is not null)
+        {
+            // Serialized up front so the request carries Content-Length rather than a chunked body.
+            request.Content = new ByteArrayContent(body is JsonNode node
+                ? System.Text.Encoding.UTF8.GetBytes(node.ToJsonString())
+                : JsonSerializer.SerializeToUtf8Bytes(body, body.GetType(), Json));
+            request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json") { CharSet = "utf-8" };
+        }
+        try
+        {
+            using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
+            var status = (int)response.StatusCode;
+            if (!response.IsSuccessStatusCode)
+            {
+                await response.Content.CopyToAsync(Stream.Null, timeout.Token);
+                return new(status, default, $"http {status}", Clock.Now);
+            }
+            if (discardBody || typeof(T) == typeof(bool))
+            {
+                await response.Content.CopyToAsync(Stream.Null, timeout.Token);
+                return new(status, default, null, Clock.Now);
+            }
+            var value = await response.Content.ReadFromJsonAsync<T>(Json, timeout.Token);
+            return new(status, value, null, Clock.Now);
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            return new(0, default, "timeout", Clock.Now);
+        }
+        catch (HttpRequestException ex)
+        {
+            var kind = ex.InnerException is SocketException { SocketErrorCode: SocketError.ConnectionRefused }
+                ? "connection refused"
+                : "transport " + ex.HttpRequestError.ToString().ToLowerInvariant();
+            return new(0, default, kind, Clock.Now);
+        }
+        catch (JsonException)
+        {
+            return new(0, default, "bad json", Clock.Now);
+        }
+        catch (IOException)
+        {
+            return new(0, default, "transport io", Clock.Now);
+        }
+    }
+
+    public void Dispose() => _http.Dispose();
+}

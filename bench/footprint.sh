@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# Footprint: time from `dotnet run --project src/AppHost` (already built, --no-build) to the gateway answering
+# /health/ready and to every service registered; then the resident memory (RSS) of every service process idle and
+# under checkout load.
+#
+#   bash bench/footprint.sh [--smoke]
+#
+# The first start is on an empty data folder (cold: databases created, migrations, seed), the next ones on the same
+# folder (warm). The system of the last start stays up for the memory measurements.
+# Environment: BENCH_STARTS (3), BENCH_IDLE_SECONDS (settle time before the idle reading, 60), BENCH_LOAD_RATE
+# (orders/s during the load reading, 200), BENCH_LOAD_SECONDS (60), plus those of bench/lib.sh.
+# With MERCATO_GATEWAY (a running system) only memory is measured: start-up needs a start.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+bench_init footprint "$@"
+
+if [[ "$SMOKE" == 1 ]]; then
+  STARTS=${BENCH_STARTS:-1} IDLE=${BENCH_IDLE_SECONDS:-2} LOAD_RATE=${BENCH_LOAD_RATE:-5} LOAD_SECONDS=${BENCH_LOAD_SECONDS:-3} LOAD_WARMUP=2
+else
+  STARTS=${BENCH_STARTS:-3} IDLE=${BENCH_IDLE_SECONDS:-60} LOAD_RATE=${BENCH_LOAD_RATE:-200} LOAD_SECONDS=${BENCH_LOAD_SECONDS:-60} LOAD_WARMUP=15
+fi
+
+STARTUP=$BENCH_OUT/startup.jsonl
+: >"$STARTUP"
+if [[ -n "${MERCATO_GATEWAY:-}" ]]; then
+  bench_log "MERCATO_GATEWAY is set: start-up time not measured, memory of the running system only"
+  bench_ensure_system
+else
+  for i in $(seq 1 "$STARTS"); do
+    bench_check_stop
+    kind=warm
+    if ((i == 1)); then
+      kind=cold
+      BENCH_FRESH=1
+    else
+      BENCH_FRESH=0
+    fi
+    bench_start_system
+    bench_wait_ready 240
+    jq -nc --arg kind "$kind" --argjson run "$i" --argjson gw "$BENCH_GATEWAY_READY_S" --argjson all "$BENCH_SYSTEM_READY_S" \
+      '{run: $run, kind: $kind, gateway_ready_s: $gw, all_services_ready_s: $all}' | tee -a "$STARTUP" >&2
+    if ((i < STARTS)); then
+      bench_stop_system
+      sleep 2
+    fi
+  done
+fi
+
+# pid of every registered instance, and of the rest of the system's processes (the AppHost, its dashboard, DCP).
+mapfile -t INSTANCES < <(bench_instances | awk '$3 != "-" { print $1 " " $3 }' | sort)
+((${#INSTANCES[@]} > 0)) || bench_die "no instance in the registry reports its pid"
+declare -A NAME_OF=()
+for line in "${INSTANCES[@]}"; do
+  read -r name pid <<<"$line"
+  NAME_OF[$pid]=$name
+done
+OTHERS=()
+if [[ -n "$BENCH_APPHOST_PID" ]]; then
+  for pid in $(bench_system_pids "$BENCH_APPHOST_PID"); do
+    [[ -n "${NAME_OF[$pid]:-}" ]] && continue
+    rss=$(bench_rss_mb "$pid")
+    [[ "$rss" == - ]] && continue
+    # Only processes of some size: skip shells and the `dotnet run` wrapper's tiny helpers.
+    awk -v r="$rss" 'BEGIN { exit !(r >= 5) }' && OTHERS+=("$pid")
+  done
+fi
+
+# Names of the other processes, once: the program (or the dll `dotnet` runs).
+declare -A OTHER_NAME=()
+for pid in "${OTHERS[@]}"; do
+  OTHER_NAME[$pid]="other: $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | awk '{
+    n = split($1, a, "/"); cmd = a[n]
+    if (cmd == "dotnet" && $2 == "run") {
+      # DCP starts each project resource through `dotnet run --project <csproj> --no-build`: name the wrapper by project.
+      project = "?"; for (i = 3; i < NF; i++) if ($i == "--project") { m = split($(i + 1), p, "/"); project = p[m] }
+      sub(/\.csproj$/, "", project); cmd = "dotnet run " project
+    } else if (cmd == "dotnet" && $2 != "") { n = split($2, b, "/"); cmd = b[n] }
+    print cmd }')"
+done
+
+sample() { # label -> one JSON line per process (printf, not jq: this runs every second under load)
+  local label=$1 pid
+  for pid in "${!NAME_OF[@]}"; do
+    printf '{"at":"%s","service":"%s","pid":%s,"rss_mb":%s}\n' "$label" "${NAME_OF[$pid]}" "$pid" "$(bench_rss_mb "$pid" | sed 's/^-$/null/')"
+  done
+  for pid in "${OTHERS[@]}"; do
+    printf '{"at":"%s","service":"%s","pid":%s,"rss_mb":%s}\n' "$label" "${OTHER_NAME[$pid]}" "$pid" "$(bench_rss_mb "$pid" | sed 's/^-$/null/')"
+  done
+}
+
+SAMPLES=$BENCH_OUT/rss.jsonl
+: >"$SAMPLES"
+bench_log "idle: waiting ${IDLE}s for the system to settle"
+sleep "$IDLE"
+for _ in 1 2 3; do
+  sample idle >>"$SAMPLES"
+  sleep 1
+done
+
+bench_check_stop
+bench_log "under load: checkout at $LOAD_RATE orders/s for ${LOAD_WARMUP}s + ${LOAD_SECONDS}s, sampling RSS every second"
+bench_loadgen checkout --rate "$LOAD_RATE" --duration "${LOAD_SECONDS}s" --warmup "${LOAD_WARMUP}s" --users 50 --quiet \
+  --json "$BENCH_OUT/load.json" --label "footprint.sh load" >"$BENCH_OUT/load.txt" 2>"$BENCH_OUT/load.log" &
+LOAD_PID=$!
+bench_on_exit 'kill -TERM $LOAD_PID 2>/dev/null; wait $LOAD_PID 2>/dev/null'
+while kill -0 "$LOAD_PID" 2>/dev/null; do
+  sample load >>"$SAMPLES"
+  sleep 1
+done
+load_rc=0
+wait "$LOAD_PID" || load_rc=$?
+
+summary=$(jq -s --slurpfile startup <(jq -s . "$STARTUP") --arg cores "$(nproc)" --arg mem "$(free -g | awk '/^Mem:/ { print $2 }')" \
+  --argjson rate "$LOAD_RATE" --argjson seconds "$LOAD_SECONDS" --argjson rc "$load_rc" '
+  def median: sort | if length == 0 then null else .[length / 2 | floor] end;
+  { cores: ($cores | tonumber), memory_gib: ($mem | tonumber), startup: $startup[0],
+    load: { rate: $rate, seconds: $seconds, loadgen_exit: $rc },
+    processes: (group_by(.pid) | map({
+      service: .[0].service, pid: .[0].pid,
+      idle_mb: (map(select(.at == "idle") | .rss_mb) | median),
+      load_peak_mb: (map(select(.at == "load") | .rss_mb) | max),
+      load_end_mb: (map(select(.at == "load") | .rss_mb) | last)
+    }) | sort_by(.service)) }' "$SAMPLES")
+echo "$summary" >"$BENCH_OUT/footprint-summary.json"
+
+echo
+if [[ -s "$STARTUP" ]]; then
+  echo "start-up: from \`dotnet run --project src/AppHost --no-build\` to ready ($BENCH_CONFIGURATION build, $(nproc) cores)"
+  jq -r '["run", "data", "gateway /health/ready (s)", "all services registered (s)"], (.startup[] | [.run, .kind, .gateway_ready_s, .all_services_ready_s]) | @tsv' \
+    <<<"$summary" | column -t -s $'\t'
+  echo
+fi
+echo "resident memory (RSS, MB): idle ${IDLE}s after start-up (no request served yet), and under checkout at $LOAD_RATE orders/s (${LOAD_WARMUP}s warm-up + ${LOAD_SECONDS}s)"
+jq -r '["process", "pid", "idle", "load peak", "load end"], (.processes[] | [.service, .pid, .idle_mb, .load_peak_mb, .load_end_mb]) | @tsv' \
+  <<<"$summary" | column -t -s $'\t'
+jq -r '"services total: idle \([.processes[] | select(.service | startswith("other:") | not) | .idle_mb] | add | round) MB, load peak \([.processes[] | select(.service | startswith("other:") | not) | .load_peak_mb] | add | round) MB"' <<<"$summary"
+echo "results: $BENCH_OUT"
+if ((load_rc != 0)); then
+  bench_log "the load run did not pass (exit $load_rc): see $BENCH_OUT/load.txt"
+fi

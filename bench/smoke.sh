@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# CI's proof that the benchmarks work (not a benchmark): every script in smoke mode, a few seconds of tiny load each.
+# footprint.sh starts and stops its own system (it measures start-up); the others share one system.
+#
+#   bash bench/smoke.sh            # needs src/ built (dotnet build src/AppHost), nginx, wrk, jq, curl
+#   BENCH_BUILD=1 bash bench/smoke.sh   # builds src/AppHost first, and installs nginx, wrk and jq if missing (root, Debian)
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+export SMOKE=1
+if [[ "${BENCH_BUILD:-0}" == 1 ]]; then
+  missing=()
+  for tool in nginx wrk jq curl; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+  if ((${#missing[@]})); then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+fi
+bench_init smoke --smoke
+if [[ "${BENCH_BUILD:-0}" == 1 ]]; then
+  bench_log "building src/AppHost ($BENCH_CONFIGURATION)"
+  dotnet build "$BENCH_ROOT/src/AppHost" -c "$BENCH_CONFIGURATION" -nologo -v quiet >&2
+fi
+# Each script's results and data go under this run's folder.
+export BENCH_DATA_DIR=$BENCH_OUT/data
+
+bench_log "footprint.sh --smoke"
+BENCH_OUT=$BENCH_OUT/footprint bash "$BENCH_DIR/footprint.sh" --smoke
+
+bench_start_system
+bench_wait_ready 240
+bench_log "gateway.sh --smoke"
+BENCH_OUT=$BENCH_OUT/gateway bash "$BENCH_DIR/gateway.sh" --smoke
+bench_log "checkout.sh --smoke"
+BENCH_OUT=$BENCH_OUT/checkout bash "$BENCH_DIR/checkout.sh" --smoke
+bench_log "loadgen browse, open loop"
+bench_loadgen browse --rate 20 --duration 2s --warmup 1s --json "$BENCH_OUT/browse.json" >"$BENCH_OUT/browse.txt"
+bench_log "loadgen mixed, closed loop"
+bench_loadgen mixed --mode closed --concurrency 2 --duration 2s --warmup 1s --users 2 --checkout-share 0.3 \
+  --json "$BENCH_OUT/mixed.json" >"$BENCH_OUT/mixed.txt"
+jq -e '.passed' "$BENCH_OUT/browse.json" "$BENCH_OUT/mixed.json" >/dev/null
+bench_log "smoke passed: every benchmark script ran (results in $BENCH_OUT)"
