@@ -90,7 +90,9 @@ env -i "${image_env[@]}" ASPNETCORE_HTTP_PORTS=$port Mercato__DataDir=/data \
   unshare --pid --fork --kill-child --mount-proc --root="$work/bundle/rootfs" --wd=/app \
   --setgid "$uid" --setuid "$uid" $entry > "$work/catalog.log" 2>&1 &
 app_pid=$!
-trap 'kill $app_pid 2>/dev/null || true; kill $registry_pid 2>/dev/null || true' EXIT
+# unshare --fork ignores SIGTERM while it waits, and dropping to the app's uid clears --kill-child's death signal:
+# end the app (unshare's child) and then unshare itself.
+trap 'pkill -KILL -P $app_pid 2>/dev/null || true; kill -KILL $app_pid 2>/dev/null || true; kill $registry_pid 2>/dev/null || true' EXIT
 ready=""
 for _ in $(seq 1 60); do
   if curl -fsS "http://127.0.0.1:$port/health/ready" >/dev/null 2>&1; then ready=1; break; fi
