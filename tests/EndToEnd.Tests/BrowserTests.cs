@@ -304,7 +304,7 @@ public sealed class BrowserTests(EmbeddedSystem system, Browser browser) : IClas
             await page.GetByTestId("fault-errorRate").FillAsync("100");
             await page.GetByTestId("apply-faults").ClickAsync();
             await Assertions.Expect(page.Locator("[data-testid=fault-row][data-service=payment]")).ToHaveAttributeAsync("data-active", "true");
-            await WaitUntilPaymentAppliesAsync(errors: true);
+            await WaitUntilAppliedAsync("payment", faults => faults.GetProperty("errorRate").GetDouble() > 0);
 
             // Shoppers keep ordering: each order asks payment to check its method through ordering's breaker, which
             // sees the injected errors, opens, and from then on the check falls back (the saga decides later).
@@ -328,7 +328,7 @@ public sealed class BrowserTests(EmbeddedSystem system, Browser browser) : IClas
         {
             var admin = await system.AdminAsync();
             (await admin.PutAsJsonAsync("/api/registry/policies", new MeshPolicy(), MeshPolicy.Json)).EnsureSuccessStatusCode();
-            await WaitUntilPaymentAppliesAsync(errors: false);
+            await WaitUntilAppliedAsync("payment", faults => faults.GetProperty("errorRate").GetDouble() == 0);
         }
     }
 
@@ -487,22 +487,5 @@ public sealed class BrowserTests(EmbeddedSystem system, Browser browser) : IClas
             await Task.Delay(200);
         }
         Assert.Fail($"{service} did not apply the policy");
-    }
-
-    /// <summary>Payment has (or no longer has) the injected errors in force.</summary>
-    private async Task WaitUntilPaymentAppliesAsync(bool errors)
-    {
-        var admin = await system.AdminAsync();
-        for (var attempt = 0; attempt < 100; attempt++)
-        {
-            var effective = await admin.GetFromJsonAsync<JsonElement>("/api/payment/admin/policies");
-            var faults = effective.GetProperty("faults");
-            if (faults.GetProperty("errorRate").GetDouble() > 0 == errors)
-            {
-                return;
-            }
-            await Task.Delay(200);
-        }
-        Assert.Fail($"payment did not apply the policy (errors: {errors})");
     }
 }
