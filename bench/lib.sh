@@ -106,7 +106,8 @@ bench_port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 # in its own process group, on the bench ports and data folder. Extra arguments go to the AppHost. Sets
 # BENCH_START_TIME (epoch seconds, just before `dotnet run`).
 bench_start_system() {
-  local apphost_dll="$BENCH_ROOT/src/AppHost/bin/$BENCH_CONFIGURATION/net10.0/Mercato.AppHost.dll"
+  local root=${BENCH_SYSTEM_ROOT:-$BENCH_ROOT}
+  local apphost_dll="$root/src/AppHost/bin/$BENCH_CONFIGURATION/net10.0/Mercato.AppHost.dll"
   [[ -f "$apphost_dll" ]] || bench_die "no $BENCH_CONFIGURATION build of src/AppHost ($apphost_dll): build it first (dotnet build src/AppHost)"
   bench_port_busy "$BENCH_GATEWAY_PORT" && bench_die "port $BENCH_GATEWAY_PORT is in use: stop that system, or point MERCATO_GATEWAY at it"
   if [[ "${BENCH_FRESH:-0}" == 1 && -d "$BENCH_DATA_DIR" ]]; then
@@ -126,11 +127,11 @@ bench_start_system() {
     "--Mercato:MessagingPorts:notification=$((m + 3))" "--Mercato:MessagingPorts:analytics=$((m + 4))"
     "$@"
   )
-  bench_log "starting the system: dotnet run --project src/AppHost --no-build -- ${args[*]}"
+  bench_log "starting the system${BENCH_SYSTEM_ROOT:+ from $BENCH_SYSTEM_ROOT}: dotnet run --project src/AppHost --no-build -- ${args[*]}"
   BENCH_START_TIME=$(bench_now)
   # The launch profile's settings, with the dashboard's ports movable so a developer's own run is not disturbed.
   (
-    cd "$BENCH_ROOT" || exit 1
+    cd "$root" || exit 1
     export ASPNETCORE_ENVIRONMENT=Development DOTNET_ENVIRONMENT=Development ASPIRE_ALLOW_UNSECURED_TRANSPORT=true \
       ASPNETCORE_URLS="http://localhost:$d" ASPIRE_DASHBOARD_OTLP_ENDPOINT_URL="http://localhost:$((d + 1))" \
       ASPIRE_RESOURCE_SERVICE_ENDPOINT_URL="http://localhost:$((d + 2))" DOTNET_DASHBOARD_UNSECURED_ALLOW_ANONYMOUS=true \
@@ -140,7 +141,46 @@ bench_start_system() {
   BENCH_APPHOST_PID=$!
   export MERCATO_GATEWAY="http://127.0.0.1:$BENCH_GATEWAY_PORT"
   bench_log "AppHost process group $BENCH_APPHOST_PID, log $BENCH_APPHOST_LOG"
-  [[ -n "${BENCH_PID_LOG:-}" ]] && echo "$BENCH_APPHOST_PID" >>"$BENCH_PID_LOG"
+  if [[ -n "${BENCH_PID_LOG:-}" ]]; then echo "$BENCH_APPHOST_PID" >>"$BENCH_PID_LOG"; fi
+}
+
+# A baseline to measure against in the same run: BENCH_BASELINE_REV (a git revision of this repository, checked out in
+# a worktree under /tmp and built there) and/or BENCH_BASELINE ("VAR=value ..." settings given to every process of
+# the baseline system; the AppHost's children inherit its environment). Sets BENCH_BASELINE_ROOT and BASELINE_SETTINGS;
+# returns 1 when no baseline is asked for.
+bench_prepare_baseline() {
+  read -r -a BASELINE_SETTINGS <<<"${BENCH_BASELINE:-}"
+  BENCH_BASELINE_ROOT=""
+  if [[ -n "${BENCH_BASELINE_REV:-}" ]]; then
+    local rev
+    rev=$(git -C "$BENCH_ROOT" rev-parse --short "$BENCH_BASELINE_REV^{commit}") || bench_die "BENCH_BASELINE_REV=$BENCH_BASELINE_REV is not a commit"
+    BENCH_BASELINE_ROOT=/tmp/mercato-baseline-$rev
+    if [[ ! -d "$BENCH_BASELINE_ROOT" ]]; then
+      git -C "$BENCH_ROOT" worktree add --detach "$BENCH_BASELINE_ROOT" "$rev" >&2
+    fi
+    bench_log "building the baseline $rev in $BENCH_BASELINE_ROOT ($BENCH_CONFIGURATION)"
+    dotnet build "$BENCH_BASELINE_ROOT/src/AppHost" -c "$BENCH_CONFIGURATION" -nologo -v quiet >&2 || bench_die "the baseline $rev did not build"
+  fi
+  [[ -n "$BENCH_BASELINE_ROOT" || ${#BASELINE_SETTINGS[@]} -gt 0 ]]
+}
+
+# Describes the baseline for logs and results.
+bench_baseline_label() {
+  local parts=()
+  [[ -n "${BENCH_BASELINE_REV:-}" ]] && parts+=("revision $BENCH_BASELINE_REV")
+  ((${#BASELINE_SETTINGS[@]})) && parts+=("settings ${BASELINE_SETTINGS[*]}")
+  local IFS=', '
+  echo "${parts[*]}"
+}
+
+# bench_start_system for the baseline: its root and settings (they only need to be there when the AppHost starts).
+bench_start_baseline_system() {
+  local setting
+  for setting in "${BASELINE_SETTINGS[@]}"; do export "${setting?}"; done
+  BENCH_SYSTEM_ROOT=$BENCH_BASELINE_ROOT
+  bench_start_system "$@"
+  BENCH_SYSTEM_ROOT=""
+  for setting in "${BASELINE_SETTINGS[@]}"; do unset "${setting%%=*}"; done
 }
 
 # Every process below the given one (pids, one per line).
@@ -310,13 +350,17 @@ bench_restore_limits() {
 bench_rss_mb() { awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status" 2>/dev/null || echo "-"; }
 
 # --- the load generator --------------------------------------------------------------------------------------------
-# Builds bench/LoadGen (Release) once per script run, then runs it with the given arguments.
+# Builds bench/LoadGen (Release) once: exported, so the scripts one script runs do not build it again.
+bench_build_loadgen() {
+  [[ -z "${BENCH_LOADGEN_BUILT:-}" ]] || return 0
+  bench_log "building bench/LoadGen (Release)"
+  dotnet build "$BENCH_DIR/LoadGen" -c Release -nologo -v quiet >&2 || bench_die "bench/LoadGen did not build"
+  export BENCH_LOADGEN_BUILT=1
+}
+
+# Runs the load generator against the gateway with the given arguments.
 bench_loadgen() {
-  if [[ -z "${BENCH_LOADGEN_BUILT:-}" ]]; then
-    bench_log "building bench/LoadGen (Release)"
-    dotnet build "$BENCH_DIR/LoadGen" -c Release -nologo -v quiet >&2 || bench_die "bench/LoadGen did not build"
-    BENCH_LOADGEN_BUILT=1
-  fi
+  bench_build_loadgen
   dotnet "$BENCH_DIR/LoadGen/bin/Release/net10.0/loadgen.dll" --gateway "$(bench_gateway)" "$@"
 }
 

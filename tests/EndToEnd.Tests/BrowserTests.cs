@@ -18,7 +18,7 @@ public sealed class Browser : IAsyncLifetime
     private IBrowser? _browser;
 
     /// <summary>Where screenshots are written: artifacts/screenshots at the repository root.</summary>
-    public static string Screenshots { get; } = Path.Combine(RepositoryRoot(), "artifacts", "screenshots");
+    public static string Screenshots { get; } = Path.Combine(Repository.Root, "artifacts", "screenshots");
 
     public async Task InitializeAsync()
     {
@@ -60,18 +60,6 @@ public sealed class Browser : IAsyncLifetime
             await _browser.DisposeAsync();
         }
         _playwright?.Dispose();
-    }
-
-    private static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Mercato.slnx")))
-            {
-                return dir.FullName;
-            }
-        }
-        return AppContext.BaseDirectory;
     }
 }
 

@@ -1,6 +1,8 @@
+using System.Data.Common;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.EntityFrameworkCore.Migrations;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -37,7 +39,8 @@ public static class ServiceDatabase
         }
         else
         {
-            options.UseSqlite(ConnectionString(config, name));
+            options.UseSqlite(ConnectionString(config, name))
+                .AddInterceptors(new SqliteConnectionPragmas(config.GetValue("Database:SqliteSynchronous", SqliteSynchronous.Normal)));
         }
         return options.ReplaceService<IMigrationsAssembly, ProviderMigrationsAssembly>();
     }
@@ -82,4 +85,50 @@ public static class HealthTags
 {
     public const string Live = "live";
     public const string Ready = "ready";
+}
+
+/// <summary>How hard SQLite pushes each commit to the disk (PRAGMA synchronous).</summary>
+public enum SqliteSynchronous
+{
+    /// <summary>
+    /// In WAL mode a commit survives the process being killed at any point; only a power loss or OS crash can roll
+    /// back the last commits (never corrupt the file). What Wolverine's own SQLite connections use.
+    /// </summary>
+    Normal,
+
+    /// <summary>Also survives power loss: an fsync per commit, ~2 ms each on this project's machine (docs/benchmarks.md).</summary>
+    Full,
+}
+
+/// <summary>
+/// Per-connection SQLite settings for every connection EF Core opens (they live in the connection, not in the file):
+/// <list type="bullet">
+/// <item><c>synchronous</c> from <c>Database:SqliteSynchronous</c>: SQLite's default (FULL) fsyncs every commit, which
+/// capped each service at a few hundred commits a second, far below what the saga needs.</item>
+/// <item><c>busy_timeout</c> = the connection's timeout: a writer that finds the file locked by another writer waits
+/// inside SQLite, retrying within milliseconds. Without it Microsoft.Data.Sqlite retries on its own with a fixed
+/// 150 ms <c>Thread.Sleep</c>, so under concurrent writes every collision cost 150 ms and a blocked thread-pool thread.
+/// Wolverine's own SQLite connections set both the same way (Weasel's defaults).</item>
+/// </list>
+/// </summary>
+public sealed class SqliteConnectionPragmas(SqliteSynchronous synchronous) : DbConnectionInterceptor
+{
+    private readonly string _synchronous = synchronous.ToString().ToUpperInvariant();
+
+    private string PragmasFor(DbConnection connection) =>
+        $"PRAGMA synchronous={_synchronous}; PRAGMA busy_timeout={Math.Max(1, connection.ConnectionTimeout) * 1000};";
+
+    public override void ConnectionOpened(DbConnection connection, ConnectionEndEventData eventData)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = PragmasFor(connection);
+        command.ExecuteNonQuery();
+    }
+
+    public override async Task ConnectionOpenedAsync(DbConnection connection, ConnectionEndEventData eventData, CancellationToken cancellationToken = default)
+    {
+        await using var command = connection.CreateCommand();
+        command.CommandText = PragmasFor(connection);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
 }

@@ -9,6 +9,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using JasperFx.Resources;
 using Wolverine;
+using Wolverine.Configuration;
 using Wolverine.EntityFrameworkCore;
 using Wolverine.ErrorHandling;
 using Wolverine.Postgresql;
@@ -107,6 +108,9 @@ public static class MessagingExtensions
         return builder;
     }
 
+    /// <summary>How long the embedded TCP transport waits to fill a batch before sending what it has.</summary>
+    public static readonly TimeSpan DefaultSendBatchTimeout = TimeSpan.FromMilliseconds(50);
+
     private static TimeSpan[] Milliseconds(params int[] delays) => [.. delays.Select(ms => TimeSpan.FromMilliseconds(ms))];
 
     private static void UseSqliteAndTcp(WolverineOptions opts, IConfiguration config, string connectionString)
@@ -119,6 +123,12 @@ public static class MessagingExtensions
             // The default buffer (1,000) made a TCP receiver stop listening under load (shared notes).
             opts.ListenAtPort(listenPort).UseDurableInbox(new BufferingLimits(20_000, 10_000));
         }
+        // Wolverine's TCP sender holds a message for MessageBatchTimeout (250 ms by default) waiting for more to fill a
+        // batch: a quiet system paid that on every hop, ~1 s per order for the saga's four hops. Every batch costs a TCP
+        // connection and an inbox and an outbox transaction, so a window of 5 ms made loaded systems slower (measured,
+        // docs/benchmarks.md); 50 ms keeps most of the latency gain. Messaging:SendBatchTimeout sets it.
+        var batchTimeout = config.GetValue("Messaging:SendBatchTimeout", DefaultSendBatchTimeout);
+        opts.Policies.Add(new LambdaEndpointPolicy<TcpEndpoint>((endpoint, _) => endpoint.MessageBatchTimeout = batchTimeout));
     }
 
     /// <summary>

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Where does a service spend its time under load? Samples one service's threads with dotnet-trace (~100 Hz, the
+# dotnet-sampled-thread-time profile) while a load runs, and prints the methods that were on the stack the longest,
+# exclusive and inclusive (`dotnet-trace report … topN`). Threads waiting show as wait methods (Monitor.Wait,
+# LowLevelLifoSemaphore, WaitHandle …): what is left is where the CPU goes, or what it waits on.
+#
+#   bash bench/profile.sh gateway                 # wrk on a cached catalog read through the gateway
+#   bash bench/profile.sh ordering checkout 25     # LoadGen checkout at 25 orders/s
+#
+# Environment: BENCH_PROFILE_SECONDS (15, sampled after 10 s of load), BENCH_TOP (40), plus those of bench/lib.sh.
+# Needs dotnet-trace (`dotnet tool install -g dotnet-trace`) and, for the wrk load, wrk.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+SERVICE=${1:?which service to profile: gateway, ordering, payment, ...}
+LOAD=${2:-wrk}
+RATE=${3:-25}
+bench_init "profile-$SERVICE"
+export PATH=$PATH:$HOME/.dotnet/tools
+bench_need dotnet-trace
+SECONDS_SAMPLED=${BENCH_PROFILE_SECONDS:-15}
+TOP=${BENCH_TOP:-40}
+
+bench_ensure_system
+bench_raise_limits
+pid=$(bench_instances | awk -v s="$SERVICE" '$1 == s && $3 != "-" { print $3; exit }')
+[[ -n "$pid" ]] || bench_die "no running instance of $SERVICE reports its pid"
+bench_log "$SERVICE is pid $pid"
+
+case $LOAD in
+  wrk)
+    bench_need wrk
+    path=${BENCH_PATH:-/api/catalog/products/00000000-0000-4000-8000-000000000001}
+    wrk -t2 -c64 -d$((SECONDS_SAMPLED + 15))s "$(bench_gateway)$path" >"$BENCH_OUT/load.txt" 2>&1 &
+    ;;
+  checkout)
+    bench_loadgen checkout --rate "$RATE" --duration "$((SECONDS_SAMPLED + 5))s" --warmup 10s --users 50 --quiet --no-audit \
+      --label "profile.sh $SERVICE" >"$BENCH_OUT/load.txt" 2>&1 &
+    ;;
+  *) bench_die "load '$LOAD': use wrk or checkout" ;;
+esac
+LOAD_PID=$!
+bench_on_exit 'kill -TERM $LOAD_PID 2>/dev/null; wait $LOAD_PID 2>/dev/null'
+sleep 10
+trace=$BENCH_OUT/$SERVICE.nettrace
+bench_log "sampling $SERVICE for ${SECONDS_SAMPLED}s"
+dotnet-trace collect -p "$pid" --profile dotnet-sampled-thread-time --duration "00:00:00:$SECONDS_SAMPLED" -o "$trace" >"$BENCH_OUT/trace.log" 2>&1
+wait "$LOAD_PID" || true
+dotnet-trace report "$trace" topN -n "$TOP" | tee "$BENCH_OUT/top-exclusive.txt"
+dotnet-trace report "$trace" topN -n "$TOP" --inclusive | tee "$BENCH_OUT/top-inclusive.txt"
+echo "trace: $trace (open it in PerfView or speedscope: dotnet-trace convert --format speedscope)"

@@ -1,0 +1,95 @@
+using System.Diagnostics;
+using System.Text.Json;
+
+namespace Mercato.EndToEnd.Tests;
+
+/// <summary>
+/// Benchmarks are not tests, but their scripts must keep working: <c>bench/smoke.sh</c> runs every one of them for a few
+/// seconds against this collection's running system (no extra start-up), and the results they write are checked here.
+/// Needs bash, curl, jq, nginx and wrk: skipped locally without them, required in CI (<c>MERCATO_CI=1</c>).
+/// </summary>
+[Collection(SystemCollection.Name)]
+public sealed class BenchmarkSmokeTests(EmbeddedSystem system)
+{
+    private static readonly string[] Tools = ["bash", "curl", "jq", "nginx", "wrk"];
+
+    private static string? Which(string tool) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':')
+            .Concat(["/usr/sbin", "/sbin"])
+            .Select(dir => Path.Combine(dir, tool))
+            .FirstOrDefault(File.Exists);
+
+    [SkippableFact]
+    public async Task Every_benchmark_script_runs_against_the_running_system_and_reports_numbers()
+    {
+        var missing = Tools.Where(tool => Which(tool) is null).ToList();
+        Skip.If(missing.Count > 0 && Environment.GetEnvironmentVariable("MERCATO_CI") != "1",
+            $"{string.Join(", ", missing)} not installed (apt-get install {string.Join(' ', missing)}); CI installs them.");
+        Assert.Empty(missing);
+
+        var output = Path.Combine(Path.GetTempPath(), "mercato-bench-smoke-" + Guid.NewGuid().ToString("N"));
+        var start = new ProcessStartInfo("bash", [Path.Combine(Repository.Root, "bench", "smoke.sh")])
+        {
+            WorkingDirectory = Repository.Root,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        start.Environment["MERCATO_GATEWAY"] = system.Gateway.BaseAddress!.ToString().TrimEnd('/');
+        start.Environment["MERCATO_ADMIN_PASSWORD"] = MercatoSystem.AdminPassword;
+        start.Environment["BENCH_OUT"] = output;
+        start.Environment["PATH"] = (Environment.GetEnvironmentVariable("PATH") ?? "") + ":/usr/sbin:/sbin";
+        using var smoke = Process.Start(start)!;
+        var stdout = smoke.StandardOutput.ReadToEndAsync();
+        var stderr = smoke.StandardError.ReadToEndAsync();
+        using (var deadline = new CancellationTokenSource(TimeSpan.FromMinutes(8)))
+        {
+            try
+            {
+                await smoke.WaitForExitAsync(deadline.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                smoke.Kill(entireProcessTree: true);
+                throw;
+            }
+        }
+        var log = await stderr + await stdout;
+        Assert.True(smoke.ExitCode == 0, $"bench/smoke.sh exited {smoke.ExitCode}:\n{log}");
+
+        using var gateway = Read(output, "gateway", "gateway-summary.json");
+        foreach (var target in (string[])["direct", "gateway", "nginx"])
+        {
+            var measured = gateway.RootElement.GetProperty("targets").GetProperty(target);
+            Assert.True(measured.GetProperty("rps").GetDouble() > 0, $"{target}: no requests measured");
+            Assert.Equal(0, measured.GetProperty("errors").GetInt32());
+        }
+        Assert.True(gateway.RootElement.GetProperty("ratios").GetProperty("gateway_over_nginx").GetProperty("rps").GetDouble() > 0);
+
+        using var checkout = Read(output, "checkout", "steps.json");
+        Assert.NotEmpty(checkout.RootElement.EnumerateArray());
+        foreach (var step in checkout.RootElement.EnumerateArray())
+        {
+            Assert.True(step.GetProperty("audit").GetBoolean(), $"checkout audit failed at {step.GetProperty("rate")}/s: {step}");
+            Assert.True(step.GetProperty("placed").GetInt32() > 0, $"no order placed at {step.GetProperty("rate")}/s");
+        }
+
+        using var footprint = Read(output, "footprint", "footprint-summary.json");
+        var measuredServices = footprint.RootElement.GetProperty("processes").EnumerateArray()
+            .Where(p => p.GetProperty("idle_mb").ValueKind == JsonValueKind.Number && p.GetProperty("idle_mb").GetDouble() > 0)
+            .Select(p => p.GetProperty("service").GetString())
+            .ToHashSet();
+        foreach (var service in (string[])["registry", "gateway", "identity", "catalog", "inventory", "payment", "ordering", "notification", "analytics", "basket"])
+        {
+            Assert.Contains(service, measuredServices);
+        }
+
+        foreach (var run in (string[])["browse.json", "mixed.json"])
+        {
+            using var report = Read(output, run);
+            Assert.True(report.RootElement.GetProperty("passed").GetBoolean(), $"{run} did not pass");
+        }
+        Directory.Delete(output, recursive: true);
+    }
+
+    private static JsonDocument Read(params string[] path) => JsonDocument.Parse(File.ReadAllText(Path.Combine(path)));
+}
