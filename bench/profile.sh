@@ -47,4 +47,4 @@ dotnet-trace collect -p "$pid" --profile dotnet-sampled-thread-time --duration "
 wait "$LOAD_PID" || true
 dotnet-trace report "$trace" topN -n "$TOP" | tee "$BENCH_OUT/top-exclusive.txt"
 dotnet-trace report "$trace" topN -n "$TOP" --inclusive | tee "$BENCH_OUT/top-inclusive.txt"
-echo "trace: $trace (open it in PerfView or speedscope: dotnet-trace convert --format speedscope)"
+echo "trace: $trace (not committed; open it in PerfView, or convert it: dotnet-trace convert --format speedscope)"
