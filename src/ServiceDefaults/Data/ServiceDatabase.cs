@@ -115,8 +115,10 @@ public sealed class SqliteConnectionPragmas(SqliteSynchronous synchronous) : DbC
 {
     private readonly string _synchronous = synchronous.ToString().ToUpperInvariant();
 
+    // SqliteConnection's own timeout is DefaultTimeout (Default Timeout in the connection string); its inherited
+    // ConnectionTimeout is ADO.NET's fixed 15 s.
     private string PragmasFor(DbConnection connection) =>
-        $"PRAGMA synchronous={_synchronous}; PRAGMA busy_timeout={Math.Max(1, connection.ConnectionTimeout) * 1000};";
+        $"PRAGMA synchronous={_synchronous}; PRAGMA busy_timeout={Math.Max(1, (connection as SqliteConnection)?.DefaultTimeout ?? 30) * 1000};";
 
     public override void ConnectionOpened(DbConnection connection, ConnectionEndEventData eventData)
     {
