@@ -1,7 +1,6 @@
 using Mercato.Payment.Data;
 using Mercato.ServiceDefaults.Messaging;
 using Mercato.Testing;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Wolverine.Runtime;
@@ -56,21 +55,9 @@ public sealed class EmbeddedProfileTests
     [Fact]
     public async Task Both_are_configurable()
     {
-        using var service = new ConfiguredFactory(("Messaging:SendBatchTimeout", "00:00:00.040"), ("Database:SqliteSynchronous", "Full"));
+        using var service = new ConfiguredServiceFactory<Program>(("Messaging:SendBatchTimeout", "00:00:00.040"), ("Database:SqliteSynchronous", "Full"));
 
         Assert.Equal(TimeSpan.FromMilliseconds(40), BatchTimeoutOfPeer(service));
         Assert.Equal(2, await PragmaOf(service, "synchronous"));
-    }
-
-    private sealed class ConfiguredFactory(params (string Key, string Value)[] settings) : ServiceFactory<Program>
-    {
-        protected override void ConfigureWebHost(IWebHostBuilder builder)
-        {
-            base.ConfigureWebHost(builder);
-            foreach (var (key, value) in settings)
-            {
-                builder.UseSetting(key, value);
-            }
-        }
     }
 }

@@ -7,6 +7,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using JasperFx.CodeGeneration;
 using JasperFx.Resources;
 using Wolverine;
 using Wolverine.Configuration;
@@ -29,8 +30,13 @@ namespace Mercato.ServiceDefaults.Messaging;
 /// </summary>
 public static class MessagingExtensions
 {
+    /// <param name="codeVariant">
+    /// Names this configuration when the service's handler set depends on configuration (ordering leaves out the saga or
+    /// the choreography handler): its pre-generated handler code then lives apart, in Internal/Generated/{codeVariant}
+    /// and namespace Internal.Generated.{codeVariant}, since Wolverine names a handler type after its message alone.
+    /// </param>
     public static IHostApplicationBuilder AddMessaging<TContext>(
-        this IHostApplicationBuilder builder, string database, Action<MessageRoutes>? routes = null)
+        this IHostApplicationBuilder builder, string database, Action<MessageRoutes>? routes = null, string? codeVariant = null)
         where TContext : DbContext
     {
         var config = builder.Configuration;
@@ -53,7 +59,18 @@ public static class MessagingExtensions
             opts.ServiceName = database;
             // Handlers live in the service, not in this shared assembly that calls UseWolverine.
             opts.ApplicationAssembly = typeof(TContext).Assembly;
+            // Handler code is generated ahead of time into each service's Internal/Generated folder (kept current by a
+            // test in each service's test project): no Roslyn in the process, no compile before the first messages.
+            // Auto still compiles a chain that has no pre-built type (a configuration nobody generated for);
+            // Messaging:CodeGeneration=Dynamic ignores the pre-built code, Static refuses to compile at all.
             opts.UseRuntimeCompilation();
+            opts.CodeGeneration.TypeLoadMode = config.GetValue("Messaging:CodeGeneration", TypeLoadMode.Auto);
+            opts.CodeGeneration.SourceCodeWritingEnabled = false;
+            if (codeVariant is not null)
+            {
+                opts.CodeGeneration.GeneratedNamespace = $"Internal.Generated.{codeVariant}";
+                opts.CodeGeneration.GeneratedCodeOutputPath = Path.Combine(builder.Environment.ContentRootPath, "Internal", "Generated", codeVariant);
+            }
             opts.Services.AddDbContextWithWolverineIntegration<TContext>(o => o.UseServiceDatabase(config, database));
             opts.UseEntityFrameworkCoreTransactions();
             opts.Policies.AutoApplyTransactions();

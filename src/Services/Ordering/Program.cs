@@ -17,7 +17,7 @@ if (SagaStyles.From(builder.Configuration) == SagaStyle.Orchestration)
         .Send<ReleaseStock>("inventory")
         .Send<CommitStock>("inventory")
         .Send<OrderConfirmed>("notification", "analytics")
-        .Send<OrderCancelled>("notification", "analytics"));
+        .Send<OrderCancelled>("notification", "analytics"), codeVariant: nameof(SagaStyle.Orchestration));
     builder.Services.AddSingleton<IOrderFlow, OrchestratedOrderFlow>();
 }
 else
@@ -26,7 +26,7 @@ else
         .WithoutHandler(typeof(OrderSaga))
         .Send<OrderSubmitted>("payment", "inventory", "analytics")
         .Send<OrderConfirmed>("inventory", "notification", "analytics")
-        .Send<OrderCancelled>("payment", "inventory", "notification", "analytics"));
+        .Send<OrderCancelled>("payment", "inventory", "notification", "analytics"), codeVariant: nameof(SagaStyle.Choreography));
     builder.Services.AddSingleton<IOrderFlow, ChoreographedOrderFlow>();
 }
 builder.Services.AddSingleton(TimeProvider.System);

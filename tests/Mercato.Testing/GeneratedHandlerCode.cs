@@ -1,0 +1,125 @@
+using JasperFx.CodeGeneration;
+using JasperFx.CodeGeneration.Model;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Wolverine.Runtime.Handlers;
+using Xunit;
+
+namespace Mercato.Testing;
+
+/// <summary>
+/// Wolverine's handler code, generated ahead of time and compiled into each messaging service (Internal/Generated), so
+/// a service neither starts Roslyn nor waits for it on its first messages. This compares what Wolverine would generate
+/// now with the files in the project; with MERCATO_WRITE_GENERATED_CODE=1 it rewrites them instead
+/// (scripts/generate-handler-code.sh).
+/// </summary>
+public static class GeneratedHandlerCode
+{
+    public const string WriteVariable = "MERCATO_WRITE_GENERATED_CODE";
+
+    /// <summary>
+    /// The service's committed handler code is current for both saga styles, and with runtime compilation refused
+    /// (Messaging:CodeGeneration=Static) every one of its handlers loads from the service's own assembly.
+    /// </summary>
+    public static void AssertPreGeneratedFor<TProgram>() where TProgram : class
+    {
+        using (var orchestrated = new ConfiguredServiceFactory<TProgram>())
+        using (var choreographed = new ConfiguredServiceFactory<TProgram>(("Ordering:SagaStyle", "Choreography")))
+        {
+            AssertCommittedCodeIsCurrent(orchestrated.Services, choreographed.Services);
+        }
+        if (Environment.GetEnvironmentVariable(WriteVariable) == "1")
+        {
+            return; // the assembly under test was built before the files were written
+        }
+        foreach (var style in (string[])["Orchestration", "Choreography"])
+        {
+            using var service = new ConfiguredServiceFactory<TProgram>(("Ordering:SagaStyle", style), ("Messaging:CodeGeneration", "Static"));
+            var handlers = service.Services.GetServices<ICodeFileCollection>().OfType<HandlerGraph>().Single();
+            Assert.NotEmpty(handlers.Chains);
+            foreach (var chain in handlers.Chains)
+            {
+                // Static mode throws ExpectedTypeMissingException for a chain without a pre-built type.
+                Assert.NotNull(handlers.HandlerFor(chain.MessageType));
+            }
+        }
+    }
+
+    /// <summary>
+    /// Every host passed in is one configuration of the same service (a saga style, say); the project's
+    /// Internal/Generated folder must hold the union of their files, each exactly as generated, and nothing else.
+    /// </summary>
+    public static void AssertCommittedCodeIsCurrent(params IServiceProvider[] hosts)
+    {
+        var expected = new Dictionary<string, string>(StringComparer.Ordinal);
+        string? projectDirectory = null;
+        foreach (var services in hosts)
+        {
+            var root = Path.Combine(services.GetRequiredService<IHostEnvironment>().ContentRootPath, "Internal", "Generated");
+            projectDirectory ??= root;
+            var collections = services.GetServices<ICodeFileCollection>().ToArray();
+            Assert.NotEmpty(collections);
+            var temp = Path.Combine(Path.GetTempPath(), "mercato-codegen", Guid.NewGuid().ToString("N"));
+            var original = collections.Select(collection => (Collection: collection, Path: collection.Rules.GeneratedCodeOutputPath)).ToList();
+            foreach (var (collection, path) in original)
+            {
+                collection.Rules.GeneratedCodeOutputPath = Path.Combine(temp, Path.GetRelativePath(root, path));
+            }
+            try
+            {
+                new DynamicCodeBuilder(services, collections) { ServiceVariableSource = services.GetService<IServiceVariableSource>() }
+                    .WriteGeneratedCode(_ => { });
+                foreach (var file in Directory.EnumerateFiles(temp, "*.cs", SearchOption.AllDirectories))
+                {
+                    var key = Path.GetRelativePath(temp, file);
+                    var text = File.ReadAllText(file);
+                    if (expected.TryGetValue(key, out var other) && other != text)
+                    {
+                        Assert.Fail($"Two configurations of one service generate different code for {key}: give each its own " +
+                            "codeVariant in AddMessaging.");
+                    }
+                    expected[key] = text;
+                }
+            }
+            finally
+            {
+                // Collections may share one GenerationRules: put the paths back in reverse order.
+                foreach (var (collection, path) in Enumerable.Reverse(original))
+                {
+                    collection.Rules.GeneratedCodeOutputPath = path;
+                }
+                Directory.Delete(temp, recursive: true);
+            }
+        }
+        Assert.NotNull(projectDirectory);
+        Assert.NotEmpty(expected);
+
+        var onDisk = Directory.Exists(projectDirectory)
+            ? Directory.EnumerateFiles(projectDirectory, "*.cs", SearchOption.AllDirectories)
+                .ToDictionary(file => Path.GetRelativePath(projectDirectory, file), File.ReadAllText, StringComparer.Ordinal)
+            : [];
+        var stale = expected.Where(file => !onDisk.TryGetValue(file.Key, out var text) || text != file.Value).Select(file => file.Key)
+            .Concat(onDisk.Keys.Where(file => !expected.ContainsKey(file)))
+            .Order(StringComparer.Ordinal).ToList();
+        if (stale.Count == 0)
+        {
+            return;
+        }
+        if (Environment.GetEnvironmentVariable(WriteVariable) == "1")
+        {
+            if (Directory.Exists(projectDirectory))
+            {
+                Directory.Delete(projectDirectory, recursive: true);
+            }
+            foreach (var (file, text) in expected)
+            {
+                var path = Path.Combine(projectDirectory, file);
+                Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+                File.WriteAllText(path, text);
+            }
+            return;
+        }
+        Assert.Fail($"The pre-generated handler code in {projectDirectory} is not what Wolverine generates for the handlers now " +
+            $"(missing, changed or left over: {string.Join(", ", stale)}). Run `bash scripts/generate-handler-code.sh`, build and commit the result.");
+    }
+}

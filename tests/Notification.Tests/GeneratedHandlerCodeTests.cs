@@ -1,0 +1,9 @@
+using Mercato.Testing;
+
+namespace Mercato.Notification.Tests;
+
+public sealed class GeneratedHandlerCodeTests
+{
+    [Fact]
+    public void Handlers_run_on_code_generated_ahead_of_time() => GeneratedHandlerCode.AssertPreGeneratedFor<Program>();
+}
