@@ -2,6 +2,7 @@ using JasperFx.CodeGeneration;
 using JasperFx.CodeGeneration.Model;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Npgsql;
 using Wolverine.Runtime.Handlers;
 using Xunit;
 
@@ -41,6 +42,55 @@ public static class GeneratedHandlerCode
             {
                 // Static mode throws ExpectedTypeMissingException for a chain without a pre-built type.
                 Assert.NotNull(handlers.HandlerFor(chain.MessageType));
+            }
+        }
+    }
+
+    /// <summary>
+    /// The scale-out profile (PostgreSQL message store) loads the same pre-built types by name, so it must generate the
+    /// same code. Needs PostgreSQL (MERCATO_TEST_POSTGRES, default the local server of .ci/servers.sh); skipped without
+    /// it unless MERCATO_REQUIRE_SCALEOUT=1 (CI), where it fails.
+    /// </summary>
+    public static async Task AssertScaleOutGeneratesTheSameFor<TProgram>(string service) where TProgram : class
+    {
+        var admin = Environment.GetEnvironmentVariable("MERCATO_TEST_POSTGRES") ?? "Host=127.0.0.1;Port=5432;Username=postgres;Password=postgres";
+        string[] styles = ["Orchestration", "Choreography"];
+        var databases = styles.Select(style => $"codegen_{service}_{style.ToLowerInvariant()}_{Guid.NewGuid():N}").ToArray();
+        try
+        {
+            await using var connection = new NpgsqlConnection(admin);
+            await connection.OpenAsync();
+            foreach (var database in databases)
+            {
+                await using var create = new NpgsqlCommand($"CREATE DATABASE \"{database}\"", connection);
+                await create.ExecuteNonQueryAsync();
+            }
+        }
+        catch (Exception ex) when (ex is NpgsqlException or System.Net.Sockets.SocketException
+            && Environment.GetEnvironmentVariable("MERCATO_REQUIRE_SCALEOUT") != "1")
+        {
+            throw new SkipException($"PostgreSQL not reachable ({ex.Message}); run `sudo bash .ci/servers.sh`.");
+        }
+        var hosts = styles.Select((style, i) => new ConfiguredServiceFactory<TProgram>(
+            ("Mercato:Profile", "ScaleOut"),
+            ("Ordering:SagaStyle", style),
+            ($"ConnectionStrings:{service}", new NpgsqlConnectionStringBuilder(admin) { Database = databases[i] }.ConnectionString),
+            // Never connected to: the test host replaces external transports.
+            ("ConnectionStrings:rabbitmq", "amqp://guest:guest@127.0.0.1:5672/"))).ToList();
+        try
+        {
+            AssertCommittedCodeIsCurrent([.. hosts.Select(host => host.Services)]);
+        }
+        finally
+        {
+            hosts.ForEach(host => host.Dispose());
+            NpgsqlConnection.ClearAllPools();
+            await using var connection = new NpgsqlConnection(admin);
+            await connection.OpenAsync();
+            foreach (var database in databases)
+            {
+                await using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)", connection);
+                await drop.ExecuteNonQueryAsync();
             }
         }
     }
