@@ -21,7 +21,7 @@ public sealed class RegistryServerOptions
 /// <summary>
 /// The spec's HealthChecker on the registry side: evicts instances that stopped heartbeating and probes each one's
 /// /health/ready; an instance that fails its probe twice in a row (default) is evicted, and registers again on its next
-/// heartbeat once healthy.
+/// heartbeat once healthy. Timeouts alone never evict a service's last instance (<see cref="ServiceRegistry.ProbeFailed"/>).
 /// </summary>
 public sealed class HealthProber(ServiceRegistry registry, IOptions<RegistryServerOptions> options, ILogger<HealthProber> logger)
     : BackgroundService
@@ -51,6 +51,7 @@ public sealed class HealthProber(ServiceRegistry registry, IOptions<RegistryServ
     private async Task ProbeAsync(ServiceInstance instance, CancellationToken ct)
     {
         string? failure;
+        var timedOut = false;
         try
         {
             using var response = await _probe.GetAsync($"{instance.Address}/health/ready", ct);
@@ -58,6 +59,8 @@ public sealed class HealthProber(ServiceRegistry registry, IOptions<RegistryServ
         }
         catch (Exception ex) when (!ct.IsCancellationRequested)
         {
+            // HttpClient.Timeout surfaces as a cancellation that the caller did not ask for.
+            timedOut = ex is TaskCanceledException;
             failure = $"readiness probe failed: {ex.Message}";
         }
         if (failure is null)
@@ -66,7 +69,7 @@ public sealed class HealthProber(ServiceRegistry registry, IOptions<RegistryServ
             return;
         }
         logger.LogWarning("{Service} instance {Instance}: {Failure}", instance.ServiceName, instance.InstanceId, failure);
-        registry.ProbeFailed(instance.InstanceId, failure, options.Value.FailedProbesBeforeEviction);
+        registry.ProbeFailed(instance.InstanceId, failure, options.Value.FailedProbesBeforeEviction, timedOut);
     }
 
     public override void Dispose()

@@ -53,13 +53,28 @@ public sealed class ServiceRegistry(TimeProvider time, ILogger<ServiceRegistry> 
 
     /// <summary>
     /// Counts a failed readiness probe; the instance is evicted once <paramref name="evictAfter"/> probes in a row failed,
-    /// so one slow answer from a busy instance does not take it out of service.
+    /// so one slow answer from a busy instance does not take it out of service. A probe that only <paramref name="timedOut"/>
+    /// never evicts the last instance of its service: a saturated instance answers late but still serves (and still
+    /// heartbeats), and evicting it would turn slowness into a full outage of the service (the idea of Envoy's panic
+    /// threshold). An instance that refuses or answers unhealthy is evicted regardless, and one that stops heartbeating
+    /// is evicted by <see cref="EvictSilent"/>.
     /// </summary>
     /// <returns>true when the instance was evicted.</returns>
-    public bool ProbeFailed(string instanceId, string reason, int evictAfter)
+    public bool ProbeFailed(string instanceId, string reason, int evictAfter, bool timedOut = false)
     {
         var failures = _failedProbes.AddOrUpdate(instanceId, 1, (_, n) => n + 1);
-        return failures >= evictAfter && Deregister(instanceId, reason);
+        if (failures < evictAfter)
+        {
+            return false;
+        }
+        if (timedOut && _instances.TryGetValue(instanceId, out var instance)
+            && !_instances.Values.Any(other => other.ServiceName == instance.ServiceName && other.InstanceId != instanceId))
+        {
+            logger.LogWarning("Kept {Service} instance {Instance} after {Failures} probes in a row timed out: it is the service's last instance",
+                instance.ServiceName, instanceId, failures);
+            return false;
+        }
+        return Deregister(instanceId, reason);
     }
 
     public void ProbeSucceeded(string instanceId) => _failedProbes.TryRemove(instanceId, out _);

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Mercato.ServiceDefaults.Discovery;
@@ -57,6 +58,37 @@ public sealed class RegistryApiTests(RegistryFactory registry, HealthyInstance l
 
         Assert.DoesNotContain(listed, i => i.InstanceId == dead.InstanceId);
         Assert.Equal(HttpStatusCode.NotFound, (await client.PutAsync($"/registry/v1/instances/{dead.InstanceId}/heartbeat", null)).StatusCode);
+    }
+
+    [Fact]
+    public async Task Probes_that_only_time_out_evict_all_but_the_last_instance_of_a_service()
+    {
+        // A hung instance: the kernel accepts the connection, nothing ever answers, so every probe times out (1 s here).
+        using var hung = new TcpListener(IPAddress.Loopback, 0);
+        hung.Start();
+        var address = $"http://127.0.0.1:{((IPEndPoint)hung.LocalEndpoint).Port}";
+        var client = registry.CreateClient();
+        var instances = new[] { Registration("shipping", address), Registration("shipping", address) };
+        foreach (var instance in instances)
+        {
+            await client.PostAsJsonAsync("/registry/v1/instances", instance);
+        }
+        async Task<List<ServiceInstance>> Listed() => (await client.GetFromJsonAsync<List<ServiceInstance>>("/registry/v1/services/shipping"))!;
+
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while ((await Listed()).Count > 1 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(100);
+        }
+        var survivor = Assert.Single(await Listed());
+
+        // Several more rounds of timed-out probes (two in a row evicted its sibling): the last instance stays listed.
+        for (var i = 0; i < 5; i++)
+        {
+            await Task.Delay(1000);
+            await client.PutAsync($"/registry/v1/instances/{survivor.InstanceId}/heartbeat", null);
+            Assert.Equal(survivor.InstanceId, Assert.Single(await Listed()).InstanceId);
+        }
     }
 
     [Theory]

@@ -71,4 +71,27 @@ public sealed class ProbeEvictionTests
         Assert.True(registry.ProbeFailed("a", "refused", evictAfter: 2));
         Assert.Empty(registry.Healthy("catalog"));
     }
+
+    [Fact]
+    public void Timeouts_evict_an_instance_with_siblings_but_never_the_last_one()
+    {
+        var registry = new ServiceRegistry(new FakeTimeProvider(), NullLogger<ServiceRegistry>.Instance);
+        registry.Register(new InstanceRegistration("ordering", "a", "http://127.0.0.1:1", "1.0.0"));
+        registry.Register(new InstanceRegistration("ordering", "b", "http://127.0.0.1:2", "1.0.0"));
+        registry.Register(new InstanceRegistration("payment", "p", "http://127.0.0.1:3", "1.0.0"));
+
+        Assert.False(registry.ProbeFailed("a", "timeout", evictAfter: 2, timedOut: true));
+        Assert.True(registry.ProbeFailed("a", "timeout", evictAfter: 2, timedOut: true));
+        // b is ordering's last instance now, p is payment's only one: slow answers keep them in service.
+        for (var i = 0; i < 5; i++)
+        {
+            Assert.False(registry.ProbeFailed("b", "timeout", evictAfter: 2, timedOut: true));
+            Assert.False(registry.ProbeFailed("p", "timeout", evictAfter: 2, timedOut: true));
+        }
+        Assert.Equal(["b"], registry.Healthy("ordering").Select(i => i.InstanceId));
+        Assert.Single(registry.Healthy("payment"));
+        // A refused or unhealthy answer still evicts the last instance.
+        Assert.True(registry.ProbeFailed("b", "refused", evictAfter: 2));
+        Assert.Empty(registry.Healthy("ordering"));
+    }
 }
