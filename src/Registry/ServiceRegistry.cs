@@ -8,6 +8,7 @@ public sealed class ServiceRegistry(TimeProvider time, ILogger<ServiceRegistry> 
 {
     private readonly ConcurrentDictionary<string, ServiceInstance> _instances = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, int> _failedProbes = new(StringComparer.Ordinal);
+    private readonly Lock _probeEvictions = new();
 
     public ServiceInstance Register(InstanceRegistration registration)
     {
@@ -67,14 +68,18 @@ public sealed class ServiceRegistry(TimeProvider time, ILogger<ServiceRegistry> 
         {
             return false;
         }
-        if (timedOut && _instances.TryGetValue(instanceId, out var instance)
-            && !_instances.Values.Any(other => other.ServiceName == instance.ServiceName && other.InstanceId != instanceId))
+        // Probes run in parallel: two hung siblings must not each see the other and both be evicted.
+        lock (_probeEvictions)
         {
-            logger.LogWarning("Kept {Service} instance {Instance} after {Failures} probes in a row timed out: it is the service's last instance",
-                instance.ServiceName, instanceId, failures);
-            return false;
+            if (timedOut && _instances.TryGetValue(instanceId, out var instance)
+                && !_instances.Values.Any(other => other.ServiceName == instance.ServiceName && other.InstanceId != instanceId))
+            {
+                logger.LogWarning("Kept {Service} instance {Instance} after {Failures} probes in a row timed out: it is the service's last instance",
+                    instance.ServiceName, instanceId, failures);
+                return false;
+            }
+            return Deregister(instanceId, reason);
         }
-        return Deregister(instanceId, reason);
     }
 
     public void ProbeSucceeded(string instanceId) => _failedProbes.TryRemove(instanceId, out _);
