@@ -4,10 +4,11 @@
 # result built and committed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-for service in Ordering Payment Inventory Notification Analytics; do
+services=(Ordering Payment Inventory Notification Analytics)
+for service in "${services[@]}"; do
   MERCATO_WRITE_GENERATED_CODE=1 dotnet test "tests/$service.Tests" --filter GeneratedHandlerCodeTests
 done
 # Second pass: the services now compile the new code in; every test must pass without writing.
-for service in Ordering Payment Inventory Notification Analytics; do
+for service in "${services[@]}"; do
   dotnet test "tests/$service.Tests" --filter GeneratedHandlerCodeTests
 done

@@ -1,5 +1,6 @@
 using JasperFx.CodeGeneration;
 using JasperFx.CodeGeneration.Model;
+using Mercato.ServiceDefaults.Messaging;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Npgsql;
@@ -18,22 +19,31 @@ public static class GeneratedHandlerCode
 {
     public const string WriteVariable = "MERCATO_WRITE_GENERATED_CODE";
 
+    private static bool Writing => Environment.GetEnvironmentVariable(WriteVariable) == "1";
+
+    // Every saga style is a configuration the committed code must cover (ordering's handler set depends on it).
+    private static readonly string[] SagaStyleNames = Enum.GetNames<SagaStyle>();
+
     /// <summary>
-    /// The service's committed handler code is current for both saga styles, and with runtime compilation refused
+    /// The service's committed handler code is current for every saga style, and with runtime compilation refused
     /// (Messaging:CodeGeneration=Static) every one of its handlers loads from the service's own assembly.
     /// </summary>
     public static void AssertPreGeneratedFor<TProgram>() where TProgram : class
     {
-        using (var orchestrated = new ConfiguredServiceFactory<TProgram>())
-        using (var choreographed = new ConfiguredServiceFactory<TProgram>(("Ordering:SagaStyle", "Choreography")))
+        var styles = SagaStyleNames.Select(style => new ConfiguredServiceFactory<TProgram>(("Ordering:SagaStyle", style))).ToList();
+        try
         {
-            AssertCommittedCodeIsCurrent(orchestrated.Services, choreographed.Services);
+            AssertCommittedCodeIsCurrent([.. styles.Select(host => host.Services)]);
         }
-        if (Environment.GetEnvironmentVariable(WriteVariable) == "1")
+        finally
+        {
+            styles.ForEach(host => host.Dispose());
+        }
+        if (Writing)
         {
             return; // the assembly under test was built before the files were written
         }
-        foreach (var style in (string[])["Orchestration", "Choreography"])
+        foreach (var style in SagaStyleNames)
         {
             using var service = new ConfiguredServiceFactory<TProgram>(("Ordering:SagaStyle", style), ("Messaging:CodeGeneration", "Static"));
             var handlers = service.Services.GetServices<ICodeFileCollection>().OfType<HandlerGraph>().Single();
@@ -54,8 +64,7 @@ public static class GeneratedHandlerCode
     public static async Task AssertScaleOutGeneratesTheSameFor<TProgram>(string service) where TProgram : class
     {
         var admin = Environment.GetEnvironmentVariable("MERCATO_TEST_POSTGRES") ?? "Host=127.0.0.1;Port=5432;Username=postgres;Password=postgres";
-        string[] styles = ["Orchestration", "Choreography"];
-        var databases = styles.Select(style => $"codegen_{service}_{style.ToLowerInvariant()}_{Guid.NewGuid():N}").ToArray();
+        var databases = SagaStyleNames.Select(style => $"codegen_{service}_{style.ToLowerInvariant()}_{Guid.NewGuid():N}").ToArray();
         try
         {
             await using var connection = new NpgsqlConnection(admin);
@@ -71,7 +80,7 @@ public static class GeneratedHandlerCode
         {
             throw new SkipException($"PostgreSQL not reachable ({ex.Message}); run `sudo bash .ci/servers.sh`.");
         }
-        var hosts = styles.Select((style, i) => new ConfiguredServiceFactory<TProgram>(
+        var hosts = SagaStyleNames.Select((style, i) => new ConfiguredServiceFactory<TProgram>(
             ("Mercato:Profile", "ScaleOut"),
             ("Ordering:SagaStyle", style),
             ($"ConnectionStrings:{service}", new NpgsqlConnectionStringBuilder(admin) { Database = databases[i] }.ConnectionString),
@@ -155,7 +164,7 @@ public static class GeneratedHandlerCode
         {
             return;
         }
-        if (Environment.GetEnvironmentVariable(WriteVariable) == "1")
+        if (Writing)
         {
             if (Directory.Exists(projectDirectory))
             {
