@@ -174,13 +174,20 @@ bench_baseline_label() {
 }
 
 # bench_start_system for the baseline: its root and settings (they only need to be there when the AppHost starts).
+# A variable the caller had set for the current system gets its value back afterwards.
 bench_start_baseline_system() {
-  local setting
-  for setting in "${BASELINE_SETTINGS[@]}"; do export "${setting?}"; done
+  local setting name saved=()
+  for setting in "${BASELINE_SETTINGS[@]}"; do
+    name=${setting%%=*}
+    if [[ -v $name ]]; then saved+=("$name=${!name}"); else saved+=("$name"); fi
+    export "${setting?}"
+  done
   BENCH_SYSTEM_ROOT=$BENCH_BASELINE_ROOT
   bench_start_system "$@"
   BENCH_SYSTEM_ROOT=""
-  for setting in "${BASELINE_SETTINGS[@]}"; do unset "${setting%%=*}"; done
+  for setting in "${saved[@]}"; do
+    if [[ $setting == *=* ]]; then export "${setting?}"; else unset "$setting"; fi
+  done
 }
 
 # Every process below the given one (pids, one per line).

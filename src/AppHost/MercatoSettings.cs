@@ -12,7 +12,7 @@ public sealed partial record MercatoSettings(
     int GatewayPort, int RegistryPort, string DataDir, string AdminPassword,
     IReadOnlyDictionary<string, int> Replicas, IReadOnlyDictionary<string, int> MessagingPorts, string? OrderStepTimeout, string SagaStyle,
     HostingProfile Profile, string InstanceName, string PostgresAdmin, string RabbitMq, string? SpanDirectory = null,
-    bool RunBuiltAssemblies = true)
+    bool RunBuiltAssemblies = true, double TraceSampleRatio = 1.0)
 {
     public const string DefaultPostgresAdmin = "Host=127.0.0.1;Port=5432;Username=postgres;Password=postgres";
     public const string DefaultRabbitMq = "amqp://guest:guest@127.0.0.1:5672/";
@@ -56,8 +56,15 @@ public sealed partial record MercatoSettings(
             section["Postgres:Admin"] ?? DefaultPostgresAdmin,
             section["RabbitMq"] ?? DefaultRabbitMq,
             section["SpanDirectory"],
-            section.GetValue("RunBuiltAssemblies", true));
+            section.GetValue("RunBuiltAssemblies", true),
+            ParseSampleRatio(section["TraceSampleRatio"]));
     }
+
+    private static double ParseSampleRatio(string? value) =>
+        value is null ? 1.0
+        : double.TryParse(value, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var ratio) && ratio is >= 0 and <= 1
+            ? ratio
+            : throw new InvalidOperationException($"Mercato:TraceSampleRatio must be a number from 0 to 1 (the share of traces recorded); got '{value}'.");
 
     private static HostingProfile ParseProfile(string? value) =>
         value?.Replace("-", "", StringComparison.Ordinal).ToUpperInvariant() switch
@@ -154,7 +161,19 @@ public static class MercatoResources
             .WithEnvironment("Registry__ServiceName", serviceName)
             .WithEnvironment("Mercato__DataDir", settings.DataDir)
             // One system-wide choice: every participant routes its messages for the same saga style.
-            .WithEnvironment("Ordering__SagaStyle", settings.SagaStyle);
+            .WithEnvironment("Ordering__SagaStyle", settings.SagaStyle)
+            .WithTraceSampling(settings.TraceSampleRatio);
+
+    /// <summary>
+    /// Aspire gives every project <c>OTEL_TRACES_SAMPLER=always_on</c>, which overrides anything the AppHost inherited,
+    /// so a ratio has to be set here, after Aspire's own variables. Parent-based: a trace is kept or dropped whole, by its
+    /// first process (the gateway), and every later hop follows the decision carried in <c>traceparent</c>.
+    /// </summary>
+    private static IResourceBuilder<ProjectResource> WithTraceSampling(this IResourceBuilder<ProjectResource> resource, double ratio) =>
+        ratio >= 1.0
+            ? resource
+            : resource.WithEnvironment("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")
+                .WithEnvironment("OTEL_TRACES_SAMPLER_ARG", ratio.ToString(System.Globalization.CultureInfo.InvariantCulture));
 
     /// <summary>The configuration this AppHost was built in; building it built every service in the same one.</summary>
     private static readonly string BuildConfiguration =

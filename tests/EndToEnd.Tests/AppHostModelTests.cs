@@ -43,4 +43,61 @@ public sealed class AppHostModelTests
 
         Assert.All(projects, project => Assert.False(project.TryGetLastAnnotation<ExecutableAnnotation>(out _), project.Name));
     }
+
+    /// <summary>
+    /// The environment each process is given, as the model's callbacks (Aspire's OTLP variables included) write it;
+    /// only plain strings are kept, since endpoint references resolve only once something runs.
+    /// </summary>
+    private static async Task<Dictionary<string, Dictionary<string, string>>> EnvironmentsAsync(params string[] args)
+    {
+        var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.Mercato_AppHost>(args);
+        var environments = new Dictionary<string, Dictionary<string, string>>();
+        foreach (var project in builder.Resources.OfType<ProjectResource>())
+        {
+            var variables = new Dictionary<string, object>();
+            var context = new EnvironmentCallbackContext(builder.ExecutionContext, project, variables);
+            foreach (var callback in project.Annotations.OfType<EnvironmentCallbackAnnotation>())
+            {
+                await callback.Callback(context);
+            }
+            environments[project.Name] = variables.Where(v => v.Value is string).ToDictionary(v => v.Key, v => (string)v.Value);
+        }
+        return environments;
+    }
+
+    [Fact]
+    public async Task Every_trace_is_recorded_by_default()
+    {
+        var environments = await EnvironmentsAsync();
+
+        Assert.Equal(10, environments.Count);
+        foreach (var (name, environment) in environments)
+        {
+            Assert.Equal("always_on", environment.GetValueOrDefault("OTEL_TRACES_SAMPLER"));
+            Assert.False(environment.ContainsKey("OTEL_TRACES_SAMPLER_ARG"), name);
+        }
+    }
+
+    [Fact]
+    public async Task A_trace_sample_ratio_reaches_every_process_over_aspires_always_on()
+    {
+        var environments = await EnvironmentsAsync("--Mercato:TraceSampleRatio=0.05");
+
+        Assert.Equal(10, environments.Count);
+        foreach (var environment in environments.Values)
+        {
+            Assert.Equal("parentbased_traceidratio", environment.GetValueOrDefault("OTEL_TRACES_SAMPLER"));
+            Assert.Equal("0.05", environment.GetValueOrDefault("OTEL_TRACES_SAMPLER_ARG"));
+        }
+    }
+
+    [Theory]
+    [InlineData("1.5")]
+    [InlineData("-0.1")]
+    [InlineData("half")]
+    public async Task A_trace_sample_ratio_outside_0_to_1_is_refused(string ratio)
+    {
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => ProjectsAsync($"--Mercato:TraceSampleRatio={ratio}"));
+        Assert.Contains("Mercato:TraceSampleRatio", error.Message, StringComparison.Ordinal);
+    }
 }
