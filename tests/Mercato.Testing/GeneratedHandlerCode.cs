@@ -19,6 +19,14 @@ public static class GeneratedHandlerCode
 {
     public const string WriteVariable = "MERCATO_WRITE_GENERATED_CODE";
 
+    /// <summary>
+    /// The xUnit collection every code-generation test class joins, defined in its assembly with
+    /// <c>DisableParallelization = true</c>. Generating code sets JasperFx's process-wide
+    /// <c>DynamicCodeBuilder.WithinCodegenCommand</c>, and a Wolverine host that starts meanwhile, in a test class running
+    /// in parallel, comes up in MediatorOnly mode: its first publish throws and the endpoint under test answers 500.
+    /// </summary>
+    public const string Collection = "Wolverine code generation (runs alone)";
+
     private static bool Writing => Environment.GetEnvironmentVariable(WriteVariable) == "1";
 
     // Every saga style is a configuration the committed code must cover (ordering's handler set depends on it).
@@ -28,8 +36,9 @@ public static class GeneratedHandlerCode
     /// The service's committed handler code is current for every saga style, and with runtime compilation refused
     /// (Messaging:CodeGeneration=Static) every one of its handlers loads from the service's own assembly.
     /// </summary>
-    public static void AssertPreGeneratedFor<TProgram>() where TProgram : class
+    public static void AssertPreGeneratedFor<TProgram>(Type testClass) where TProgram : class
     {
+        AssertRunsAlone(testClass);
         var styles = SagaStyleNames.Select(style => new ConfiguredServiceFactory<TProgram>(("Ordering:SagaStyle", style))).ToList();
         try
         {
@@ -61,8 +70,9 @@ public static class GeneratedHandlerCode
     /// same code. Needs PostgreSQL (MERCATO_TEST_POSTGRES, default the local server of .ci/servers.sh); skipped without
     /// it unless MERCATO_REQUIRE_SCALEOUT=1 (CI), where it fails.
     /// </summary>
-    public static async Task AssertScaleOutGeneratesTheSameFor<TProgram>(string service) where TProgram : class
+    public static async Task AssertScaleOutGeneratesTheSameFor<TProgram>(Type testClass, string service) where TProgram : class
     {
+        AssertRunsAlone(testClass);
         var admin = Environment.GetEnvironmentVariable("MERCATO_TEST_POSTGRES") ?? "Host=127.0.0.1;Port=5432;Username=postgres;Password=postgres";
         var databases = SagaStyleNames.Select(style => $"codegen_{service}_{style.ToLowerInvariant()}_{Guid.NewGuid():N}").ToArray();
         try
@@ -102,6 +112,20 @@ public static class GeneratedHandlerCode
                 await drop.ExecuteNonQueryAsync();
             }
         }
+    }
+
+    /// <summary>The test class is in <see cref="Collection"/>, and its assembly runs that collection alone.</summary>
+    public static void AssertRunsAlone(Type testClass)
+    {
+        var joined = testClass.GetCustomAttributesData().Where(a => a.AttributeType == typeof(CollectionAttribute))
+            .Select(a => a.ConstructorArguments[0].Value as string).SingleOrDefault();
+        var runsAlone = testClass.Assembly.GetTypes()
+            .SelectMany(type => type.GetCustomAttributesData().Where(a => a.AttributeType == typeof(CollectionDefinitionAttribute)))
+            .Any(definition => definition.ConstructorArguments is [{ Value: Collection }]
+                && definition.NamedArguments.Any(n => n.MemberName == nameof(CollectionDefinitionAttribute.DisableParallelization) && n.TypedValue.Value is true));
+        Assert.True(joined == Collection && runsAlone,
+            $"{testClass.Name} generates code: mark it [Collection(GeneratedHandlerCode.Collection)] and define that collection in " +
+            "its assembly with DisableParallelization = true, or hosts started by parallel test classes come up in MediatorOnly mode.");
     }
 
     /// <summary>
