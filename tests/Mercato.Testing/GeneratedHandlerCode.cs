@@ -114,6 +114,38 @@ public static class GeneratedHandlerCode
         }
     }
 
+    /// <summary>
+    /// A host started while the code-generation flag is up comes up in MediatorOnly mode and can publish nothing: its
+    /// readiness says so (check "messaging" Unhealthy, 503), so no registry or orchestrator sends it traffic. A host
+    /// started normally reports durable messaging ready.
+    /// </summary>
+    public static async Task AssertMediatorOnlyHostIsNotReadyFor<TProgram>(Type testClass) where TProgram : class
+    {
+        AssertRunsAlone(testClass);
+        using var crippled = new ServiceFactory<TProgram>();
+        DynamicCodeBuilder.WithinCodegenCommand = true;
+        try
+        {
+            _ = crippled.Server; // builds and starts the host while the flag is up
+        }
+        finally
+        {
+            DynamicCodeBuilder.WithinCodegenCommand = false;
+        }
+        var refused = await crippled.CreateClient().GetAsync("/health/ready");
+        var check = await MessagingCheckAsync(refused);
+        Assert.Equal(System.Net.HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+        Assert.Equal("Unhealthy", check.GetProperty("status").GetString());
+        Assert.Contains("MediatorOnly", check.GetProperty("description").GetString(), StringComparison.Ordinal);
+
+        using var normal = new ServiceFactory<TProgram>();
+        var ready = await normal.CreateClient().GetAsync("/health/ready");
+        Assert.Equal("Healthy", (await MessagingCheckAsync(ready)).GetProperty("status").GetString());
+    }
+
+    private static async Task<System.Text.Json.JsonElement> MessagingCheckAsync(HttpResponseMessage response) =>
+        System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("checks").GetProperty("messaging");
+
     /// <summary>The test class is in <see cref="Collection"/>, and its assembly runs that collection alone.</summary>
     public static void AssertRunsAlone(Type testClass)
     {

@@ -36,6 +36,23 @@ public sealed class TransportHealthCheck(string host, int port, string what) : I
 }
 
 /// <summary>
+/// Did Wolverine start with durable messaging. A host that starts while JasperFx believes it is generating code (a
+/// process-wide flag, <c>DynamicCodeBuilder.WithinCodegenCommand</c>) comes up in MediatorOnly mode: no outbox, no
+/// transports, and every publish throws. Such an instance must not take traffic, so it reports Unhealthy and the
+/// registry and orchestrators keep it out, instead of it answering each order with a 500.
+/// </summary>
+public sealed class MessagingModeHealthCheck(Wolverine.Runtime.IWolverineRuntime runtime) : IHealthCheck
+{
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        var mode = runtime.Options.Durability.Mode;
+        return Task.FromResult(mode == Wolverine.DurabilityMode.MediatorOnly
+            ? HealthCheckResult.Unhealthy("Wolverine started in MediatorOnly mode (no outbox, no transports): this instance cannot publish messages.")
+            : HealthCheckResult.Healthy($"Durable messaging, {mode} mode."));
+    }
+}
+
+/// <summary>
 /// The services this one calls, and whether the registry lists a healthy instance of each: reported beside the
 /// readiness checks, never part of them. As the spec says, a dependency being down does not make this service
 /// unhealthy: it degrades (breakers, fallbacks) instead.
