@@ -396,3 +396,45 @@ public sealed class ChoreographyTests(ChoreographedOrderingFactory ordering) : I
         Assert.Equal(OrderStatus.Confirmed, order.GetProperty("status").GetString());
     }
 }
+
+public sealed class ScheduledMessageTests(ChoreographedOrderingFactory ordering) : IClassFixture<ChoreographedOrderingFactory>
+{
+    /// <summary>
+    /// Saga deadlines and scheduled retries wait in the message store; after an outage or a restart many fall due at
+    /// once. Every one of them must still be picked up (the durability agent takes them in batches).
+    /// </summary>
+    [Fact]
+    public async Task A_backlog_of_scheduled_messages_falling_due_at_once_is_all_picked_up()
+    {
+        const int backlog = 1500;
+        await using (var scope = ordering.Services.CreateAsyncScope())
+        {
+            var bus = scope.ServiceProvider.GetRequiredService<IMessageBus>();
+            for (var i = 0; i < backlog; i++)
+            {
+                // Deadlines of orders this service does not know: handling them changes nothing.
+                await bus.ScheduleAsync(new OrderDeadlinePassed(Guid.NewGuid(), TimeSpan.Zero), DateTimeOffset.UtcNow.AddHours(1));
+            }
+            Assert.Equal(backlog, await ScheduledAsync());
+            // The outage: their time passes while they wait.
+            await scope.ServiceProvider.GetRequiredService<OrderingDb>().Database.ExecuteSqlRawAsync(
+                "update wolverine_incoming_envelopes set execution_time = {0} where status = 'Scheduled'",
+                DateTimeOffset.UtcNow.AddMinutes(-1).ToString("O"));
+        }
+
+        var waited = 0;
+        int left;
+        while ((left = await ScheduledAsync()) > 0 && ++waited < 120)
+        {
+            await Task.Delay(500);
+        }
+        Assert.True(left == 0, $"{left} of {backlog} scheduled messages were still waiting a minute after they fell due.");
+    }
+
+    private async Task<int> ScheduledAsync()
+    {
+        await using var scope = ordering.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<OrderingDb>();
+        return await db.Database.SqlQueryRaw<int>("select count(*) as Value from wolverine_incoming_envelopes where status = 'Scheduled'").SingleAsync();
+    }
+}

@@ -75,7 +75,11 @@ public static class MessagingExtensions
             opts.Services.AddDbContextWithWolverineIntegration<TContext>(o => o.UseServiceDatabase(config, database));
             opts.UseEntityFrameworkCoreTransactions();
             opts.Policies.AutoApplyTransactions();
-            opts.Durability.RecoveryBatchSize = 1000;
+            // Backlog recovery takes this many messages per poll (default 100 per 5 s: too slow after an outage). Not
+            // 1,000: Wolverine's SQLite store then claims a batch of due scheduled messages with one statement that
+            // SQLite refuses ("Expression tree is too large (maximum depth 1000)"), on every poll, so a backlog of
+            // 1,000 due saga deadlines or scheduled retries was never picked up (ScheduledMessageTests).
+            opts.Durability.RecoveryBatchSize = 500;
             if (profile == DeploymentProfile.ScaleOut)
             {
                 UsePostgresqlAndRabbitMq(opts, config, connectionString, database);
