@@ -10,8 +10,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
 work=$(mktemp -d /tmp/mercato-image.XXXXXX)
-# The work tree holds a root filesystem, a registry and an unpacked image (about 600 MB): never leave it behind.
-trap 'rm -rf "$work"' EXIT
+registry_pid="" app_pid=""
+# On any exit: stop what was started and remove the work tree (a root filesystem, a registry and an unpacked image,
+# about 600 MB). unshare --fork ignores SIGTERM while it waits, and dropping to the app's uid clears --kill-child's
+# death signal: end the app (unshare's child), then unshare itself.
+cleanup() {
+  if [[ -n $app_pid ]]; then pkill -KILL -P "$app_pid" 2>/dev/null || true; kill -KILL "$app_pid" 2>/dev/null || true; fi
+  if [[ -n $registry_pid ]]; then kill "$registry_pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
 out=$repo/artifacts/containers
 mkdir -p "$out"
 
@@ -61,7 +69,6 @@ http: { addr: 127.0.0.1:5000 }
 YAML
 docker-registry serve "$work/registry.yml" > "$work/registry.log" 2>&1 &
 registry_pid=$!
-trap 'kill $registry_pid 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 1 50); do curl -fsS http://127.0.0.1:5000/v2/ >/dev/null 2>&1 && break; sleep 0.2; done
 base=127.0.0.1:5000/mercato/aspnet:$runtime
 skopeo copy --quiet --dest-tls-verify=false "oci:$layout:base" "docker://$base"
@@ -92,9 +99,6 @@ env -i "${image_env[@]}" ASPNETCORE_HTTP_PORTS=$port Mercato__DataDir=/data \
   unshare --pid --fork --kill-child --mount-proc --root="$work/bundle/rootfs" --wd=/app \
   --setgid "$uid" --setuid "$uid" $entry > "$work/catalog.log" 2>&1 &
 app_pid=$!
-# unshare --fork ignores SIGTERM while it waits, and dropping to the app's uid clears --kill-child's death signal:
-# end the app (unshare's child) and then unshare itself.
-trap 'pkill -KILL -P $app_pid 2>/dev/null || true; kill -KILL $app_pid 2>/dev/null || true; kill $registry_pid 2>/dev/null || true; rm -rf "$work"' EXIT
 ready=""
 for _ in $(seq 1 60); do
   if curl -fsS "http://127.0.0.1:$port/health/ready" >/dev/null 2>&1; then ready=1; break; fi
