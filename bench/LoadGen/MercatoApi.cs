@@ -33,7 +33,7 @@ public sealed record OrderItemDto(Guid ProductId, int Quantity);
 public sealed record PlaceOrderDto(List<OrderItemDto> Items, string PaymentMethod);
 
 /// <summary>One call's outcome: the status and value, or the kind of error ("http 503", "timeout", "transport ...").</summary>
-public readonly record struct ApiResult<T>(int Status, T? Value, string? Error, long End)
+public readonly record struct ApiResult<T>(int Status, T? Value, string? Error, long End, bool WaitApplied = false)
 {
     public bool Ok => Error is null;
 }
@@ -67,6 +67,13 @@ public sealed class MercatoApi : IDisposable
     public Task<ApiResult<T>> GetAsync<T>(string path, string? token, CancellationToken ct) =>
         SendAsync<T>(HttpMethod.Get, path, token, null, null, ct);
 
+    /// <summary>
+    /// A GET with <c>Prefer: wait=N</c> (RFC 7240): a server that honours it holds the read until the resource settles
+    /// or N seconds pass, and says so in <c>Preference-Applied</c> (<see cref="ApiResult{T}.WaitApplied"/>).
+    /// </summary>
+    public Task<ApiResult<T>> GetWaitingAsync<T>(string path, string? token, int waitSeconds, CancellationToken ct) =>
+        SendAsync<T>(HttpMethod.Get, path, token, null, null, ct, prefer: $"wait={waitSeconds}");
+
     /// <summary>A GET whose body is read to the end and thrown away (browse traffic).</summary>
     public Task<ApiResult<bool>> GetDiscardAsync(string path, string? token, CancellationToken ct) =>
         SendAsync<bool>(HttpMethod.Get, path, token, null, null, ct, discardBody: true);
@@ -78,7 +85,8 @@ public sealed class MercatoApi : IDisposable
         SendAsync<T>(HttpMethod.Put, path, token, body, null, ct);
 
     public async Task<ApiResult<T>> SendAsync<T>(
-        HttpMethod method, string path, string? token, object? body, string? idempotencyKey, CancellationToken ct, bool discardBody = false)
+        HttpMethod method, string path, string? token, object? body, string? idempotencyKey, CancellationToken ct, bool discardBody = false,
+        string? prefer = null)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(_timeout);
@@ -90,6 +98,10 @@ public sealed class MercatoApi : IDisposable
         if (idempotencyKey is not null)
         {
             request.Headers.Add("Idempotency-Key", idempotencyKey);
+        }
+        if (prefer is not null)
+        {
+            request.Headers.Add("Prefer", prefer);
         }
         if (body is not null)
         {
@@ -114,7 +126,7 @@ public sealed class MercatoApi : IDisposable
                 return new(status, default, null, Clock.Now);
             }
             var value = await response.Content.ReadFromJsonAsync<T>(Json, timeout.Token);
-            return new(status, value, null, Clock.Now);
+            return new(status, value, null, Clock.Now, response.Headers.Contains("Preference-Applied"));
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {

@@ -129,6 +129,37 @@ public abstract class OrderSagaSuite(MercatoSystem system)
     }
 
     [SkippableFact]
+    public async Task A_client_follows_its_order_with_held_reads_through_the_gateway()
+    {
+        var (customer, _, _) = await system.NewCustomerAsync();
+        var product = Product(5);
+        await SetStockAsync(await system.AdminAsync(), product, 10);
+        var orderId = await PlaceAsync(customer, product, 1);
+
+        // Ordering holds each read until the order is Confirmed or Cancelled (or 20 s pass): no polling.
+        HttpResponseMessage held;
+        JsonElement order;
+        var reads = 0;
+        do
+        {
+            var read = new HttpRequestMessage(HttpMethod.Get, $"/api/orders/{orderId}");
+            read.Headers.TryAddWithoutValidation("Prefer", "wait=20");
+            held = await customer.SendAsync(read);
+            Assert.Equal(HttpStatusCode.OK, held.StatusCode);
+            Assert.Equal("wait=20", Assert.Single(held.Headers.GetValues("Preference-Applied")));
+            order = await held.Content.ReadFromJsonAsync<JsonElement>();
+        }
+        while (order.GetProperty("status").GetString() == "Pending" && ++reads < 5);
+        Assert.Equal("Confirmed", order.GetProperty("status").GetString());
+        var etag = held.Headers.ETag?.Tag;
+        Assert.Equal($"\"{order.GetProperty("version").GetInt32()}\"", etag);
+
+        var again = new HttpRequestMessage(HttpMethod.Get, $"/api/orders/{orderId}");
+        again.Headers.TryAddWithoutValidation("If-None-Match", etag);
+        Assert.Equal(HttpStatusCode.NotModified, (await customer.SendAsync(again)).StatusCode);
+    }
+
+    [SkippableFact]
     public async Task Recommendations_come_from_what_others_bought_together()
     {
         var admin = await system.AdminAsync();

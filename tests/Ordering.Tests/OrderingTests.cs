@@ -246,6 +246,157 @@ public sealed class OrderingTests(OrderingFactory ordering) : IClassFixture<Orde
     }
 }
 
+/// <summary><c>GET /api/orders/{id}</c> with <c>Prefer: wait</c> and <c>If-None-Match</c>: a client follows an order without polling.</summary>
+public sealed class OrderWaitTests(OrderingFactory ordering) : IClassFixture<OrderingFactory>
+{
+    private async Task<Guid> PlaceAsync(HttpClient client)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, "/api/orders") { Content = JsonContent.Create(new { items = new[] { new { productId = OrderingFactory.Mug, quantity = 1 } } }) };
+        request.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString());
+        var response = await client.SendAsync(request);
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        var orderId = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("orderId").GetGuid();
+        // The saga starts from the outbox after the 202; the messages below need it.
+        for (var attempt = 0; attempt < 200; attempt++)
+        {
+            await using var scope = ordering.Services.CreateAsyncScope();
+            if (await scope.ServiceProvider.GetRequiredService<OrderingDb>().Sagas.AnyAsync(s => s.Id == orderId))
+            {
+                return orderId;
+            }
+            await Task.Delay(50);
+        }
+        throw new TimeoutException($"The saga of order {orderId} did not start.");
+    }
+
+    private async Task Deliver(object message)
+    {
+        await using var scope = ordering.Services.CreateAsyncScope();
+        await scope.ServiceProvider.GetRequiredService<IMessageBus>().InvokeAsync(message);
+    }
+
+    private static HttpRequestMessage Read(Guid orderId, string? prefer, string? ifNoneMatch = null)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Get, $"/api/orders/{orderId}");
+        if (prefer is not null)
+        {
+            request.Headers.TryAddWithoutValidation("Prefer", prefer);
+        }
+        if (ifNoneMatch is not null)
+        {
+            request.Headers.TryAddWithoutValidation("If-None-Match", ifNoneMatch);
+        }
+        return request;
+    }
+
+    /// <summary>Bounded: the held request shows up as a waiter on the order.</summary>
+    private async Task HeldAsync(Guid orderId, Task<HttpResponseMessage> read)
+    {
+        var changes = ordering.Services.GetRequiredService<OrderChanges>();
+        for (var attempt = 0; attempt < 200 && !changes.IsWaitedOn(orderId); attempt++)
+        {
+            Assert.False(read.IsCompleted, "The read was answered at once instead of waiting.");
+            await Task.Delay(25);
+        }
+        Assert.True(changes.IsWaitedOn(orderId), "The read never waited on the order.");
+    }
+
+    [Fact]
+    public async Task A_read_that_prefers_to_wait_is_held_until_the_order_is_confirmed()
+    {
+        var client = ordering.CreateCustomerClient();
+        var orderId = await PlaceAsync(client);
+
+        var read = client.SendAsync(Read(orderId, "wait=20"));
+        await HeldAsync(orderId, read);
+        await Deliver(new PaymentCaptured(orderId, Guid.NewGuid(), 8.5m));
+        await HeldAsync(orderId, read); // paid but not yet confirmed: still held
+        await Deliver(new StockReserved(orderId));
+
+        var response = await read;
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var view = await response.Content.ReadFromJsonAsync<OrderView>();
+        Assert.Equal(OrderStatus.Confirmed, view!.Status);
+        Assert.Equal("wait=20", Assert.Single(response.Headers.GetValues("Preference-Applied")));
+        Assert.Equal($"\"{view.Version}\"", response.Headers.ETag?.Tag);
+        Assert.False(ordering.Services.GetRequiredService<OrderChanges>().IsWaitedOn(orderId));
+    }
+
+    [Fact]
+    public async Task With_If_None_Match_a_waiting_read_returns_at_the_next_change_and_a_plain_one_answers_304()
+    {
+        var client = ordering.CreateCustomerClient();
+        var orderId = await PlaceAsync(client);
+        var first = await client.SendAsync(Read(orderId, prefer: null));
+        var etag = first.Headers.ETag!.Tag;
+
+        var unchanged = await client.SendAsync(Read(orderId, prefer: null, ifNoneMatch: etag));
+        Assert.Equal(HttpStatusCode.NotModified, unchanged.StatusCode);
+        Assert.Equal(etag, unchanged.Headers.ETag?.Tag);
+
+        var read = client.SendAsync(Read(orderId, "wait=20", etag));
+        await HeldAsync(orderId, read);
+        await Deliver(new PaymentCaptured(orderId, Guid.NewGuid(), 8.5m));
+
+        var response = await read;
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var view = await response.Content.ReadFromJsonAsync<OrderView>();
+        Assert.Equal(OrderStatus.Pending, view!.Status);
+        Assert.Contains(view.Steps, s => s is { Name: "payment", Status: "completed" });
+        Assert.NotEqual(etag, response.Headers.ETag?.Tag);
+    }
+
+    [Fact]
+    public async Task A_wait_that_runs_out_answers_with_the_order_as_it_is()
+    {
+        var client = ordering.CreateCustomerClient();
+        var orderId = await PlaceAsync(client);
+
+        var response = await client.SendAsync(Read(orderId, "respond-async, wait=1"));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(OrderStatus.Pending, (await response.Content.ReadFromJsonAsync<OrderView>())!.Status);
+        Assert.Equal("wait=1", Assert.Single(response.Headers.GetValues("Preference-Applied")));
+        var stillUnchanged = await client.SendAsync(Read(orderId, "wait=1", response.Headers.ETag!.Tag));
+        Assert.Equal(HttpStatusCode.NotModified, stillUnchanged.StatusCode);
+    }
+
+    [Fact]
+    public async Task Waiting_on_an_unknown_or_someone_elses_order_is_404_at_once()
+    {
+        var orderId = await PlaceAsync(ordering.CreateCustomerClient());
+        var stranger = ordering.CreateClientWithToken(ordering.Tokens.Issue(Guid.NewGuid(), "customer"));
+
+        await ProblemAssert.IsProblem(await stranger.SendAsync(Read(orderId, "wait=20")), HttpStatusCode.NotFound);
+        await ProblemAssert.IsProblem(await stranger.SendAsync(Read(Guid.NewGuid(), "wait=20")), HttpStatusCode.NotFound);
+    }
+
+    [Fact]
+    public async Task A_handler_that_commits_a_change_to_an_order_wakes_its_waiters_at_once()
+    {
+        var orderId = await PlaceAsync(ordering.CreateCustomerClient());
+        var changes = ordering.Services.GetRequiredService<OrderChanges>();
+
+        using var subscription = changes.Subscribe(orderId);
+        Assert.False(subscription.Changed.IsCompleted);
+        await Deliver(new PaymentCaptured(orderId, Guid.NewGuid(), 8.5m));
+
+        Assert.True(subscription.Changed.IsCompleted, "Committing the order's change did not signal its waiters.");
+    }
+
+    [Theory]
+    [InlineData("wait=5", 5)]
+    [InlineData("respond-async, wait=7", 7)]
+    [InlineData("WAIT = \"3\"; ignored=1", 3)]
+    [InlineData("wait=600", 20)]
+    [InlineData("wait=-1", 0)]
+    [InlineData("wait=soon", 0)]
+    [InlineData("return=minimal", 0)]
+    [InlineData("", 0)]
+    public void The_wait_preference_is_read_as_RFC_7240_writes_it_and_capped(string prefer, int seconds) =>
+        Assert.Equal(TimeSpan.FromSeconds(seconds), OrderEndpoints.PreferredWait(prefer));
+}
+
 public sealed class PaymentMethodCheckTests(OrderingFactory ordering) : IClassFixture<OrderingFactory>
 {
     private static HttpRequestMessage Place(string paymentMethod)

@@ -5,6 +5,7 @@ using Mercato.Ordering.Domain;
 using Mercato.ServiceDefaults.Auth;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Primitives;
 using Wolverine.EntityFrameworkCore;
 
 namespace Mercato.Ordering;
@@ -23,6 +24,14 @@ public static class OrderEndpoints
     public const int MaxLines = 50;
     public const int MaxQuantity = 1000;
     public const string DefaultPaymentMethod = "tok_visa";
+    public const string PreferHeader = "Prefer";
+    public const string PreferenceAppliedHeader = "Preference-Applied";
+
+    /// <summary>
+    /// The longest a read is held for <c>Prefer: wait</c>: below the gateway's 30 s activity timeout for a proxied
+    /// request that sends nothing, so a held request is answered by ordering, not cut off by the gateway.
+    /// </summary>
+    public static readonly TimeSpan MaxWait = TimeSpan.FromSeconds(20);
 
     public static void MapOrderEndpoints(this WebApplication app)
     {
@@ -128,10 +137,72 @@ public static class OrderEndpoints
         return Results.Accepted($"/api/orders/{known.OrderId}", new OrderAccepted(known.OrderId, view?.Status ?? OrderStatus.Pending));
     }
 
-    private static async Task<IResult> GetAsync(Guid id, ClaimsPrincipal user, OrderEventStore store, CancellationToken ct)
+    /// <summary>
+    /// The order, with its version as ETag. <c>Prefer: wait=N</c> (RFC 7240) holds the request up to N seconds (at most
+    /// <see cref="MaxWait"/>) while the order is not Confirmed or Cancelled, or, with <c>If-None-Match</c>, while it is
+    /// unchanged: one request instead of a client polling. <c>If-None-Match</c> with the current version answers 304.
+    /// </summary>
+    private static async Task<IResult> GetAsync(Guid id, HttpContext http, ClaimsPrincipal user, OrderEventStore store, OrderChanges changes,
+        TimeProvider time, CancellationToken ct)
     {
-        var view = await store.LoadViewAsync(id, ct);
-        return view is not null && MayRead(user, view.CustomerId) ? Results.Ok(view) : NotFound(id);
+        var ifNoneMatch = http.Request.Headers.IfNoneMatch;
+        var wait = PreferredWait(http.Request.Headers[PreferHeader]);
+        var started = time.GetTimestamp();
+        while (true)
+        {
+            // Subscribed before reading, so a change committed in between still wakes this request.
+            using var subscription = wait > TimeSpan.Zero ? changes.Subscribe(id) : null;
+            var view = await store.ReadCommittedViewAsync(id, ct);
+            if (view is null || !MayRead(user, view.CustomerId))
+            {
+                return NotFound(id);
+            }
+            var etag = $"\"{view.Version}\"";
+            var unchanged = ifNoneMatch.Contains(etag) || ifNoneMatch.Contains("*");
+            var remaining = wait - time.GetElapsedTime(started);
+            var settled = view.Status is OrderStatus.Confirmed or OrderStatus.Cancelled || (ifNoneMatch.Count > 0 && !unchanged);
+            if (subscription is null || settled || remaining <= TimeSpan.Zero)
+            {
+                http.Response.Headers.ETag = etag;
+                if (subscription is not null)
+                {
+                    http.Response.Headers[PreferenceAppliedHeader] = $"wait={wait.TotalSeconds:0}";
+                }
+                return unchanged ? Results.StatusCode(StatusCodes.Status304NotModified) : Results.Ok(view);
+            }
+            // Changes committed by another instance of ordering are not signalled here: read again now and then.
+            await Task.WhenAny(subscription.Changed, Task.Delay(Min(remaining, OrderChanges.RecheckInterval), time, ct));
+            ct.ThrowIfCancellationRequested();
+        }
+    }
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+
+    /// <summary>
+    /// The <c>wait</c> preference in seconds, capped at <see cref="MaxWait"/>; zero when there is none. A preference
+    /// the server cannot read is ignored (RFC 7240 section 2), so a malformed one just means no wait.
+    /// </summary>
+    public static TimeSpan PreferredWait(StringValues prefer)
+    {
+        foreach (var header in prefer)
+        {
+            foreach (var preference in (header ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+            {
+                var token = preference.Split(';', 2)[0];
+                var equals = token.IndexOf('=', StringComparison.Ordinal);
+                if (equals < 0 || !token[..equals].Trim().Equals("wait", StringComparison.OrdinalIgnoreCase))
+                {
+                    continue;
+                }
+                var value = token[(equals + 1)..].Trim().Trim('"');
+                if (int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var seconds))
+                {
+                    return Min(TimeSpan.FromSeconds(seconds), MaxWait);
+                }
+                return TimeSpan.Zero;
+            }
+        }
+        return TimeSpan.Zero;
     }
 
     private static async Task<IResult> ListAsync(ClaimsPrincipal user, OrderingDb db, CancellationToken ct)

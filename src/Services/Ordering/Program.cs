@@ -32,6 +32,9 @@ else
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.Configure<OrderingOptions>(builder.Configuration.GetSection("Ordering"));
 builder.Services.AddScoped<OrderEventStore>();
+builder.Services.AddSingleton<OrderChanges>();
+builder.Services.AddSingleton<OrderChangeNotifier>();
+builder.Services.ConfigureDbContext<OrderingDb>((services, options) => options.AddInterceptors(services.GetRequiredService<OrderChangeNotifier>()));
 builder.Services.AddSingleton<OrderMetrics>();
 builder.Services.AddHttpClient<CatalogClient>(http => http.BaseAddress = new Uri(builder.Configuration["Ordering:CatalogUrl"] ?? "http://catalog"));
 builder.Services.AddHttpClient<PaymentClient>(http => http.BaseAddress = new Uri(builder.Configuration["Ordering:PaymentUrl"] ?? "http://payment"));

@@ -11,6 +11,8 @@ import {
 
 const PAGE_SIZE = 12;
 const ORDER_POLL_MS = 1000;
+/** Seconds ordering may hold a read of an order that has not changed (it caps this at 20). */
+const ORDER_WAIT_S = 15;
 const NOTIFICATIONS_POLL_MS = 3000;
 const TERMINAL_STATUSES = ['Confirmed', 'Cancelled'];
 const PAYMENT_METHODS = [
@@ -717,20 +719,33 @@ async function orderView(route, view) {
       h('p', { class: 'muted' }, 'Last change: ', updated)));
 
   if (terminal) return;
+  // Each read is held by ordering until the order changes (Prefer: wait, with If-None-Match on its version, which is
+  // its ETag): a step shows the moment it happens. 304 = no change within the wait. Never more than one read per
+  // ORDER_POLL_MS, so a server or proxy that answers at once is polled as before, not hammered.
+  let version = order.version;
   const tick = async () => {
+    const started = Date.now();
     try {
-      const current = await request(`/api/orders/${seg(id)}`, { signal: view.signal });
+      const current = await request(`/api/orders/${seg(id)}`, {
+        signal: view.signal,
+        headers: { Prefer: `wait=${ORDER_WAIT_S}`, 'If-None-Match': `"${version}"` },
+      });
       pollError.hidden = true;
+      version = current.version;
       if (update(current)) return;
     } catch (error) {
       if (isAbort(error) || !view.alive) return;
-      const problem = problemOf(error);
-      setText(pollError, `Live updates interrupted (${problem.title}); retrying…`);
-      pollError.hidden = false;
+      if (error instanceof ApiError && error.status === 304) {
+        pollError.hidden = true;
+      } else {
+        const problem = problemOf(error);
+        setText(pollError, `Live updates interrupted (${problem.title}); retrying…`);
+        pollError.hidden = false;
+      }
     }
-    view.later(tick, ORDER_POLL_MS);
+    view.later(tick, Math.max(0, ORDER_POLL_MS - (Date.now() - started)));
   };
-  view.later(tick, ORDER_POLL_MS);
+  view.later(tick, 0);
 }
 
 async function notificationsView(route, view) {

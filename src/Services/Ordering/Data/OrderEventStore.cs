@@ -21,6 +21,13 @@ public sealed class OrderEventStore(OrderingDb db, OrderMetrics? metrics = null)
         return document is null ? null : JsonSerializer.Deserialize<OrderView>(document.Json, Json);
     }
 
+    /// <summary>The view as committed now, read afresh (not from this unit of work's tracked entities).</summary>
+    public async Task<OrderView?> ReadCommittedViewAsync(Guid orderId, CancellationToken ct = default)
+    {
+        var json = await db.Orders.AsNoTracking().Where(o => o.Id == orderId).Select(o => o.Json).SingleOrDefaultAsync(ct);
+        return json is null ? null : JsonSerializer.Deserialize<OrderView>(json, Json);
+    }
+
     public async Task<OrderView> AppendAsync(Guid orderId, params object[] events)
     {
         var document = await db.Orders.FindAsync(orderId);

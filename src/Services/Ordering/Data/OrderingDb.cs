@@ -14,6 +14,9 @@ public sealed class OrderingDb(DbContextOptions<OrderingDb> options) : DbContext
 
     public DbSet<OrderSaga> Sagas => Set<OrderSaga>();
 
+    /// <summary>Orders whose view this unit of work changed and that are not committed yet (<see cref="OrderChangeNotifier"/>).</summary>
+    internal HashSet<Guid> UncommittedOrderChanges { get; } = [];
+
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
         modelBuilder.Entity<StoredEvent>(e =>

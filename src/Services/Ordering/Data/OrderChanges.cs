@@ -1,0 +1,197 @@
+using System.Data.Common;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Diagnostics;
+
+namespace Mercato.Ordering.Data;
+
+/// <summary>
+/// Wakes requests that wait for an order to change (<c>GET /api/orders/{id}</c> with <c>Prefer: wait</c>) when this
+/// instance commits a change to it. Changes committed by another instance are not seen here: waiters re-read the
+/// order on their own every <see cref="RecheckInterval"/> as well.
+/// </summary>
+public sealed class OrderChanges
+{
+    public static readonly TimeSpan RecheckInterval = TimeSpan.FromSeconds(1);
+
+    private readonly Dictionary<Guid, Waiters> _waiting = [];
+
+    /// <summary>
+    /// Call before reading the order, so that a change committed between the read and the wait is not missed;
+    /// dispose when done waiting.
+    /// </summary>
+    public Subscription Subscribe(Guid orderId)
+    {
+        lock (_waiting)
+        {
+            if (!_waiting.TryGetValue(orderId, out var waiters))
+            {
+                waiters = new Waiters();
+                _waiting[orderId] = waiters;
+            }
+            waiters.Count++;
+            return new Subscription(this, orderId, waiters);
+        }
+    }
+
+    /// <summary>The order's change is committed: every subscription taken before now completes.</summary>
+    public void Committed(Guid orderId)
+    {
+        Waiters? waiters;
+        lock (_waiting)
+        {
+            if (!_waiting.Remove(orderId, out waiters))
+            {
+                return;
+            }
+        }
+        waiters.Changed.TrySetResult();
+    }
+
+    /// <summary>Whether a request is waiting for this order to change (for tests and diagnostics).</summary>
+    public bool IsWaitedOn(Guid orderId)
+    {
+        lock (_waiting)
+        {
+            return _waiting.ContainsKey(orderId);
+        }
+    }
+
+    private void Unsubscribe(Guid orderId, Waiters waiters)
+    {
+        lock (_waiting)
+        {
+            if (--waiters.Count == 0 && _waiting.TryGetValue(orderId, out var current) && current == waiters)
+            {
+                _waiting.Remove(orderId);
+            }
+        }
+    }
+
+    internal sealed class Waiters
+    {
+        public readonly TaskCompletionSource Changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public int Count;
+    }
+
+    public sealed class Subscription : IDisposable
+    {
+        private readonly OrderChanges _owner;
+        private readonly Guid _orderId;
+        private readonly Waiters _waiters;
+        private bool _disposed;
+
+        internal Subscription(OrderChanges owner, Guid orderId, Waiters waiters) =>
+            (_owner, _orderId, _waiters) = (owner, orderId, waiters);
+
+        public Task Changed => _waiters.Changed.Task;
+
+        public void Dispose()
+        {
+            if (!_disposed)
+            {
+                _disposed = true;
+                _owner.Unsubscribe(_orderId, _waiters);
+            }
+        }
+    }
+}
+
+/// <summary>
+/// Tells <see cref="OrderChanges"/> which orders' views a unit of work changed, once it is committed: at the end of
+/// SaveChanges without a transaction, or when the transaction around it (Wolverine's handlers open one) commits.
+/// </summary>
+public sealed class OrderChangeNotifier(OrderChanges changes) : ISaveChangesInterceptor, IDbTransactionInterceptor
+{
+    public InterceptionResult<int> SavingChanges(DbContextEventData eventData, InterceptionResult<int> result)
+    {
+        Collect(eventData.Context);
+        return result;
+    }
+
+    public ValueTask<InterceptionResult<int>> SavingChangesAsync(DbContextEventData eventData, InterceptionResult<int> result,
+        CancellationToken cancellationToken = default)
+    {
+        Collect(eventData.Context);
+        return ValueTask.FromResult(result);
+    }
+
+    public int SavedChanges(SaveChangesCompletedEventData eventData, int result)
+    {
+        PublishUnlessInTransaction(eventData.Context);
+        return result;
+    }
+
+    public ValueTask<int> SavedChangesAsync(SaveChangesCompletedEventData eventData, int result, CancellationToken cancellationToken = default)
+    {
+        PublishUnlessInTransaction(eventData.Context);
+        return ValueTask.FromResult(result);
+    }
+
+    public void SaveChangesFailed(DbContextErrorEventData eventData) => DiscardUnlessInTransaction(eventData.Context);
+
+    public Task SaveChangesFailedAsync(DbContextErrorEventData eventData, CancellationToken cancellationToken = default)
+    {
+        DiscardUnlessInTransaction(eventData.Context);
+        return Task.CompletedTask;
+    }
+
+    public void TransactionCommitted(DbTransaction transaction, TransactionEndEventData eventData) => Publish(eventData.Context);
+
+    public Task TransactionCommittedAsync(DbTransaction transaction, TransactionEndEventData eventData, CancellationToken cancellationToken = default)
+    {
+        Publish(eventData.Context);
+        return Task.CompletedTask;
+    }
+
+    public void TransactionRolledBack(DbTransaction transaction, TransactionEndEventData eventData) => Discard(eventData.Context);
+
+    public Task TransactionRolledBackAsync(DbTransaction transaction, TransactionEndEventData eventData, CancellationToken cancellationToken = default)
+    {
+        Discard(eventData.Context);
+        return Task.CompletedTask;
+    }
+
+    private static void Collect(DbContext? context)
+    {
+        if (context is OrderingDb db)
+        {
+            foreach (var entry in db.ChangeTracker.Entries<OrderDocument>())
+            {
+                if (entry.State is EntityState.Added or EntityState.Modified)
+                {
+                    db.UncommittedOrderChanges.Add(entry.Entity.Id);
+                }
+            }
+        }
+    }
+
+    private void PublishUnlessInTransaction(DbContext? context)
+    {
+        if (context?.Database.CurrentTransaction is null)
+        {
+            Publish(context);
+        }
+    }
+
+    private static void DiscardUnlessInTransaction(DbContext? context)
+    {
+        if (context?.Database.CurrentTransaction is null)
+        {
+            Discard(context);
+        }
+    }
+
+    private void Publish(DbContext? context)
+    {
+        if (context is OrderingDb { UncommittedOrderChanges.Count: > 0 } db)
+        {
+            foreach (var orderId in db.UncommittedOrderChanges)
+            {
+                changes.Committed(orderId);
+            }
+            db.UncommittedOrderChanges.Clear();
+        }
+    }
+
+    private static void Discard(DbContext? context) => (context as OrderingDb)?.UncommittedOrderChanges.Clear();
+}
