@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Gateway overhead: the same catalog request sent straight to the catalog instance, through the Mercato gateway and
-# through nginx (a plain reverse proxy with upstream keep-alive), by wrk at a fixed number of connections; the three
-# alternate, round after round, so drift (JIT, caches, the machine) hits them alike. Prints requests/s, p50 and p99 of
-# each (median over the rounds) and the ratios gateway/direct and gateway/nginx.
+# Gateway overhead: the same catalog request sent straight to the catalog instance, through the Mercato gateway,
+# through nginx (a plain reverse proxy with upstream keep-alive) and through a plain YARP (bench/PlainProxy: YARP's
+# defaults, nothing of the gateway's pipeline), by wrk at a fixed number of connections; the four alternate, round
+# after round, so drift (JIT, caches, the machine) hits them alike. Prints requests/s, p50 and p99 of each (median over
+# the rounds) and the ratios gateway/direct, gateway/nginx, gateway/yarp (what the gateway's pipeline costs) and
+# yarp/nginx (what YARP itself costs against nginx on this machine).
 #
 #   bash bench/gateway.sh [--smoke]
 #
 # Environment: MERCATO_GATEWAY (use a running system), BENCH_ROUNDS (5), BENCH_SECONDS per measurement (10),
 # BENCH_WARMUP_SECONDS per target (15; a freshly started system needs it), BENCH_CONNECTIONS (64), BENCH_THREADS (2), BENCH_PATH (one product's detail),
-# BENCH_NGINX_PORT (18090), BENCH_NGINX_WORKERS (auto), plus those of bench/lib.sh.
+# BENCH_NGINX_PORT (18090), BENCH_NGINX_WORKERS (auto), BENCH_YARP_PORT (18095), plus those of bench/lib.sh.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 bench_init gateway "$@"
@@ -23,6 +25,7 @@ THREADS=${BENCH_THREADS:-2}
 REQUEST_PATH=${BENCH_PATH:-/api/catalog/products/00000000-0000-4000-8000-000000000001}
 NGINX_PORT=${BENCH_NGINX_PORT:-18090}
 NGINX_WORKERS=${BENCH_NGINX_WORKERS:-auto}
+YARP_PORT=${BENCH_YARP_PORT:-18095}
 
 bench_ensure_system
 GATEWAY=$(bench_gateway)
@@ -71,24 +74,41 @@ http {
   }
 }
 CONF
+answers_within_10s() {
+  local _
+  for _ in $(seq 1 100); do
+    curl -sf -o /dev/null "$1" && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
 bench_port_busy "$NGINX_PORT" && bench_die "port $NGINX_PORT is in use (BENCH_NGINX_PORT)"
 nginx -t -q -e "$nginx_dir/error.log" -p "$nginx_dir" -c "$nginx_dir/nginx.conf"
 nginx -e "$nginx_dir/error.log" -p "$nginx_dir" -c "$nginx_dir/nginx.conf" &
 NGINX_PID=$!
 bench_on_exit 'kill -TERM $NGINX_PID 2>/dev/null; wait $NGINX_PID 2>/dev/null'
-for _ in $(seq 1 50); do
-  curl -sf -o /dev/null "http://127.0.0.1:$NGINX_PORT$REQUEST_PATH" && break
-  sleep 0.1
-done
-curl -sf -o /dev/null "http://127.0.0.1:$NGINX_PORT$REQUEST_PATH" || bench_die "nginx does not answer (see $nginx_dir/error.log)"
+answers_within_10s "http://127.0.0.1:$NGINX_PORT$REQUEST_PATH" || bench_die "nginx does not answer (see $nginx_dir/error.log)"
 bench_log "nginx (pid $NGINX_PID, $NGINX_WORKERS workers) on 127.0.0.1:$NGINX_PORT -> $catalog"
+
+# The plain YARP: built like the system's services (same configuration), started on the same catalog instance.
+bench_log "building bench/PlainProxy ($BENCH_CONFIGURATION)"
+dotnet build "$BENCH_DIR/PlainProxy" -c "$BENCH_CONFIGURATION" -nologo -v quiet >&2 || bench_die "bench/PlainProxy did not build"
+bench_port_busy "$YARP_PORT" && bench_die "port $YARP_PORT is in use (BENCH_YARP_PORT)"
+dotnet "$BENCH_DIR/PlainProxy/bin/$BENCH_CONFIGURATION/net10.0/Mercato.PlainProxy.dll" --urls "http://127.0.0.1:$YARP_PORT" --Upstream "$catalog" \
+  >"$BENCH_OUT/plain-yarp.log" 2>&1 &
+YARP_PID=$!
+bench_on_exit 'kill -TERM $YARP_PID 2>/dev/null; wait $YARP_PID 2>/dev/null'
+answers_within_10s "http://127.0.0.1:$YARP_PORT$REQUEST_PATH" || bench_die "the plain YARP does not answer (see $BENCH_OUT/plain-yarp.log)"
+bench_log "plain YARP (pid $YARP_PID) on 127.0.0.1:$YARP_PORT -> $catalog"
 
 declare -A URL=(
   [direct]="$catalog$REQUEST_PATH"
   [gateway]="$GATEWAY$REQUEST_PATH"
   [nginx]="http://127.0.0.1:$NGINX_PORT$REQUEST_PATH"
+  [yarp]="http://127.0.0.1:$YARP_PORT$REQUEST_PATH"
 )
-TARGETS=(direct gateway nginx)
+TARGETS=(direct gateway nginx yarp)
 
 # wrk's own summary, plus one JSON line from its latency histogram (microseconds).
 lua=$BENCH_OUT/report.lua
@@ -123,7 +143,7 @@ results=$BENCH_OUT/gateway.jsonl
 : >"$results"
 for round in $(seq 1 "$ROUNDS"); do
   # Rotate the order every round.
-  order=("${TARGETS[@]:$(((round - 1) % 3))}" "${TARGETS[@]:0:$(((round - 1) % 3))}")
+  order=("${TARGETS[@]:$(((round - 1) % ${#TARGETS[@]}))}" "${TARGETS[@]:0:$(((round - 1) % ${#TARGETS[@]}))}")
   for target in "${order[@]}"; do
     bench_check_stop
     line=$(run_wrk "$target" "$SECONDS_PER_RUN")
@@ -147,7 +167,9 @@ summary=$(jq -s --arg path "$REQUEST_PATH" --argjson c "$CONNECTIONS" --argjson 
       targets: $t,
       ratios: {
         gateway_over_direct: { rps: ($t.gateway.rps / $t.direct.rps), p99: ($t.gateway.p99_ms / $t.direct.p99_ms) },
-        gateway_over_nginx:  { rps: ($t.gateway.rps / $t.nginx.rps),  p99: ($t.gateway.p99_ms / $t.nginx.p99_ms) }
+        gateway_over_nginx:  { rps: ($t.gateway.rps / $t.nginx.rps),  p99: ($t.gateway.p99_ms / $t.nginx.p99_ms) },
+        gateway_over_yarp:   { rps: ($t.gateway.rps / $t.yarp.rps),   p99: ($t.gateway.p99_ms / $t.yarp.p99_ms) },
+        yarp_over_nginx:     { rps: ($t.yarp.rps / $t.nginx.rps),     p99: ($t.yarp.p99_ms / $t.nginx.p99_ms) }
       } }' "$results")
 echo "$summary" >"$BENCH_OUT/gateway-summary.json"
 
@@ -155,10 +177,10 @@ echo
 echo "GET $REQUEST_PATH — wrk -t$THREADS -c$CONNECTIONS, ${SECONDS_PER_RUN}s × $ROUNDS rounds per target (median), $(nproc) cores"
 jq -r '
   ["target", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors"],
-  (["direct", "gateway", "nginx"][] as $k | .targets[$k] | [$k, (.rps | floor), .p50_ms, .p90_ms, .p99_ms, .max_ms, .errors])
+  (["direct", "gateway", "nginx", "yarp"][] as $k | .targets[$k] | [$k, (.rps | floor), .p50_ms, .p90_ms, .p99_ms, .max_ms, .errors])
   | @tsv' <<<"$summary" | column -t -s $'\t'
-jq -r '"gateway/direct: req/s \(.ratios.gateway_over_direct.rps * 100 | round / 100), p99 \(.ratios.gateway_over_direct.p99 * 100 | round / 100)",
-       "gateway/nginx:  req/s \(.ratios.gateway_over_nginx.rps * 100 | round / 100), p99 \(.ratios.gateway_over_nginx.p99 * 100 | round / 100)"' <<<"$summary"
+jq -r '.ratios | to_entries[] | .key |= sub("_over_"; "/")
+  | "\(.key | . + ":" + (" " * (15 - length))) req/s \(.value.rps * 100 | round / 100), p99 \(.value.p99 * 100 | round / 100)"' <<<"$summary"
 errors=$(jq '[.targets[].errors] | add' <<<"$summary")
 echo "results: $BENCH_OUT"
 if [[ "$errors" != 0 ]]; then

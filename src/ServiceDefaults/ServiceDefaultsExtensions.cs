@@ -163,7 +163,7 @@ public static class ServiceDefaultsExtensions
                     // follows an order across HTTP and messages.
                     .AddSource("Wolverine")
                     .AddAspNetCoreInstrumentation(options => options.Filter = context => !IsInfrastructurePath(context.Request.Path))
-                    .AddHttpClientInstrumentation(options => options.FilterHttpRequestMessage = request => !IsRegistryCall(request, registry));
+                    .AddHttpClientInstrumentation(options => options.FilterHttpRequestMessage = request => !IsInfrastructurePath(request.RequestUri?.AbsolutePath));
                 if (builder.Configuration["Telemetry:SpanDirectory"] is { Length: > 0 } spanDirectory)
                 {
                     tracing.AddProcessor(new SimpleActivityExportProcessor(new JsonLinesSpanExporter(spanDirectory, registry.ServiceName)));
@@ -176,12 +176,12 @@ public static class ServiceDefaultsExtensions
         }
     }
 
-    // Heartbeats and policy pulls are background chatter, not part of anyone's trace.
-    private static bool IsRegistryCall(HttpRequestMessage request, RegistryOptions registry) =>
-        registry.Url is not null && request.RequestUri is { } uri && uri.ToString().StartsWith(registry.Url.TrimEnd('/') + "/registry/", StringComparison.OrdinalIgnoreCase);
-
+    /// <summary>
+    /// Not traced on either side: health probes, metric scrapes and the registry's own protocol (registration,
+    /// heartbeats, lookups, policy pulls). They are steady background chatter, several per second, each its own trace.
+    /// </summary>
     private static bool IsInfrastructurePath(PathString path) =>
-        path.StartsWithSegments("/health") || path.StartsWithSegments("/metrics");
+        path.StartsWithSegments("/health") || path.StartsWithSegments("/metrics") || path.StartsWithSegments("/registry");
 
     /// <summary>Health, metrics and OpenAPI endpoints plus the error and auth middleware, for every service.</summary>
     /// <param name="guardUserHeaders">

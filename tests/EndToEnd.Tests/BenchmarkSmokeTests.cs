@@ -57,13 +57,16 @@ public sealed class BenchmarkSmokeTests(EmbeddedSystem system)
         Assert.True(smoke.ExitCode == 0, $"bench/smoke.sh exited {smoke.ExitCode}:\n{log}");
 
         using var gateway = Read(output, "gateway", "gateway-summary.json");
-        foreach (var target in (string[])["direct", "gateway", "nginx"])
+        foreach (var target in (string[])["direct", "gateway", "nginx", "yarp"])
         {
             var measured = gateway.RootElement.GetProperty("targets").GetProperty(target);
             Assert.True(measured.GetProperty("rps").GetDouble() > 0, $"{target}: no requests measured");
             Assert.Equal(0, measured.GetProperty("errors").GetInt32());
         }
-        Assert.True(gateway.RootElement.GetProperty("ratios").GetProperty("gateway_over_nginx").GetProperty("rps").GetDouble() > 0);
+        foreach (var ratio in (string[])["gateway_over_nginx", "gateway_over_yarp", "yarp_over_nginx"])
+        {
+            Assert.True(gateway.RootElement.GetProperty("ratios").GetProperty(ratio).GetProperty("rps").GetDouble() > 0, $"{ratio} missing");
+        }
 
         using var checkout = Read(output, "checkout", "steps.json");
         Assert.NotEmpty(checkout.RootElement.EnumerateArray());

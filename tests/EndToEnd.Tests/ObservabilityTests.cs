@@ -118,6 +118,31 @@ public abstract partial class ObservabilitySuite(MercatoSystem system)
         Assert.Contains(trace, s => s.Service == "payment" && s.Tags.GetValueOrDefault("payment.result") == "Captured");
     }
 
+    [SkippableFact]
+    public async Task Registry_chatter_and_health_probes_are_left_out_of_the_traces()
+    {
+        // The registry's admin API is traced like any API; its own protocol (registration, a heartbeat from every
+        // instance every few seconds, lookups, policy pulls) and the health probes it sends are not, on either side.
+        var admin = await system.AdminAsync();
+        (await admin.GetAsync("/api/registry/services")).EnsureSuccessStatusCode();
+        static bool IsAdminRead(Span s) => s.Service == "registry" && s.Tags.GetValueOrDefault("url.path") == "/api/registry/services";
+        var spans = ReadSpans();
+        for (var attempt = 0; attempt < 100 && !spans.Any(IsAdminRead); attempt++)
+        {
+            await Task.Delay(100);
+            spans = ReadSpans();
+        }
+        Assert.Contains(spans, IsAdminRead);
+
+        // Server spans carry url.path, client spans url.full.
+        static string? PathOf(Span s) =>
+            s.Tags.GetValueOrDefault("url.path") ?? (Uri.TryCreate(s.Tags.GetValueOrDefault("url.full"), UriKind.Absolute, out var url) ? url.AbsolutePath : null);
+        static bool IsChatter(Span s) =>
+            PathOf(s) is { } path && (path.StartsWith("/registry/", StringComparison.Ordinal) || path.StartsWith("/health", StringComparison.Ordinal));
+        var chatter = spans.Where(IsChatter).Take(5).ToList();
+        Assert.True(chatter.Count == 0, $"traced chatter: {string.Join("; ", chatter.Select(c => $"{c.Service} {c.Name} {PathOf(c)}"))}");
+    }
+
     [GeneratedRegex("""^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*",?)*\})? (-?[0-9.]+([eE][-+]?[0-9]+)?|[-+]?Inf|NaN)( -?[0-9]+)?$""")]
     private static partial Regex SampleLine();
 
