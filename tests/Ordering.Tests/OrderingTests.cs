@@ -333,6 +333,9 @@ public sealed class OrderWaitTests(OrderingFactory ordering) : IClassFixture<Ord
         var unchanged = await client.SendAsync(Read(orderId, prefer: null, ifNoneMatch: etag));
         Assert.Equal(HttpStatusCode.NotModified, unchanged.StatusCode);
         Assert.Equal(etag, unchanged.Headers.ETag?.Tag);
+        // A list, and the weak form of the same tag, match too (RFC 9110's weak comparison for If-None-Match).
+        Assert.Equal(HttpStatusCode.NotModified, (await client.SendAsync(Read(orderId, prefer: null, ifNoneMatch: $"\"999\", W/{etag}"))).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await client.SendAsync(Read(orderId, prefer: null, ifNoneMatch: "\"999\""))).StatusCode);
 
         var read = client.SendAsync(Read(orderId, "wait=20", etag));
         await HeldAsync(orderId, read);

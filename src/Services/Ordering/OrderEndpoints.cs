@@ -6,6 +6,7 @@ using Mercato.ServiceDefaults.Auth;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Primitives;
+using Microsoft.Net.Http.Headers;
 using Wolverine.EntityFrameworkCore;
 
 namespace Mercato.Ordering;
@@ -145,7 +146,8 @@ public static class OrderEndpoints
     private static async Task<IResult> GetAsync(Guid id, HttpContext http, ClaimsPrincipal user, OrderEventStore store, OrderChanges changes,
         TimeProvider time, CancellationToken ct)
     {
-        var ifNoneMatch = http.Request.Headers.IfNoneMatch;
+        // Weak comparison, as RFC 9110 prescribes for If-None-Match; an unparsable header counts as absent.
+        var ifNoneMatch = http.Request.GetTypedHeaders().IfNoneMatch;
         var wait = PreferredWait(http.Request.Headers[PreferHeader]);
         var started = time.GetTimestamp();
         while (true)
@@ -157,13 +159,13 @@ public static class OrderEndpoints
             {
                 return NotFound(id);
             }
-            var etag = $"\"{view.Version}\"";
-            var unchanged = ifNoneMatch.Contains(etag) || ifNoneMatch.Contains("*");
+            var etag = new EntityTagHeaderValue($"\"{view.Version}\"");
+            var unchanged = ifNoneMatch.Any(tag => tag.Equals(EntityTagHeaderValue.Any) || tag.Compare(etag, useStrongComparison: false));
             var remaining = wait - time.GetElapsedTime(started);
             var settled = view.Status is OrderStatus.Confirmed or OrderStatus.Cancelled || (ifNoneMatch.Count > 0 && !unchanged);
             if (subscription is null || settled || remaining <= TimeSpan.Zero)
             {
-                http.Response.Headers.ETag = etag;
+                http.Response.Headers.ETag = etag.ToString();
                 if (subscription is not null)
                 {
                     http.Response.Headers[PreferenceAppliedHeader] = $"wait={wait.TotalSeconds:0}";

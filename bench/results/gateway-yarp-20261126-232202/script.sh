@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# Gateway overhead: the same catalog request sent straight to the catalog instance, through the Mercato gateway and
+# through nginx (a plain reverse proxy with upstream keep-alive), by wrk at a fixed number of connections; the three
+# alternate, round after round, so drift (JIT, caches, the machine) hits them alike. Prints requests/s, p50 and p99 of
+# each (median over the rounds) and the ratios gateway/direct and gateway/nginx.
+#
+#   bash bench/gateway.sh [--smoke]
+#
+# Environment: MERCATO_GATEWAY (use a running system), BENCH_ROUNDS (5), BENCH_SECONDS per measurement (10),
+# BENCH_WARMUP_SECONDS per target (15; a freshly started system needs it), BENCH_CONNECTIONS (64), BENCH_THREADS (2), BENCH_PATH (one product's detail),
+# BENCH_NGINX_PORT (18090), BENCH_NGINX_WORKERS (auto), plus those of bench/lib.sh.
+set -euo pipefail
+source /work/main/bench/lib.sh
+bench_init gateway "$@"
+bench_need wrk nginx
+
+if [[ "$SMOKE" == 1 ]]; then
+  ROUNDS=${BENCH_ROUNDS:-1} SECONDS_PER_RUN=${BENCH_SECONDS:-1} WARMUP=${BENCH_WARMUP_SECONDS:-1} CONNECTIONS=${BENCH_CONNECTIONS:-4}
+else
+  ROUNDS=${BENCH_ROUNDS:-5} SECONDS_PER_RUN=${BENCH_SECONDS:-10} WARMUP=${BENCH_WARMUP_SECONDS:-15} CONNECTIONS=${BENCH_CONNECTIONS:-64}
+fi
+THREADS=${BENCH_THREADS:-2}
+REQUEST_PATH=${BENCH_PATH:-/api/catalog/products/00000000-0000-4000-8000-000000000001}
+NGINX_PORT=${BENCH_NGINX_PORT:-18090}
+NGINX_WORKERS=${BENCH_NGINX_WORKERS:-auto}
+
+bench_ensure_system
+GATEWAY=$(bench_gateway)
+# wrk is anonymous: one client IP, so the per-IP token bucket would cap the gateway at 200/s.
+bench_raise_limits
+
+catalog=$(bench_instances | awk '$1 == "catalog" { print $4; exit }')
+[[ -n "$catalog" ]] || bench_die "no catalog instance in the registry"
+catalog=${catalog%/}
+bench_log "catalog instance: $catalog"
+curl -sf -o /dev/null "$catalog$REQUEST_PATH" || bench_die "the catalog does not answer $REQUEST_PATH directly"
+
+# nginx: our own process and configuration, loopback only, no system service.
+nginx_dir=$BENCH_OUT/nginx
+mkdir -p "$nginx_dir/tmp"
+upstream=${catalog#http://}
+cat >"$nginx_dir/nginx.conf" <<CONF
+# Plain reverse proxy in front of the catalog instance, keep-alive on both sides (bench/gateway.sh).
+worker_processes $NGINX_WORKERS;
+daemon off;
+pid $nginx_dir/nginx.pid;
+error_log $nginx_dir/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $nginx_dir/tmp/body;
+  proxy_temp_path $nginx_dir/tmp/proxy;
+  fastcgi_temp_path $nginx_dir/tmp/fastcgi;
+  uwsgi_temp_path $nginx_dir/tmp/uwsgi;
+  scgi_temp_path $nginx_dir/tmp/scgi;
+  keepalive_requests 1000000;
+  upstream catalog {
+    server $upstream;
+    keepalive 256;
+    keepalive_requests 1000000;
+  }
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    location / {
+      proxy_pass http://catalog;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host \$host;
+      proxy_buffering on;
+    }
+  }
+}
+CONF
+bench_port_busy "$NGINX_PORT" && bench_die "port $NGINX_PORT is in use (BENCH_NGINX_PORT)"
+nginx -t -q -e "$nginx_dir/error.log" -p "$nginx_dir" -c "$nginx_dir/nginx.conf"
+nginx -e "$nginx_dir/error.log" -p "$nginx_dir" -c "$nginx_dir/nginx.conf" &
+NGINX_PID=$!
+bench_on_exit 'kill -TERM $NGINX_PID 2>/dev/null; wait $NGINX_PID 2>/dev/null'
+for _ in $(seq 1 50); do
+  curl -sf -o /dev/null "http://127.0.0.1:$NGINX_PORT$REQUEST_PATH" && break
+  sleep 0.1
+done
+curl -sf -o /dev/null "http://127.0.0.1:$NGINX_PORT$REQUEST_PATH" || bench_die "nginx does not answer (see $nginx_dir/error.log)"
+bench_log "nginx (pid $NGINX_PID, $NGINX_WORKERS workers) on 127.0.0.1:$NGINX_PORT -> $catalog"
+
+dotnet /tmp/exp/bareyarp/bin/Release/net10.0/bareyarp.dll --urls http://127.0.0.1:18095 --Upstream "$catalog" >"$BENCH_OUT/yarp.log" 2>&1 &
+YARP_PID=$!
+bench_on_exit 'kill -TERM $YARP_PID 2>/dev/null; wait $YARP_PID 2>/dev/null'
+for _ in $(seq 1 100); do curl -sf -o /dev/null "http://127.0.0.1:18095$REQUEST_PATH" && break; sleep 0.1; done
+declare -A URL=(
+  [yarp]="http://127.0.0.1:18095$REQUEST_PATH"
+  [direct]="$catalog$REQUEST_PATH"
+  [gateway]="$GATEWAY$REQUEST_PATH"
+  [nginx]="http://127.0.0.1:$NGINX_PORT$REQUEST_PATH"
+)
+TARGETS=(direct gateway nginx yarp)
+
+# wrk's own summary, plus one JSON line from its latency histogram (microseconds).
+lua=$BENCH_OUT/report.lua
+cat >"$lua" <<'LUA'
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'RESULT {"requests":%d,"seconds":%.3f,"rps":%.1f,"p50_us":%d,"p90_us":%d,"p99_us":%d,"max_us":%d,"errors":%d}\n',
+    summary.requests, summary.duration / 1e6, summary.requests / (summary.duration / 1e6),
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max,
+    e.connect + e.read + e.write + e.status + e.timeout))
+end
+LUA
+
+run_wrk() { # target seconds -> JSON line
+  local target=$1 seconds=$2 out
+  out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${seconds}s" --timeout 10s -s "$lua" "${URL[$target]}" 2>&1) || {
+    echo "$out" >&2
+    bench_die "wrk failed against $target"
+  }
+  echo "$out" >>"$BENCH_OUT/wrk-$target.txt"
+  grep '^RESULT ' <<<"$out" | sed 's/^RESULT //'
+}
+
+bench_log "warm-up: ${WARMUP}s per target"
+for target in "${TARGETS[@]}"; do
+  bench_check_stop
+  run_wrk "$target" "$WARMUP" >/dev/null
+done
+
+results=$BENCH_OUT/gateway.jsonl
+: >"$results"
+for round in $(seq 1 "$ROUNDS"); do
+  # Rotate the order every round.
+  order=("${TARGETS[@]:$(((round - 1) % 4))}" "${TARGETS[@]:0:$(((round - 1) % 4))}")
+  for target in "${order[@]}"; do
+    bench_check_stop
+    line=$(run_wrk "$target" "$SECONDS_PER_RUN")
+    jq -c --arg t "$target" --argjson r "$round" '{target: $t, round: $r} + .' <<<"$line" | tee -a "$results" >&2
+  done
+done
+
+summary=$(jq -s --arg path "$REQUEST_PATH" --argjson c "$CONNECTIONS" --argjson threads "$THREADS" --argjson s "$SECONDS_PER_RUN" \
+  --arg cores "$(nproc)" --arg mem "$(free -g | awk '/^Mem:/ { print $2 }')" '
+  def median: sort | if length == 0 then 0 elif length % 2 == 1 then .[length / 2 | floor] else (.[length / 2 - 1] + .[length / 2]) / 2 end;
+  (group_by(.target) | map({key: .[0].target, value: {
+      rounds: length,
+      rps: (map(.rps) | median),
+      p50_ms: (map(.p50_us) | median / 1000),
+      p90_ms: (map(.p90_us) | median / 1000),
+      p99_ms: (map(.p99_us) | median / 1000),
+      max_ms: (map(.max_us) | max / 1000),
+      errors: (map(.errors) | add)
+    }}) | from_entries) as $t
+  | { path: $path, connections: $c, threads: $threads, seconds_per_run: $s, cores: ($cores | tonumber), memory_gib: ($mem | tonumber),
+      targets: $t,
+      ratios: {
+        gateway_over_direct: { rps: ($t.gateway.rps / $t.direct.rps), p99: ($t.gateway.p99_ms / $t.direct.p99_ms) },
+        gateway_over_nginx:  { rps: ($t.gateway.rps / $t.nginx.rps),  p99: ($t.gateway.p99_ms / $t.nginx.p99_ms) },
+        yarp_over_nginx:  { rps: ($t.yarp.rps / $t.nginx.rps),  p99: ($t.yarp.p99_ms / $t.nginx.p99_ms) },
+        gateway_over_yarp:  { rps: ($t.gateway.rps / $t.yarp.rps),  p99: ($t.gateway.p99_ms / $t.yarp.p99_ms) }
+      } }' "$results")
+echo "$summary" >"$BENCH_OUT/gateway-summary.json"
+
+echo
+echo "GET $REQUEST_PATH — wrk -t$THREADS -c$CONNECTIONS, ${SECONDS_PER_RUN}s × $ROUNDS rounds per target (median), $(nproc) cores"
+jq -r '
+  ["target", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors"],
+  (["direct", "gateway", "nginx", "yarp"][] as $k | .targets[$k] | [$k, (.rps | floor), .p50_ms, .p90_ms, .p99_ms, .max_ms, .errors])
+  | @tsv' <<<"$summary" | column -t -s $'\t'
+jq -r '"gateway/direct: req/s \(.ratios.gateway_over_direct.rps * 100 | round / 100), p99 \(.ratios.gateway_over_direct.p99 * 100 | round / 100)",
+       "gateway/nginx:  req/s \(.ratios.gateway_over_nginx.rps * 100 | round / 100), p99 \(.ratios.gateway_over_nginx.p99 * 100 | round / 100)", "yarp/nginx: \(.ratios.yarp_over_nginx)", "gateway/yarp: \(.ratios.gateway_over_yarp)"' <<<"$summary"
+errors=$(jq '[.targets[].errors] | add' <<<"$summary")
+echo "results: $BENCH_OUT"
+if [[ "$errors" != 0 ]]; then
+  bench_log "wrk saw $errors errors (non-2xx, timeouts or socket errors): see $BENCH_OUT/wrk-*.txt"
+  exit 1
+fi
