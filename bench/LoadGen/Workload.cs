@@ -180,12 +180,16 @@ public sealed class Workload
     {
         var deadline = intended + Clock.Ticks(_options.OrderTimeout);
         var delay = 100;
+        async Task BackOffAsync()
+        {
+            await Task.Delay(delay, ct).ConfigureAwait(false);
+            delay = Math.Min(1000, delay * 2);
+        }
         while (!ct.IsCancellationRequested)
         {
             if (Volatile.Read(ref _readsHeld) < 0)
             {
-                await Task.Delay(delay, ct).ConfigureAwait(false);
-                delay = Math.Min(1000, delay * 2);
+                await BackOffAsync().ConfigureAwait(false);
             }
             // Held at most until the order's deadline, and answered within one request's timeout.
             var wait = (int)Math.Clamp(Math.Min(Clock.Seconds(deadline - Clock.Now), _options.RequestTimeout.TotalSeconds - 1), 1, MaxWaitSeconds);
@@ -207,8 +211,7 @@ public sealed class Workload
                 if (Volatile.Read(ref _readsHeld) >= 0)
                 {
                     // Not held: do not read again at once.
-                    await Task.Delay(delay, ct).ConfigureAwait(false);
-                    delay = Math.Min(1000, delay * 2);
+                    await BackOffAsync().ConfigureAwait(false);
                 }
             }
             if (Clock.Now > deadline)

@@ -27,6 +27,28 @@ public class OrderingFactory : ServiceFactory<Program>
         services.AddHttpClient<PaymentClient>().ConfigurePrimaryHttpMessageHandler(() => new PaymentMethods());
     }
 
+    /// <summary>The saga starts from the outbox, asynchronously after the 202; wait for it (bounded).</summary>
+    public async Task SagaStartedAsync(Guid orderId)
+    {
+        for (var attempt = 0; attempt < 200; attempt++)
+        {
+            await using var scope = Services.CreateAsyncScope();
+            if (await scope.ServiceProvider.GetRequiredService<OrderingDb>().Sagas.AnyAsync(s => s.Id == orderId))
+            {
+                return;
+            }
+            await Task.Delay(50);
+        }
+        Assert.Fail($"The saga of order {orderId} did not start.");
+    }
+
+    /// <summary>Handles a message in ordering as if it had arrived: its handler runs and commits before this returns.</summary>
+    public async Task DeliverAsync(object message)
+    {
+        await using var scope = Services.CreateAsyncScope();
+        await scope.ServiceProvider.GetRequiredService<IMessageBus>().InvokeAsync(message);
+    }
+
     /// <summary>Payment's method check: card tokens (tok_...) are known.</summary>
     private sealed class PaymentMethods : HttpMessageHandler
     {
@@ -69,29 +91,8 @@ public sealed class OrderingTests(OrderingFactory ordering) : IClassFixture<Orde
         var response = await client.SendAsync(Place(body ?? new { items = new[] { new { productId = OrderingFactory.Mug, quantity = 2 } } }));
         Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
         var orderId = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("orderId").GetGuid();
-        await SagaStartedAsync(orderId);
+        await ordering.SagaStartedAsync(orderId);
         return orderId;
-    }
-
-    /// <summary>The saga starts from the outbox, asynchronously after the 202; wait for it (bounded).</summary>
-    private async Task SagaStartedAsync(Guid orderId)
-    {
-        for (var attempt = 0; attempt < 200; attempt++)
-        {
-            await using var scope = ordering.Services.CreateAsyncScope();
-            if (await scope.ServiceProvider.GetRequiredService<OrderingDb>().Sagas.AnyAsync(s => s.Id == orderId))
-            {
-                return;
-            }
-            await Task.Delay(50);
-        }
-        Assert.Fail($"The saga of order {orderId} did not start.");
-    }
-
-    private async Task Deliver(object message)
-    {
-        await using var scope = ordering.Services.CreateAsyncScope();
-        await scope.ServiceProvider.GetRequiredService<IMessageBus>().InvokeAsync(message);
     }
 
     [Fact]
@@ -175,10 +176,10 @@ public sealed class OrderingTests(OrderingFactory ordering) : IClassFixture<Orde
         var client = ordering.CreateCustomerClient();
         var orderId = await PlaceAsync(client);
 
-        await Deliver(new PaymentCaptured(orderId, Guid.NewGuid(), 17m));
-        await Deliver(new PaymentCaptured(orderId, Guid.NewGuid(), 17m));
-        await Deliver(new StockReserved(orderId));
-        await Deliver(new StockReserved(orderId));
+        await ordering.DeliverAsync(new PaymentCaptured(orderId, Guid.NewGuid(), 17m));
+        await ordering.DeliverAsync(new PaymentCaptured(orderId, Guid.NewGuid(), 17m));
+        await ordering.DeliverAsync(new StockReserved(orderId));
+        await ordering.DeliverAsync(new StockReserved(orderId));
 
         var view = await client.GetFromJsonAsync<OrderView>($"/api/orders/{orderId}");
         var events = await client.GetFromJsonAsync<JsonElement>($"/api/orders/{orderId}/events");
@@ -193,9 +194,9 @@ public sealed class OrderingTests(OrderingFactory ordering) : IClassFixture<Orde
         var client = ordering.CreateCustomerClient();
         var orderId = await PlaceAsync(client);
 
-        await Deliver(new PaymentCaptured(orderId, Guid.NewGuid(), 17m));
-        await Deliver(new StockReservationFailed(orderId, "none left"));
-        await Deliver(new PaymentRefunded(orderId, Guid.NewGuid(), 17m));
+        await ordering.DeliverAsync(new PaymentCaptured(orderId, Guid.NewGuid(), 17m));
+        await ordering.DeliverAsync(new StockReservationFailed(orderId, "none left"));
+        await ordering.DeliverAsync(new PaymentRefunded(orderId, Guid.NewGuid(), 17m));
 
         var view = await client.GetFromJsonAsync<OrderView>($"/api/orders/{orderId}");
         Assert.Equal(OrderStatus.Cancelled, view!.Status);
@@ -209,9 +210,9 @@ public sealed class OrderingTests(OrderingFactory ordering) : IClassFixture<Orde
         var client = ordering.CreateCustomerClient();
         var orderId = await PlaceAsync(client);
 
-        await Deliver(new PaymentCaptured(orderId, Guid.NewGuid(), 17m));
-        await Deliver(new StockTimedOut(orderId, TimeSpan.Zero));
-        await Deliver(new StockReserved(orderId));
+        await ordering.DeliverAsync(new PaymentCaptured(orderId, Guid.NewGuid(), 17m));
+        await ordering.DeliverAsync(new StockTimedOut(orderId, TimeSpan.Zero));
+        await ordering.DeliverAsync(new StockReserved(orderId));
 
         var view = await client.GetFromJsonAsync<OrderView>($"/api/orders/{orderId}");
         Assert.Equal(OrderStatus.Cancelled, view!.Status);
@@ -226,9 +227,9 @@ public sealed class OrderingTests(OrderingFactory ordering) : IClassFixture<Orde
         var client = ordering.CreateCustomerClient();
         var confirmed = await PlaceAsync(client);
         var declined = await PlaceAsync(client);
-        await Deliver(new PaymentCaptured(confirmed, Guid.NewGuid(), 17m));
-        await Deliver(new StockReserved(confirmed));
-        await Deliver(new PaymentDeclined(declined, "card declined"));
+        await ordering.DeliverAsync(new PaymentCaptured(confirmed, Guid.NewGuid(), 17m));
+        await ordering.DeliverAsync(new StockReserved(confirmed));
+        await ordering.DeliverAsync(new PaymentDeclined(declined, "card declined"));
 
         async Task<Dictionary<Guid, string>> Snapshot()
         {
@@ -256,23 +257,8 @@ public sealed class OrderWaitTests(OrderingFactory ordering) : IClassFixture<Ord
         var response = await client.SendAsync(request);
         Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
         var orderId = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("orderId").GetGuid();
-        // The saga starts from the outbox after the 202; the messages below need it.
-        for (var attempt = 0; attempt < 200; attempt++)
-        {
-            await using var scope = ordering.Services.CreateAsyncScope();
-            if (await scope.ServiceProvider.GetRequiredService<OrderingDb>().Sagas.AnyAsync(s => s.Id == orderId))
-            {
-                return orderId;
-            }
-            await Task.Delay(50);
-        }
-        throw new TimeoutException($"The saga of order {orderId} did not start.");
-    }
-
-    private async Task Deliver(object message)
-    {
-        await using var scope = ordering.Services.CreateAsyncScope();
-        await scope.ServiceProvider.GetRequiredService<IMessageBus>().InvokeAsync(message);
+        await ordering.SagaStartedAsync(orderId);
+        return orderId;
     }
 
     private static HttpRequestMessage Read(Guid orderId, string? prefer, string? ifNoneMatch = null)
@@ -309,9 +295,9 @@ public sealed class OrderWaitTests(OrderingFactory ordering) : IClassFixture<Ord
 
         var read = client.SendAsync(Read(orderId, "wait=20"));
         await HeldAsync(orderId, read);
-        await Deliver(new PaymentCaptured(orderId, Guid.NewGuid(), 8.5m));
+        await ordering.DeliverAsync(new PaymentCaptured(orderId, Guid.NewGuid(), 8.5m));
         await HeldAsync(orderId, read); // paid but not yet confirmed: still held
-        await Deliver(new StockReserved(orderId));
+        await ordering.DeliverAsync(new StockReserved(orderId));
 
         var response = await read;
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
@@ -339,7 +325,7 @@ public sealed class OrderWaitTests(OrderingFactory ordering) : IClassFixture<Ord
 
         var read = client.SendAsync(Read(orderId, "wait=20", etag));
         await HeldAsync(orderId, read);
-        await Deliver(new PaymentCaptured(orderId, Guid.NewGuid(), 8.5m));
+        await ordering.DeliverAsync(new PaymentCaptured(orderId, Guid.NewGuid(), 8.5m));
 
         var response = await read;
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
@@ -382,7 +368,7 @@ public sealed class OrderWaitTests(OrderingFactory ordering) : IClassFixture<Ord
 
         using var subscription = changes.Subscribe(orderId);
         Assert.False(subscription.Changed.IsCompleted);
-        await Deliver(new PaymentCaptured(orderId, Guid.NewGuid(), 8.5m));
+        await ordering.DeliverAsync(new PaymentCaptured(orderId, Guid.NewGuid(), 8.5m));
 
         Assert.True(subscription.Changed.IsCompleted, "Committing the order's change did not signal its waiters.");
     }
