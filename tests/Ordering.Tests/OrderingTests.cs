@@ -361,6 +361,20 @@ public sealed class OrderWaitTests(OrderingFactory ordering) : IClassFixture<Ord
     }
 
     [Fact]
+    public async Task Malformed_preferences_and_entity_tags_are_ignored_not_a_server_error()
+    {
+        var client = ordering.CreateCustomerClient();
+        var orderId = await PlaceAsync(client);
+
+        foreach (var (prefer, ifNoneMatch) in new[] { ("wait=", "garbage"), ("wait=\"", "\"unterminated"), (";;,=,", "W/"), ("wait=99999999999999", "\"999\" trailing") })
+        {
+            var response = await client.SendAsync(Read(orderId, prefer, ifNoneMatch));
+            Assert.True(response.StatusCode == HttpStatusCode.OK, $"Prefer '{prefer}', If-None-Match '{ifNoneMatch}' answered {(int)response.StatusCode}");
+            Assert.False(response.Headers.Contains("Preference-Applied"));
+        }
+    }
+
+    [Fact]
     public async Task A_handler_that_commits_a_change_to_an_order_wakes_its_waiters_at_once()
     {
         var orderId = await PlaceAsync(ordering.CreateCustomerClient());
