@@ -27,6 +27,24 @@ public class OrderingFactory : ServiceFactory<Program>
         services.AddHttpClient<PaymentClient>().ConfigurePrimaryHttpMessageHandler(() => new PaymentMethods());
     }
 
+    /// <summary><c>POST /api/orders</c> with the body and an <c>Idempotency-Key</c> (a fresh one unless given).</summary>
+    public static HttpRequestMessage Place(object body, string? key = null)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, "/api/orders") { Content = JsonContent.Create(body) };
+        request.Headers.Add("Idempotency-Key", key ?? Guid.NewGuid().ToString());
+        return request;
+    }
+
+    /// <summary>Places an order (202 asserted) and waits until its saga has started; returns its id.</summary>
+    public async Task<Guid> PlaceAsync(HttpClient client, object body)
+    {
+        var response = await client.SendAsync(Place(body));
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        var orderId = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("orderId").GetGuid();
+        await SagaStartedAsync(orderId);
+        return orderId;
+    }
+
     /// <summary>The saga starts from the outbox, asynchronously after the 202; wait for it (bounded).</summary>
     public async Task SagaStartedAsync(Guid orderId)
     {
@@ -79,21 +97,8 @@ public class OrderingFactory : ServiceFactory<Program>
 
 public sealed class OrderingTests(OrderingFactory ordering) : IClassFixture<OrderingFactory>
 {
-    private static HttpRequestMessage Place(object body, string? key = null)
-    {
-        var request = new HttpRequestMessage(HttpMethod.Post, "/api/orders") { Content = JsonContent.Create(body) };
-        request.Headers.Add("Idempotency-Key", key ?? Guid.NewGuid().ToString());
-        return request;
-    }
-
-    private async Task<Guid> PlaceAsync(HttpClient client, object? body = null)
-    {
-        var response = await client.SendAsync(Place(body ?? new { items = new[] { new { productId = OrderingFactory.Mug, quantity = 2 } } }));
-        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
-        var orderId = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("orderId").GetGuid();
-        await ordering.SagaStartedAsync(orderId);
-        return orderId;
-    }
+    private Task<Guid> PlaceAsync(HttpClient client, object? body = null) =>
+        ordering.PlaceAsync(client, body ?? new { items = new[] { new { productId = OrderingFactory.Mug, quantity = 2 } } });
 
     [Fact]
     public async Task Placing_an_order_prices_it_stores_its_first_event_and_starts_the_saga()
@@ -121,8 +126,8 @@ public sealed class OrderingTests(OrderingFactory ordering) : IClassFixture<Orde
         var client = ordering.CreateClientWithToken(ordering.Tokens.Issue(Guid.NewGuid(), "customer"));
         var body = new { items = new[] { new { productId = OrderingFactory.Kettle, quantity = 1 } } };
 
-        var first = await client.SendAsync(Place(body, "retry-me"));
-        var second = await client.SendAsync(Place(body, "retry-me"));
+        var first = await client.SendAsync(OrderingFactory.Place(body, "retry-me"));
+        var second = await client.SendAsync(OrderingFactory.Place(body, "retry-me"));
         var list = await client.GetFromJsonAsync<List<OrderView>>("/api/orders");
 
         Assert.Equal(HttpStatusCode.Accepted, second.StatusCode);
@@ -250,16 +255,8 @@ public sealed class OrderingTests(OrderingFactory ordering) : IClassFixture<Orde
 /// <summary><c>GET /api/orders/{id}</c> with <c>Prefer: wait</c> and <c>If-None-Match</c>: a client follows an order without polling.</summary>
 public sealed class OrderWaitTests(OrderingFactory ordering) : IClassFixture<OrderingFactory>
 {
-    private async Task<Guid> PlaceAsync(HttpClient client)
-    {
-        var request = new HttpRequestMessage(HttpMethod.Post, "/api/orders") { Content = JsonContent.Create(new { items = new[] { new { productId = OrderingFactory.Mug, quantity = 1 } } }) };
-        request.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString());
-        var response = await client.SendAsync(request);
-        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
-        var orderId = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("orderId").GetGuid();
-        await ordering.SagaStartedAsync(orderId);
-        return orderId;
-    }
+    private Task<Guid> PlaceAsync(HttpClient client) =>
+        ordering.PlaceAsync(client, new { items = new[] { new { productId = OrderingFactory.Mug, quantity = 1 } } });
 
     private static HttpRequestMessage Read(Guid orderId, string? prefer, string? ifNoneMatch = null)
     {
@@ -402,15 +399,8 @@ public sealed class OrderWaitTests(OrderingFactory ordering) : IClassFixture<Ord
 
 public sealed class PaymentMethodCheckTests(OrderingFactory ordering) : IClassFixture<OrderingFactory>
 {
-    private static HttpRequestMessage Place(string paymentMethod)
-    {
-        var request = new HttpRequestMessage(HttpMethod.Post, "/api/orders")
-        {
-            Content = JsonContent.Create(new { items = new[] { new { productId = OrderingFactory.Mug, quantity = 1 } }, paymentMethod }),
-        };
-        request.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString());
-        return request;
-    }
+    private static HttpRequestMessage Place(string paymentMethod) =>
+        OrderingFactory.Place(new { items = new[] { new { productId = OrderingFactory.Mug, quantity = 1 } }, paymentMethod });
 
     [Fact]
     public async Task A_method_payment_does_not_know_is_refused_naming_the_field_and_nothing_is_ordered()
