@@ -436,8 +436,7 @@ public sealed class RebuildCommandTests(OrderingFactory ordering) : IClassFixtur
     public async Task The_rebuild_projections_command_restores_a_lost_read_model()
     {
         var client = ordering.CreateCustomerClient();
-        var request = new HttpRequestMessage(HttpMethod.Post, "/api/orders") { Content = JsonContent.Create(new { items = new[] { new { productId = OrderingFactory.Mug, quantity = 1 } } }) };
-        request.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString());
+        var request = OrderingFactory.Place(new { items = new[] { new { productId = OrderingFactory.Mug, quantity = 1 } } });
         var orderId = (await (await client.SendAsync(request)).Content.ReadFromJsonAsync<JsonElement>()).GetProperty("orderId").GetGuid();
         string original;
         await using (var scope = ordering.Services.CreateAsyncScope())
@@ -517,8 +516,7 @@ public sealed class ChoreographyTests(ChoreographedOrderingFactory ordering) : I
         // Inventory reacts to PaymentCaptured, so with several ordering instances its StockReserved can be handled here
         // before PaymentCaptured is: the early answer must wait for the payment, not be dropped as a late one.
         var client = ordering.CreateCustomerClient();
-        var request = new HttpRequestMessage(HttpMethod.Post, "/api/orders") { Content = JsonContent.Create(new { items = new[] { new { productId = OrderingFactory.Mug, quantity = 2 } } }) };
-        request.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString());
+        var request = OrderingFactory.Place(new { items = new[] { new { productId = OrderingFactory.Mug, quantity = 2 } } });
         var orderId = (await (await client.SendAsync(request)).Content.ReadFromJsonAsync<JsonElement>()).GetProperty("orderId").GetGuid();
 
         await using (var scope = ordering.Services.CreateAsyncScope())
