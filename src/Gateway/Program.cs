@@ -1,3 +1,4 @@
+using System.Text;
 using Mercato.Gateway;
 using Mercato.ServiceDefaults;
 using Mercato.ServiceDefaults.Data;
@@ -9,6 +10,9 @@ builder.AddServiceDefaults();
 builder.Services.Configure<GatewayOptions>(builder.Configuration.GetSection(GatewayOptions.SectionName));
 builder.Services.AddReverseProxy()
     .LoadFromMemory([], [])
+    // Kestrel takes request header values as ASCII or UTF-8, and so do the services behind the gateway; the forwarding
+    // client sends ASCII only by default and failed such a request with 502 before it reached the service.
+    .ConfigureHttpClient((_, handler) => handler.RequestHeaderEncodingSelector = (_, _) => Encoding.UTF8)
     .AddTransforms(ProxyPipeline.AddUserContext);
 builder.Services.AddEdgeRateLimits();
 builder.Services.AddMemoryCache();

@@ -76,8 +76,13 @@ public static class ControlPlaneEndpoints
             }
             catch (JsonException ex)
             {
+                // The serializer's own message names .NET types; the client needs the field and what kind of mistake.
+                var field = JsonPath(ex.Path);
+                var message = ex.InnerException is JsonException || field == "$"
+                    ? $"Not valid JSON (line {ex.LineNumber + 1})."
+                    : "Not a field of the policy document, or a value of the wrong type or out of range.";
                 return Results.ValidationProblem(
-                    new Dictionary<string, string[]> { [JsonPath(ex.Path)] = [ex.Message.Split(" Path:")[0]] },
+                    new Dictionary<string, string[]> { [field] = [message] },
                     title: "The policy document is not valid JSON for this schema");
             }
             if (proposed is null)

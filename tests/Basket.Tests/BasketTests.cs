@@ -112,6 +112,10 @@ public sealed class BasketTests(BasketFactory basket) : IClassFixture<BasketFact
         Assert.Single((await client.GetFromJsonAsync<BasketResponse>("/api/basket"))!.Items);
         var noKey = await client.PostAsJsonAsync("/api/basket/checkout", new { });
         await ProblemAssert.NamesField(noKey, "Idempotency-Key");
+        var twoKeys = Checkout("key-a");
+        twoKeys.Headers.Add("Idempotency-Key", "key-b");
+        await ProblemAssert.NamesField(await client.SendAsync(twoKeys), "Idempotency-Key");
+        Assert.DoesNotContain(basket.Placed, p => p.Key?.Contains("key-a", StringComparison.Ordinal) == true);
     }
 
     [Fact]

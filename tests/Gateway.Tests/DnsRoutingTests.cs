@@ -35,10 +35,11 @@ public sealed class DnsRoutingTests : IAsyncLifetime
             path = request.Path.Value,
             userId = request.Headers["X-User-Id"].ToString(),
             roles = request.Headers["X-User-Roles"].ToString(),
+            note = request.Headers["X-Note"].ToString(),
         }));
         await _service.StartAsync();
         var address = _service.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
-        _gateway = new GatewayFactory(new Dictionary<string, string> { ["catalog"] = address, ["basket"] = address, ["ordering"] = address });
+        _gateway = new GatewayFactory(new Dictionary<string, string> { ["catalog"] = address, ["basket"] = address, ["ordering"] = address, ["payment"] = address });
     }
 
     public async Task DisposeAsync()
@@ -56,6 +57,22 @@ public sealed class DnsRoutingTests : IAsyncLifetime
 
         Assert.Equal("/api/catalog/products", answer!.Path);
         Assert.Equal("", answer.UserId);
+        // The payment-method check is public too (README); the rest of payment is not.
+        Assert.Equal("/api/payments/methods/tok_visa", (await client.GetFromJsonAsync<Echo>("/api/payments/methods/tok_visa"))!.Path);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await client.GetAsync("/api/payments")).StatusCode);
+    }
+
+    [Fact]
+    public async Task Header_values_beyond_ascii_reach_the_service_instead_of_failing_at_the_gateway()
+    {
+        using var client = _gateway.CreateClient();
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/api/catalog/products");
+        request.Headers.TryAddWithoutValidation("X-Note", "café ключ");
+
+        var response = await client.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("café ключ", (await response.Content.ReadFromJsonAsync<Echo>())!.Note);
     }
 
     [Fact]
@@ -83,7 +100,7 @@ public sealed class DnsRoutingTests : IAsyncLifetime
         client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", _gateway.Tokens.Issue(Guid.NewGuid(), MercatoAuth.CustomerRole));
 
         var orders = await client.GetFromJsonAsync<Echo>("/api/orders/123");
-        var unknown = await client.GetAsync("/api/payments/123");
+        var unknown = await client.GetAsync("/api/notifications/123");
 
         Assert.Equal("/api/orders/123", orders!.Path);
         Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
@@ -99,7 +116,7 @@ public sealed class DnsRoutingTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
     }
 
-    private sealed record Echo(string Path, string UserId, string Roles);
+    private sealed record Echo(string Path, string UserId, string Roles, string Note);
 
     private sealed class GatewayFactory(Dictionary<string, string> destinations) : WebApplicationFactory<Program>
     {

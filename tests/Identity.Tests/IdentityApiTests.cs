@@ -82,10 +82,28 @@ public sealed class IdentityApiTests(IdentityFactory identity) : IClassFixture<I
     [InlineData("""{"email":"a@b.test","password":"Secret123","name":"  "}""", "name")]
     [InlineData("""{"email":"a@b.test","password":123,"name":"A"}""", "password")]
     [InlineData("""{"email":"a@b.test",""", "body")]
+    [InlineData("", "body")]
     public async Task Invalid_registrations_are_400_naming_the_field(string json, string field)
     {
         var response = await identity.CreateClient().PostAsync("/api/identity/users", new StringContent(json, System.Text.Encoding.UTF8, "application/json"));
-        await ProblemAssert.NamesField(response, field);
+        var problem = await ProblemAssert.IsProblem(response, HttpStatusCode.BadRequest);
+        Assert.True(problem.GetProperty("errors").TryGetProperty(field, out var messages), $"Expected the problem to name '{field}': {problem}");
+        // The client's words, not the framework's ("Implicit body inferred for parameter ...").
+        Assert.DoesNotContain("parameter", messages.ToString(), StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public async Task A_body_in_another_media_type_is_415_not_401_on_anonymous_endpoints()
+    {
+        var client = identity.CreateClient();
+        var body = """{"email":"a@b.test","password":"Secret123"}""";
+
+        await ProblemAssert.IsProblem(await client.PostAsync("/api/identity/token", new StringContent(body, System.Text.Encoding.UTF8, "text/plain")),
+            HttpStatusCode.UnsupportedMediaType);
+        await ProblemAssert.IsProblem(await client.PostAsync("/api/identity/users", new StringContent(body, System.Text.Encoding.UTF8, "text/plain")),
+            HttpStatusCode.UnsupportedMediaType);
+        // A protected endpoint still asks for the token first.
+        await ProblemAssert.IsProblem(await client.GetAsync("/api/identity/users/me"), HttpStatusCode.Unauthorized);
     }
 
     [Fact]

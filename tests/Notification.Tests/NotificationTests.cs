@@ -88,8 +88,16 @@ public sealed class DeadLetterTests(BrokenChannelFactory notification) : IClassF
         Assert.Empty((await notification.CreateCustomerClient().GetFromJsonAsync<JsonElement>("/api/notifications")).EnumerateArray());
 
         notification.Sender.Broken = false;
-        var replay = await admin.PostAsJsonAsync("/api/notifications/admin/dead-letters/replay", new { ids = new[] { dead.GetProperty("id").GetGuid() } });
+        var deadId = dead.GetProperty("id").GetGuid();
+        // An id that names no dead letter refuses the whole request: nothing is marked for replay.
+        await ProblemAssert.NamesField(
+            await admin.PostAsJsonAsync("/api/notifications/admin/dead-letters/replay", new { ids = new[] { deadId, Guid.NewGuid() } }), "ids[1]");
+        Assert.False((await admin.GetFromJsonAsync<JsonElement>("/api/notifications/admin/dead-letters")).EnumerateArray()
+            .Single(d => d.GetProperty("id").GetGuid() == deadId).GetProperty("replayable").GetBoolean());
+
+        var replay = await admin.PostAsJsonAsync("/api/notifications/admin/dead-letters/replay", new { ids = new[] { deadId, deadId } });
         Assert.Equal(HttpStatusCode.Accepted, replay.StatusCode);
+        Assert.Equal(1, (await replay.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("replaying").GetInt32());
 
         var delivered = false;
         for (var i = 0; i < 300 && !delivered; i++)

@@ -73,7 +73,10 @@ public class OrderingFactory : ServiceFactory<Program>
         protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
             var method = Uri.UnescapeDataString(request.RequestUri!.Segments[^1]);
-            return Task.FromResult(method == UncheckableMethod
+            // "/methods/." and "/methods/.." lose their dot segments on the way, and payment has no such route.
+            return Task.FromResult(!System.Text.RegularExpressions.Regex.IsMatch(request.RequestUri.AbsolutePath, "^/api/payments/methods/[^/]+$")
+                ? new HttpResponseMessage(HttpStatusCode.NotFound)
+                : method == UncheckableMethod
                 ? new HttpResponseMessage(HttpStatusCode.ServiceUnavailable)
                 : new HttpResponseMessage(HttpStatusCode.OK)
                 {
@@ -162,6 +165,17 @@ public sealed class OrderingTests(OrderingFactory ordering) : IClassFixture<Orde
             Content = JsonContent.Create(new { items = new[] { new { productId = OrderingFactory.Mug, quantity = 1 } } }),
         };
         await ProblemAssert.NamesField(await ordering.CreateCustomerClient().SendAsync(request), "Idempotency-Key");
+    }
+
+    [Fact]
+    public async Task Two_idempotency_keys_are_refused_rather_than_joined_into_a_third()
+    {
+        var client = ordering.CreateClientWithToken(ordering.Tokens.Issue(Guid.NewGuid(), "customer"));
+        var request = OrderingFactory.Place(new { items = new[] { new { productId = OrderingFactory.Mug, quantity = 1 } } }, "key-a");
+        request.Headers.Add("Idempotency-Key", "key-b");
+
+        await ProblemAssert.NamesField(await client.SendAsync(request), "Idempotency-Key");
+        Assert.Empty((await client.GetFromJsonAsync<List<OrderView>>("/api/orders"))!);
     }
 
     [Fact]
@@ -402,15 +416,18 @@ public sealed class PaymentMethodCheckTests(OrderingFactory ordering) : IClassFi
     private static HttpRequestMessage Place(string paymentMethod) =>
         OrderingFactory.Place(new { items = new[] { new { productId = OrderingFactory.Mug, quantity = 1 } }, paymentMethod });
 
-    [Fact]
-    public async Task A_method_payment_does_not_know_is_refused_naming_the_field_and_nothing_is_ordered()
+    [Theory]
+    [InlineData("bitcoin")] // payment answers that it does not know it
+    [InlineData(".")] // payment's routing answers 404: no method at all
+    [InlineData("..")]
+    public async Task A_method_payment_does_not_know_is_refused_naming_the_field_and_nothing_is_ordered(string method)
     {
         var client = ordering.CreateCustomerClient();
         await using var scope = ordering.Services.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<OrderingDb>();
         var before = await db.Events.CountAsync();
 
-        var response = await client.SendAsync(Place("bitcoin"));
+        var response = await client.SendAsync(Place(method));
 
         await ProblemAssert.NamesField(response, "paymentMethod");
         Assert.Equal(before, await db.Events.CountAsync());

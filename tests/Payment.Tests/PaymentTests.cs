@@ -62,6 +62,7 @@ public sealed class PaymentTests(PaymentFactory payment) : IClassFixture<Payment
 
     [Theory]
     [InlineData("tok_decline", 10, "declined")]
+    [InlineData("..", 10, "Unknown payment method")] // ordering accepted the order while payment could not check the method
     [InlineData("tok_visa", 500.01, "exceeds")]
     public async Task Declines_by_the_simulated_providers_rules(string method, decimal amount, string reasonPart)
     {

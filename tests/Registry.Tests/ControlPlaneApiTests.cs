@@ -46,6 +46,9 @@ public sealed class ControlPlaneApiTests(RegistryFactory registry) : IClassFixtu
     [InlineData("""{"targets":{"catalog":{"retry":{"maxRetrys":3}}}}""", "targets.catalog.retry.maxRetrys")]
     [InlineData("""{"targets":{"catalog":{"retry":null}}}""", "targets.catalog.retry")]
     [InlineData("""{"targets":{"catalog":{"totalTimeoutMs":"soon"}}}""", "targets.catalog.totalTimeoutMs")]
+    [InlineData("""{"targets":{"catalog":{"totalTimeoutMs":99999999999}}}""", "targets.catalog.totalTimeoutMs")]
+    [InlineData("""{"targets":{"catalog":"fast"}}""", "targets.catalog")]
+    [InlineData("""{"targets":{"catalog":{"routing":{"weights":{"1.0":2000000000,"2.0":2000000000}}}}}""", "targets.catalog.routing.weights")]
     public async Task An_invalid_document_is_refused_naming_the_field_and_the_old_one_stays(string document, string field)
     {
         var admin = registry.CreateAdminClient();
@@ -56,6 +59,7 @@ public sealed class ControlPlaneApiTests(RegistryFactory registry) : IClassFixtu
 
         var problem = await ProblemAssert.IsProblem(refused, HttpStatusCode.BadRequest);
         Assert.True(problem.GetProperty("errors").TryGetProperty(field, out _), $"errors should name {field}: {problem}");
+        Assert.DoesNotMatch(@"(Mercato|System)\.[A-Z]", problem.GetProperty("errors").ToString());
         var after = (await admin.GetFromJsonAsync<MeshPolicy>("/api/registry/policies", MeshPolicy.Json))!;
         Assert.Equal(inForce.Version, after.Version);
         Assert.Equal(1, after.For("catalog").Retry.MaxRetries);

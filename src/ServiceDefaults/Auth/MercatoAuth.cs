@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.IdentityModel.Protocols;
@@ -61,10 +62,17 @@ public static class MercatoAuth
 
         services.AddAuthorizationBuilder()
             .AddPolicy(AdminPolicy, policy => policy.RequireAuthenticatedUser().RequireRole(AdminRole))
-            // Zero trust: an endpoint that does not say otherwise needs a valid token.
-            .SetFallbackPolicy(new AuthorizationPolicyBuilder().RequireAuthenticatedUser().Build());
+            // Zero trust: an endpoint that does not say otherwise needs a valid token. Routing's own rejections (415:
+            // no candidate accepts the body's media type; 405: none allows the method) are endpoints without metadata
+            // that only set their status: they need no token, so an anonymous endpoint's 415 is not answered with 401.
+            .SetFallbackPolicy(new AuthorizationPolicyBuilder()
+                .RequireAssertion(context => context.User.Identity?.IsAuthenticated == true || IsRoutingRejection(context.Resource as HttpContext))
+                .Build());
         return services;
     }
+
+    private static bool IsRoutingRejection(HttpContext? context) =>
+        context?.GetEndpoint() is { Metadata.Count: 0, DisplayName: "415 HTTP Unsupported Media Type" or "405 HTTP Method Not Supported" };
 
     /// <summary>Reads a bare JWKS document (no OpenID discovery document exists) into the configuration JwtBearer uses.</summary>
     private sealed class JwksRetriever(string issuer) : IConfigurationRetriever<OpenIdConnectConfiguration>

@@ -19,7 +19,7 @@ public sealed partial class ProblemDetailsExceptionHandler(IProblemDetailsServic
         ProblemDetails problem;
         if (exception is BadHttpRequestException bad)
         {
-            var (field, message) = Describe(bad);
+            var (field, message) = Describe(bad, httpContext);
             problem = new HttpValidationProblemDetails(new Dictionary<string, string[]> { [field] = [message] })
             {
                 Status = bad.StatusCode,
@@ -41,8 +41,14 @@ public sealed partial class ProblemDetailsExceptionHandler(IProblemDetailsServic
         return await problems.TryWriteAsync(new ProblemDetailsContext { HttpContext = httpContext, ProblemDetails = problem, Exception = exception });
     }
 
-    private static (string Field, string Message) Describe(BadHttpRequestException bad)
+    private static (string Field, string Message) Describe(BadHttpRequestException bad, HttpContext context)
     {
+        // "Implicit body inferred for parameter ... but no body was provided": the framework's words, about a parameter.
+        if (bad.InnerException is null && context.Request.ContentLength is null or 0
+            && bad.Message.Contains("body", StringComparison.OrdinalIgnoreCase))
+        {
+            return ("body", "A JSON request body is required.");
+        }
         if (bad.InnerException is JsonException json)
         {
             // A reader error inside means the JSON itself is broken; otherwise a value had the wrong type.

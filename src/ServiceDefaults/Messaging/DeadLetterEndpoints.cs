@@ -30,14 +30,24 @@ public static class DeadLetterEndpoints
                 e.Id, e.MessageType, e.ExceptionType, e.ExceptionMessage, e.Source, e.SentAt, e.Replayable)));
         });
 
-        deadLetters.MapPost("/replay", async (ReplayRequest request, IMessageStore store) =>
+        deadLetters.MapPost("/replay", async (ReplayRequest request, IMessageStore store, CancellationToken ct) =>
         {
             if (request.Ids is not { Length: > 0 and <= 1000 })
             {
                 return Results.ValidationProblem(new Dictionary<string, string[]> { ["ids"] = ["Between 1 and 1000 dead-letter ids."] });
             }
-            await store.DeadLetters.MarkDeadLetterEnvelopesAsReplayableAsync(request.Ids);
-            return Results.Accepted(value: new { replaying = request.Ids.Length });
+            // All or nothing: an id that names no dead letter (mistyped, or already replayed and handled) refuses the
+            // request, so the count in the answer is what is really going back to the inbox.
+            var ids = request.Ids.Distinct().ToArray();
+            var found = await store.DeadLetters.QueryAsync(new DeadLetterEnvelopeQuery { MessageIds = ids, PageSize = ids.Length }, ct);
+            var known = found.Envelopes.Select(e => e.Id).ToHashSet();
+            var unknown = request.Ids.Index().Where(id => !known.Contains(id.Item)).ToDictionary(id => $"ids[{id.Index}]", _ => new[] { "No dead letter has this id." });
+            if (unknown.Count > 0)
+            {
+                return Results.ValidationProblem(unknown, title: "Nothing was replayed.");
+            }
+            await store.DeadLetters.MarkDeadLetterEnvelopesAsReplayableAsync(ids);
+            return Results.Accepted(value: new { replaying = ids.Length });
         });
     }
 }

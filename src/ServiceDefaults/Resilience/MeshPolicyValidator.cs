@@ -70,7 +70,7 @@ public static partial class MeshPolicyValidator
             var routing = target.Routing!;
             Check(routing.Weights.All(w => w.Value is >= 0 and <= 10_000 && !string.IsNullOrWhiteSpace(w.Key)),
                 $"{at}.routing.weights", "Version names must not be empty; weights between 0 and 10000.");
-            Check(routing.Weights.Count == 0 || routing.Weights.Values.Sum() > 0, $"{at}.routing.weights", "At least one weight must be above 0.");
+            Check(routing.Weights.Count == 0 || routing.Weights.Values.Any(w => w > 0), $"{at}.routing.weights", "At least one weight must be above 0.");
             Check(HeaderName().IsMatch(routing.CanaryHeader ?? ""), $"{at}.routing.canaryHeader", "Must be an HTTP header name.");
             Check(routing.CanaryVersion is null || !string.IsNullOrWhiteSpace(routing.CanaryVersion), $"{at}.routing.canaryVersion", "Must not be empty.");
 

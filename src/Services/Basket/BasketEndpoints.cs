@@ -1,6 +1,7 @@
 using System.Security.Claims;
 using Mercato.Basket.Data;
 using Mercato.ServiceDefaults.Auth;
+using Mercato.ServiceDefaults.Http;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
 
@@ -75,12 +76,12 @@ public static class BasketEndpoints
     }
 
     private static async Task<IResult> CheckoutAsync(
-        CheckoutRequest? request, [FromHeader(Name = "Idempotency-Key")] string? idempotencyKey, HttpContext http,
+        CheckoutRequest? request, [FromHeader(Name = IdempotencyKeyHeader.Name)] string? idempotencyKey, HttpContext http,
         BasketDb db, OrderingClient ordering, ILogger<OrderingClient> logger, CancellationToken ct)
     {
-        if (string.IsNullOrWhiteSpace(idempotencyKey) || idempotencyKey.Length > 100)
+        if (IdempotencyKeyHeader.Problem(idempotencyKey) is { } keyProblem)
         {
-            return Results.ValidationProblem(new Dictionary<string, string[]> { ["Idempotency-Key"] = ["The Idempotency-Key header is required (1 to 100 characters)."] });
+            return Results.ValidationProblem(new Dictionary<string, string[]> { [IdempotencyKeyHeader.Name] = [keyProblem] });
         }
         var customerId = CustomerOf(http.User);
         var basket = await ReadAsync(db, customerId, ct);
@@ -92,7 +93,7 @@ public static class BasketEndpoints
         HttpResponseMessage placed;
         try
         {
-            placed = await ordering.PlaceOrderAsync(token, idempotencyKey,
+            placed = await ordering.PlaceOrderAsync(token, idempotencyKey!,
                 new { items = basket.Items.Select(i => new { productId = i.ProductId, quantity = i.Quantity }), paymentMethod = request?.PaymentMethod }, ct);
         }
         catch (Exception ex) when (Mercato.ServiceDefaults.Http.Downstream.IsUnavailable(ex, ct))

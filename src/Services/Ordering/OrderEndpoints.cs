@@ -3,6 +3,7 @@ using Mercato.Contracts;
 using Mercato.Ordering.Data;
 using Mercato.Ordering.Domain;
 using Mercato.ServiceDefaults.Auth;
+using Mercato.ServiceDefaults.Http;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Primitives;
@@ -21,7 +22,6 @@ public sealed record OrderEventResponse(int Version, string Type, DateTimeOffset
 
 public static class OrderEndpoints
 {
-    public const string IdempotencyHeader = "Idempotency-Key";
     public const int MaxLines = 50;
     public const int MaxQuantity = 1000;
     public const string DefaultPaymentMethod = "tok_visa";
@@ -48,7 +48,7 @@ public static class OrderEndpoints
 
     private static async Task<IResult> PlaceAsync(
         PlaceOrderRequest request,
-        [FromHeader(Name = IdempotencyHeader)] string? idempotencyKey,
+        [FromHeader(Name = IdempotencyKeyHeader.Name)] string? idempotencyKey,
         ClaimsPrincipal user,
         CatalogClient catalog,
         PaymentClient payments,
@@ -235,9 +235,9 @@ public static class OrderEndpoints
     private static Dictionary<string, string[]> Validate(PlaceOrderRequest request, string? idempotencyKey)
     {
         var errors = new Dictionary<string, string[]>();
-        if (string.IsNullOrWhiteSpace(idempotencyKey) || idempotencyKey.Length > IdempotencyKey.MaxLength)
+        if (IdempotencyKeyHeader.Problem(idempotencyKey) is { } keyProblem)
         {
-            errors[IdempotencyHeader] = [$"The {IdempotencyHeader} header is required (1 to {IdempotencyKey.MaxLength} characters)."];
+            errors[IdempotencyKeyHeader.Name] = [keyProblem];
         }
         if (request.Items is not { Count: > 0 and <= MaxLines })
         {

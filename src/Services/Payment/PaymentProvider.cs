@@ -7,8 +7,8 @@ public sealed class PaymentProviderOptions
 }
 
 /// <summary>
-/// A simulated payment service provider with deterministic rules: the method token <c>tok_decline</c> is declined,
-/// amounts above <see cref="PaymentProviderOptions.DeclineAbove"/> are declined, anything else is captured.
+/// A simulated payment service provider with deterministic rules: unknown method tokens and <c>tok_decline</c> are
+/// declined, amounts above <see cref="PaymentProviderOptions.DeclineAbove"/> are declined, anything else is captured.
 /// </summary>
 public sealed class SimulatedPaymentProvider(Microsoft.Extensions.Options.IOptions<PaymentProviderOptions> options)
 {
@@ -20,8 +20,13 @@ public sealed class SimulatedPaymentProvider(Microsoft.Extensions.Options.IOptio
             ? null
             : $"Unknown payment method '{method}': use a card token such as tok_visa.";
 
+    /// <remarks>
+    /// An unknown method is declined here too: ordering accepts an order without the method check when payment cannot
+    /// answer it, and the saga's capture is then where the method is checked.
+    /// </remarks>
     public string? DeclineReason(decimal amount, string method) =>
-        method == DeclineToken ? "Card declined by the issuer."
+        UnknownMethodReason(method) is { } unknown ? unknown
+        : method == DeclineToken ? "Card declined by the issuer."
         : amount > options.Value.DeclineAbove ? $"Amount {amount} exceeds the limit of {options.Value.DeclineAbove}."
         : null;
 }

@@ -74,7 +74,7 @@ public sealed class OrderDocument
 
 public sealed class IdempotencyKey
 {
-    public const int MaxLength = 100;
+    public const int MaxLength = Mercato.ServiceDefaults.Http.IdempotencyKeyHeader.MaxLength;
 
     public Guid CustomerId { get; set; }
 

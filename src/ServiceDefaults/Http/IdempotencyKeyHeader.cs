@@ -1,0 +1,21 @@
+namespace Mercato.ServiceDefaults.Http;
+
+/// <summary>
+/// The Idempotency-Key request header, checked the same way wherever a request may be retried: one key of 1 to 100
+/// characters. Several Idempotency-Key headers reach the endpoint joined by commas (and a proxy may join them too), so
+/// a comma is refused: otherwise "A" and "B" sent together would make a third key, "A,B", and a retry carrying only "A"
+/// would do the work twice.
+/// </summary>
+public static class IdempotencyKeyHeader
+{
+    public const string Name = "Idempotency-Key";
+    public const int MaxLength = 100;
+
+    /// <returns>What is wrong with the header's value, or null when it is a usable key.</returns>
+    public static string? Problem(string? value) =>
+        string.IsNullOrWhiteSpace(value) || value.Length > MaxLength
+            ? $"The {Name} header is required (1 to {MaxLength} characters)."
+            : value.Contains(',')
+                ? $"Send one {Name} header, with one key and no comma."
+                : null;
+}
