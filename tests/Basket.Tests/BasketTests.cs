@@ -69,6 +69,7 @@ public sealed class BasketTests(BasketFactory basket) : IClassFixture<BasketFact
     [InlineData("""{"items":[{"productId":"5b0f6a57-3f7e-4b4e-9d55-0d3f5a0e8a01","quantity":0}]}""", "items[0].quantity")]
     [InlineData("""{"items":[{"quantity":1}]}""", "items[0].productId")]
     [InlineData("""{"items":[{"productId":"nope","quantity":1}]}""", "items[0].productId")]
+    [InlineData("""{"items":[{"productId":"5b0f6a57-3f7e-4b4e-9d55-0d3f5a0e8a01","quantity":600},{"productId":"5b0f6a57-3f7e-4b4e-9d55-0d3f5a0e8a01","quantity":600}]}""", "items[1].quantity")]
     public async Task Bad_baskets_are_400_naming_the_field(string json, string field)
     {
         var response = await basket.CreateCustomerClient().PutAsync("/api/basket", new StringContent(json, System.Text.Encoding.UTF8, "application/json"));

@@ -83,6 +83,8 @@ public sealed class IdentityApiTests(IdentityFactory identity) : IClassFixture<I
     [InlineData("""{"email":"a@b.test","password":123,"name":"A"}""", "password")]
     [InlineData("""{"email":"a@b.test",""", "body")]
     [InlineData("", "body")]
+    [InlineData("""{"email":"a@b.test","password":"Secret123","name":"a\u0001b"}""", "name")]
+    [InlineData("""{"email":"a\u202Eb@b.test","password":"Secret123","name":"A"}""", "email")]
     public async Task Invalid_registrations_are_400_naming_the_field(string json, string field)
     {
         var response = await identity.CreateClient().PostAsync("/api/identity/users", new StringContent(json, System.Text.Encoding.UTF8, "application/json"));

@@ -59,6 +59,14 @@ public static class BasketEndpoints
                 }
             }
         }
+        if (errors.Count == 0)
+        {
+            // Lines of one product are merged; their sum obeys the same limit as a single line.
+            foreach (var product in request.Items!.Index().GroupBy(line => line.Item!.ProductId).Where(g => g.Sum(line => line.Item!.Quantity) > MaxQuantity))
+            {
+                errors[$"items[{product.Last().Index}].quantity"] = [$"The lines of this product add up to more than {MaxQuantity}."];
+            }
+        }
         if (errors.Count > 0)
         {
             return Results.ValidationProblem(errors);
@@ -69,7 +77,7 @@ public static class BasketEndpoints
         {
             CustomerId = customerId,
             ProductId = g.Key,
-            Quantity = Math.Min(MaxQuantity, g.Sum(i => i.Quantity!.Value)),
+            Quantity = g.Sum(i => i.Quantity!.Value),
         }));
         await db.SaveChangesAsync(ct);
         return Results.Ok(await ReadAsync(db, customerId, ct));

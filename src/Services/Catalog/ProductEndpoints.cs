@@ -1,5 +1,6 @@
 using Mercato.Catalog.Data;
 using Mercato.ServiceDefaults.Auth;
+using Mercato.ServiceDefaults.Http;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Caching.Hybrid;
 
@@ -129,9 +130,17 @@ public static class ProductEndpoints
         {
             errors["name"] = [$"Required, at most {Product.NameMaxLength} characters."];
         }
+        else if (!InputText.IsClean(request.Name))
+        {
+            errors["name"] = [InputText.Refusal];
+        }
         if (request.Description is { Length: > Product.DescriptionMaxLength })
         {
             errors["description"] = [$"At most {Product.DescriptionMaxLength} characters."];
+        }
+        else if (request.Description is not null && !InputText.IsClean(request.Description, multiline: true))
+        {
+            errors["description"] = [InputText.Refusal];
         }
         if (request.Price is not { } price || price <= 0 || price > 1_000_000 || decimal.Round(price, 2) != price)
         {

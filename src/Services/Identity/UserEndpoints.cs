@@ -1,6 +1,7 @@
 using System.Net.Mail;
 using Mercato.Identity.Data;
 using Mercato.ServiceDefaults.Auth;
+using Mercato.ServiceDefaults.Http;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
 
@@ -119,9 +120,17 @@ public static class UserEndpoints
         {
             errors["email"] = ["A valid e-mail address is required."];
         }
+        else if (!InputText.IsClean(request.Email))
+        {
+            errors["email"] = [InputText.Refusal];
+        }
         if (string.IsNullOrWhiteSpace(request.Name) || request.Name.Trim().Length > 100)
         {
             errors["name"] = ["Required, at most 100 characters."];
+        }
+        else if (!InputText.IsClean(request.Name))
+        {
+            errors["name"] = [InputText.Refusal];
         }
         var passwordProblems = PasswordPolicy.Check(request.Password);
         if (passwordProblems.Length > 0)
