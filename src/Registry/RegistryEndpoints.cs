@@ -1,6 +1,7 @@
 using System.Text.RegularExpressions;
 using Mercato.ServiceDefaults.Auth;
 using Mercato.ServiceDefaults.Discovery;
+using Mercato.ServiceDefaults.Http;
 
 namespace Mercato.Registry;
 
@@ -43,20 +44,31 @@ public static partial class RegistryEndpoints
         {
             errors["serviceName"] = ["Must be a lowercase DNS label (letters, digits, '-')."];
         }
-        if (string.IsNullOrWhiteSpace(registration.InstanceId) || registration.InstanceId.Length > 200)
+        // The id goes into URLs (heartbeat, deregistration, the Location header) and logs: URL-safe characters only.
+        if (string.IsNullOrEmpty(registration.InstanceId) || !InstanceIdPattern().IsMatch(registration.InstanceId))
         {
-            errors["instanceId"] = ["Required, at most 200 characters."];
+            errors["instanceId"] = ["1 to 200 letters, digits, '.', '_', ':' or '-', starting with a letter or digit."];
         }
-        if (!Uri.TryCreate(registration.Address, UriKind.Absolute, out var address) || address.Scheme is not ("http" or "https"))
+        // Instances are listed to every caller of the registry: an address must not carry credentials.
+        if (registration.Address is not { Length: <= 2048 } || !Uri.TryCreate(registration.Address, UriKind.Absolute, out var address)
+            || address.Scheme is not ("http" or "https") || address.UserInfo.Length > 0)
         {
-            errors["address"] = ["Must be an absolute http(s) URL."];
+            errors["address"] = ["An absolute http(s) URL without user information, at most 2048 characters."];
         }
-        if (string.IsNullOrWhiteSpace(registration.Version))
+        if (string.IsNullOrWhiteSpace(registration.Version) || registration.Version.Length > 64 || !InputText.IsClean(registration.Version))
         {
-            errors["version"] = ["Required."];
+            errors["version"] = ["Required, at most 64 characters, no control characters."];
+        }
+        if (registration.Metadata is { } metadata
+            && (metadata.Count > 32 || metadata.Any(m => m.Key.Length is 0 or > 64 || m.Value is not { Length: <= 1024 } || !InputText.IsClean(m.Key) || !InputText.IsClean(m.Value))))
+        {
+            errors["metadata"] = ["At most 32 entries; keys of 1 to 64 characters, values of at most 1024, no control characters."];
         }
         return errors;
     }
+
+    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$")]
+    private static partial Regex InstanceIdPattern();
 
     [GeneratedRegex("^[a-z][a-z0-9-]{0,62}$")]
     private static partial Regex ServiceNamePattern();

@@ -10,6 +10,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
@@ -37,6 +38,9 @@ public static class ServiceDefaultsExtensions
 
         builder.Services.AddHealthChecks().AddCheck("self", () => HealthCheckResult.Healthy(), [HealthTags.Live]);
         builder.Services.AddSingleton<DependencyReport>();
+        // The largest legitimate body (a policy document, an order of 50 lines) is a few kilobytes; Kestrel's default of
+        // 30 MB let megabytes of padding through to the JSON reader. Larger bodies are a 413 problem.
+        builder.Services.Configure<KestrelServerOptions>(options => options.Limits.MaxRequestBodySize = MaxRequestBodyBytes);
 
         // The registry has two roles: discovery (off on Kubernetes, where cluster DNS resolves http://{service}) and
         // the control plane's policy document (on wherever a registry is configured).
@@ -175,6 +179,8 @@ public static class ServiceDefaultsExtensions
             telemetry.UseOtlpExporter();
         }
     }
+
+    public const long MaxRequestBodyBytes = 1024 * 1024;
 
     /// <summary>
     /// Not traced on either side: health probes, metric scrapes and the registry's own protocol (registration,

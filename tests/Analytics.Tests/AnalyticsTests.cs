@@ -37,6 +37,7 @@ public sealed class AnalyticsTests(ServiceFactory<Program> analytics) : IClassFi
         Assert.Contains(byType.EnumerateArray(), e => e.GetProperty("orderId").GetGuid() == order);
         await ProblemAssert.IsProblem(await analytics.CreateCustomerClient().GetAsync("/api/analytics/events"), HttpStatusCode.Forbidden);
         await ProblemAssert.NamesField(await admin.GetAsync("/api/analytics/events?limit=0"), "limit");
+        await ProblemAssert.NamesField(await admin.GetAsync("/api/analytics/events?from=2025-01-02T00:00:00Z&to=2025-01-01T00:00:00Z"), "from");
     }
 
     [Fact]

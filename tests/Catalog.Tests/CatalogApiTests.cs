@@ -118,6 +118,7 @@ public sealed class CatalogApiTests(ServiceFactory<Program> catalog) : IClassFix
     [InlineData("""{"name":"X","price":"cheap"}""", "price")]
     [InlineData("""{"name":"X","price":1""", "body")]
     [InlineData("""{"name":"a\u0000b","price":1}""", "name")]
+    [InlineData("""{"name":"a\u2028b","price":1}""", "name")]
     [InlineData("""{"name":"X","description":"evil\u202Etxt.exe","price":1}""", "description")]
     public async Task Invalid_products_are_rejected_and_nothing_is_written(string json, string field)
     {

@@ -104,7 +104,8 @@ public sealed class IdentityApiTests(IdentityFactory identity) : IClassFixture<I
             HttpStatusCode.UnsupportedMediaType);
         await ProblemAssert.IsProblem(await client.PostAsync("/api/identity/users", new StringContent(body, System.Text.Encoding.UTF8, "text/plain")),
             HttpStatusCode.UnsupportedMediaType);
-        // A protected endpoint still asks for the token first.
+        // A method no route allows is a 405 problem for anyone; a protected endpoint still asks for the token first.
+        await ProblemAssert.IsProblem(await client.DeleteAsync("/api/identity/token"), HttpStatusCode.MethodNotAllowed);
         await ProblemAssert.IsProblem(await client.GetAsync("/api/identity/users/me"), HttpStatusCode.Unauthorized);
     }
 

@@ -96,10 +96,17 @@ public sealed class RegistryApiTests(RegistryFactory registry, HealthyInstance l
     [InlineData("""{"serviceName":"ok","instanceId":"","address":"http://a:1","version":"1"}""", "instanceId")]
     [InlineData("""{"serviceName":"ok","instanceId":"x","address":"ftp://a","version":"1"}""", "address")]
     [InlineData("""{"serviceName":"ok","instanceId":"x","address":"http://a:1","version":""}""", "version")]
+    [InlineData("""{"serviceName":"ok","instanceId":"x-\u00e9","address":"http://a:1","version":"1"}""", "instanceId")]
+    [InlineData("""{"serviceName":"ok","instanceId":"x/y","address":"http://a:1","version":"1"}""", "instanceId")]
+    [InlineData("""{"serviceName":"ok","instanceId":"x","address":"http://user:pw@a:1","version":"1"}""", "address")]
+    [InlineData("""{"serviceName":"ok","instanceId":"x","address":"http://a:1","version":"1\u0000"}""", "version")]
+    [InlineData("""{"serviceName":"ok","instanceId":"x","address":"http://a:1","version":"1","metadata":{"k\u202e":"v"}}""", "metadata")]
     public async Task Invalid_registrations_are_rejected(string json, string field)
     {
-        var response = await registry.CreateClient().PostAsync("/registry/v1/instances", new StringContent(json, System.Text.Encoding.UTF8, "application/json"));
+        var client = registry.CreateClient();
+        var response = await client.PostAsync("/registry/v1/instances", new StringContent(json, System.Text.Encoding.UTF8, "application/json"));
         await ProblemAssert.NamesField(response, field);
+        Assert.DoesNotContain((await client.GetFromJsonAsync<ServiceInstance[]>("/registry/v1/instances"))!, i => i.ServiceName == "ok");
     }
 
     [Fact]

@@ -2,9 +2,10 @@ namespace Mercato.ServiceDefaults.Http;
 
 /// <summary>
 /// The Idempotency-Key request header, checked the same way wherever a request may be retried: one key of 1 to 100
-/// characters. Several Idempotency-Key headers reach the endpoint joined by commas (and a proxy may join them too), so
-/// a comma is refused: otherwise "A" and "B" sent together would make a third key, "A,B", and a retry carrying only "A"
-/// would do the work twice.
+/// printable ASCII characters (a key travels on in headers to other services, whose clients send ASCII only). Several
+/// Idempotency-Key headers reach the endpoint joined by commas (and a proxy may join them too), so a comma is refused:
+/// otherwise "A" and "B" sent together would make a third key, "A,B", and a retry carrying only "A" would do the work
+/// twice.
 /// </summary>
 public static class IdempotencyKeyHeader
 {
@@ -17,5 +18,7 @@ public static class IdempotencyKeyHeader
             ? $"The {Name} header is required (1 to {MaxLength} characters)."
             : value.Contains(',')
                 ? $"Send one {Name} header, with one key and no comma."
-                : null;
+                : value.Any(c => c is < ' ' or > '~')
+                    ? $"The {Name} header takes printable ASCII characters only."
+                    : null;
 }

@@ -2,8 +2,9 @@ namespace Mercato.ServiceDefaults.Http;
 
 /// <summary>
 /// What free text from a client may not carry: control characters (a NUL or an escape sequence in a stored name ends up
-/// in every page, log and e-mail that shows it), except tab and line breaks in multi-line fields, and the
-/// bidirectional overrides and isolates that make text display differently from what it is.
+/// in every page, log and e-mail that shows it), line breaks (U+2028 and U+2029 too) except in multi-line fields, where
+/// tab is allowed as well, and the bidirectional overrides and isolates that make text display differently from what
+/// it is.
 /// </summary>
 public static class InputText
 {
@@ -13,7 +14,9 @@ public static class InputText
     {
         foreach (var c in value)
         {
-            if ((char.IsControl(c) && !(multiline && c is '\t' or '\n' or '\r')) || c is >= '\u202A' and <= '\u202E' or >= '\u2066' and <= '\u2069')
+            var lineBreak = c is '\n' or '\r' or '\u2028' or '\u2029';
+            if ((char.IsControl(c) && !(multiline && (c == '\t' || lineBreak))) || (lineBreak && !multiline)
+                || c is >= '\u202A' and <= '\u202E' or >= '\u2066' and <= '\u2069')
             {
                 return false;
             }

@@ -44,7 +44,7 @@ public sealed partial class ProblemDetailsExceptionHandler(IProblemDetailsServic
     private static (string Field, string Message) Describe(BadHttpRequestException bad, HttpContext context)
     {
         // "Implicit body inferred for parameter ... but no body was provided": the framework's words, about a parameter.
-        if (bad.InnerException is null && context.Request.ContentLength is null or 0
+        if (bad is { InnerException: null, StatusCode: StatusCodes.Status400BadRequest } && context.Request.ContentLength is null or 0
             && bad.Message.Contains("body", StringComparison.OrdinalIgnoreCase))
         {
             return ("body", "A JSON request body is required.");

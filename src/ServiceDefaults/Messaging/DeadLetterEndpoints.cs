@@ -44,7 +44,8 @@ public static class DeadLetterEndpoints
             var unknown = request.Ids.Index().Where(id => !known.Contains(id.Item)).ToDictionary(id => $"ids[{id.Index}]", _ => new[] { "No dead letter has this id." });
             if (unknown.Count > 0)
             {
-                return Results.ValidationProblem(unknown, title: "Nothing was replayed.");
+                return Results.ValidationProblem(unknown, title: "Nothing was replayed.",
+                    detail: $"{unknown.Count} of the ids name no dead letter (already replayed, or never one). Reload the list and select again.");
             }
             await store.DeadLetters.MarkDeadLetterEnvelopesAsReplayableAsync(ids);
             return Results.Accepted(value: new { replaying = ids.Length });

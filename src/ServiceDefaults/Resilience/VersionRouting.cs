@@ -59,7 +59,9 @@ public sealed class VersionRoutingHandler(PolicyStore policies, ServiceInstanceC
             if (VersionRouter.HasRules(routing))
             {
                 var header = request.Headers.TryGetValues(routing.CanaryHeader, out var values) ? values.FirstOrDefault() : null;
-                if (header is null && inbound.HttpContext?.Request.Headers[routing.CanaryHeader].FirstOrDefault() is { } carried)
+                // Carried on only as ASCII, what this client sends: a value beyond it would fail the call, not route it.
+                if (header is null && inbound.HttpContext?.Request.Headers[routing.CanaryHeader].FirstOrDefault() is { } carried
+                    && System.Text.Ascii.IsValid(carried))
                 {
                     header = carried;
                     request.Headers.TryAddWithoutValidation(routing.CanaryHeader, carried);

@@ -20,6 +20,10 @@ public static class AnalyticsEndpoints
             {
                 return Results.ValidationProblem(new Dictionary<string, string[]> { ["limit"] = ["Between 1 and 1000."] });
             }
+            if (from > to)
+            {
+                return Results.ValidationProblem(new Dictionary<string, string[]> { ["from"] = ["Must not be after 'to'."] });
+            }
             var query = db.Events.AsNoTracking();
             if (!string.IsNullOrWhiteSpace(type))
             {

@@ -61,11 +61,7 @@ public static class BasketEndpoints
         }
         if (errors.Count == 0)
         {
-            // Lines of one product are merged; their sum obeys the same limit as a single line.
-            foreach (var product in request.Items!.Index().GroupBy(line => line.Item!.ProductId).Where(g => g.Sum(line => line.Item!.Quantity) > MaxQuantity))
-            {
-                errors[$"items[{product.Last().Index}].quantity"] = [$"The lines of this product add up to more than {MaxQuantity}."];
-            }
+            MergedLineQuantities.Check(request.Items!, line => line!.ProductId, line => line!.Quantity, MaxQuantity, errors);
         }
         if (errors.Count > 0)
         {

@@ -1,5 +1,6 @@
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
+using Mercato.ServiceDefaults.Http;
 
 namespace Mercato.Basket;
 
@@ -13,7 +14,7 @@ public sealed class OrderingClient(HttpClient http)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, "/api/orders") { Content = JsonContent.Create(order) };
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", bearerToken);
-        request.Headers.Add("Idempotency-Key", idempotencyKey);
+        request.Headers.Add(IdempotencyKeyHeader.Name, idempotencyKey);
         return await http.SendAsync(request, ct);
     }
 }

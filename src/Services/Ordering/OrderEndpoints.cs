@@ -1,4 +1,5 @@
 using System.Security.Claims;
+using System.Text.RegularExpressions;
 using Mercato.Contracts;
 using Mercato.Ordering.Data;
 using Mercato.Ordering.Domain;
@@ -20,7 +21,7 @@ public sealed record OrderAccepted(Guid OrderId, string Status);
 
 public sealed record OrderEventResponse(int Version, string Type, DateTimeOffset OccurredAt, object Data);
 
-public static class OrderEndpoints
+public static partial class OrderEndpoints
 {
     public const int MaxLines = 50;
     public const int MaxQuantity = 1000;
@@ -257,11 +258,20 @@ public static class OrderEndpoints
                     errors[$"items[{i}].quantity"] = [$"Between 1 and {MaxQuantity}."];
                 }
             }
+            if (errors.Count == 0)
+            {
+                MergedLineQuantities.Check(request.Items, line => line!.ProductId, line => line!.Quantity, MaxQuantity, errors);
+            }
         }
-        if (request.PaymentMethod is { Length: > 64 })
+        // Payment decides which methods exist; this is only the shape of a token, which travels in payment's URL path
+        // ("." or ".." would leave the method check's route, a control character would not reach it).
+        if (!string.IsNullOrWhiteSpace(request.PaymentMethod) && !PaymentMethodPattern().IsMatch(request.PaymentMethod.Trim()))
         {
-            errors["paymentMethod"] = ["At most 64 characters."];
+            errors["paymentMethod"] = ["A payment method token: 1 to 64 letters, digits, '_' or '-'."];
         }
         return errors;
     }
+
+    [GeneratedRegex("^[A-Za-z0-9_-]{1,64}$")]
+    private static partial Regex PaymentMethodPattern();
 }

@@ -1,4 +1,3 @@
-using System.Net;
 using System.Net.Http.Json;
 using Mercato.ServiceDefaults.Http;
 using Mercato.ServiceDefaults.Resilience;
@@ -25,13 +24,6 @@ public sealed class PaymentClient(HttpClient http, MeshTelemetry telemetry, ILog
         try
         {
             using var response = await http.GetAsync($"/api/payments/methods/{Uri.EscapeDataString(method)}", budget.Token);
-            // The method travels in the path, so one that cannot be a method at all is refused by payment's server or
-            // routing before the check runs: 400 for a control character, 404 for ".", 401 for ".." (which leaves
-            // /api/payments/). A 4xx is payment answering no to this request, not an outage.
-            if ((int)response.StatusCode is >= 400 and < 500 && response.StatusCode is not (HttpStatusCode.RequestTimeout or HttpStatusCode.TooManyRequests))
-            {
-                return new PaymentMethodCheck(method, false, "Not a payment method: use a card token such as tok_visa.");
-            }
             response.EnsureSuccessStatusCode();
             return await response.Content.ReadFromJsonAsync<PaymentMethodCheck>(budget.Token);
         }
