@@ -79,7 +79,11 @@ public abstract partial class ObservabilitySuite(MercatoSystem system)
             var traceIds = spans.Where(s => s.Tags.GetValueOrDefault("order.id") == orderId).Select(s => s.TraceId).Distinct().ToList();
             Assert.True(traceIds.Count <= 1, $"order {orderId} is spread over {traceIds.Count} traces");
             trace = traceIds.Count == 1 ? [.. spans.Where(s => s.TraceId == traceIds[0])] : [];
-            if (wanted.All(service => trace.Any(s => s.Service == service)))
+            // A span is written when it ends, so a handler's span can still be open after its child's send is on disk:
+            // wait until every service is there and the trace has one root, or the deadline says it never will.
+            var ids = trace.Select(s => s.SpanId).ToHashSet();
+            if (wanted.All(service => trace.Any(s => s.Service == service))
+                && trace.Count(s => s.ParentSpanId is null || !ids.Contains(s.ParentSpanId)) == 1)
             {
                 break;
             }
