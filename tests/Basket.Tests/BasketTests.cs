@@ -64,6 +64,28 @@ public sealed class BasketTests(BasketFactory basket) : IClassFixture<BasketFact
         Assert.Equal([new BasketLineResponse(b, 5)], read!.Items);
     }
 
+    [Fact]
+    public async Task Concurrent_replacements_of_one_basket_each_win_whole_and_none_fails()
+    {
+        var client = basket.CreateClientWithToken(basket.Tokens.Issue(Guid.NewGuid(), "customer"));
+        Guid[] products = [.. Enumerable.Range(0, 6).Select(_ => Guid.NewGuid())];
+        // Twenty baskets of three products each, overlapping, so concurrent inserts would meet on the same keys.
+        var baskets = Enumerable.Range(0, 20)
+            .Select(i => Enumerable.Range(0, 3).Select(j => new BasketLineResponse(products[(i + j) % 6], i + 1)).OrderBy(l => l.ProductId).ToList())
+            .ToList();
+
+        var answers = await Task.WhenAll(baskets.Select(async lines =>
+        {
+            var response = await client.PutAsJsonAsync("/api/basket", new { items = lines.Select(l => new { productId = l.ProductId, quantity = l.Quantity }) });
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            return (Sent: lines, Answered: (await response.Content.ReadFromJsonAsync<BasketResponse>())!.Items);
+        }));
+
+        Assert.All(answers, a => Assert.Equal(a.Sent, a.Answered));
+        var final = (await client.GetFromJsonAsync<BasketResponse>("/api/basket"))!.Items;
+        Assert.Contains(baskets, sent => sent.SequenceEqual(final));
+    }
+
     [Theory]
     [InlineData("""{}""", "items")]
     [InlineData("""{"items":[{"productId":"5b0f6a57-3f7e-4b4e-9d55-0d3f5a0e8a01","quantity":0}]}""", "items[0].quantity")]

@@ -68,15 +68,28 @@ public static class BasketEndpoints
             return Results.ValidationProblem(errors);
         }
         var customerId = CustomerOf(user);
-        await db.Lines.Where(l => l.CustomerId == customerId).ExecuteDeleteAsync(ct);
-        db.Lines.AddRange(request.Items!.GroupBy(i => i.ProductId!.Value).Select(g => new BasketLine
+        var lines = request.Items!.GroupBy(i => i.ProductId!.Value)
+            .Select(g => new BasketLineResponse(g.Key, g.Sum(i => i.Quantity!.Value))).OrderBy(l => l.ProductId).ToList();
+        // Delete and insert in one transaction, so concurrent replacements of one basket do not interleave: the last
+        // one wins whole. The delete comes first and takes SQLite's write lock; on PostgreSQL a replacement that
+        // committed in between surfaces as a key conflict, and the whole replacement runs again.
+        for (var attempt = 1; ; attempt++)
         {
-            CustomerId = customerId,
-            ProductId = g.Key,
-            Quantity = g.Sum(i => i.Quantity!.Value),
-        }));
-        await db.SaveChangesAsync(ct);
-        return Results.Ok(await ReadAsync(db, customerId, ct));
+            await using var transaction = await db.Database.BeginTransactionAsync(ct);
+            try
+            {
+                await db.Lines.Where(l => l.CustomerId == customerId).ExecuteDeleteAsync(ct);
+                db.Lines.AddRange(lines.Select(l => new BasketLine { CustomerId = customerId, ProductId = l.ProductId, Quantity = l.Quantity }));
+                await db.SaveChangesAsync(ct);
+                await transaction.CommitAsync(ct);
+                return Results.Ok(new BasketResponse(lines));
+            }
+            catch (DbUpdateException) when (attempt < 3)
+            {
+                await transaction.RollbackAsync(ct);
+                db.ChangeTracker.Clear();
+            }
+        }
     }
 
     private static async Task<IResult> CheckoutAsync(
