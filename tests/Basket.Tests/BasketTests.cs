@@ -119,6 +119,46 @@ public sealed class BasketTests(BasketFactory basket) : IClassFixture<BasketFact
     }
 
     [Fact]
+    public async Task Two_checkouts_with_different_keys_order_one_basket_once()
+    {
+        var client = basket.CreateClientWithToken(basket.Tokens.Issue(Guid.NewGuid(), "customer"));
+        await client.PutAsJsonAsync("/api/basket", new { items = new[] { new { productId = Guid.NewGuid(), quantity = 2 } } });
+        string first = $"first-{Guid.NewGuid()}", second = $"second-{Guid.NewGuid()}";
+        basket.OrderingDelay = TimeSpan.FromMilliseconds(500); // both are in flight at once
+        HttpResponseMessage[] answers;
+        try
+        {
+            answers = await Task.WhenAll(client.SendAsync(Checkout(first)), client.SendAsync(Checkout(second)));
+        }
+        finally
+        {
+            basket.OrderingDelay = TimeSpan.Zero;
+        }
+
+        Assert.Equal([HttpStatusCode.Accepted, HttpStatusCode.Conflict], answers.Select(a => a.StatusCode).Order());
+        Assert.Single(basket.Placed, p => p.Key == first || p.Key == second);
+        Assert.Empty((await client.GetFromJsonAsync<BasketResponse>("/api/basket"))!.Items);
+    }
+
+    [Fact]
+    public async Task A_retry_with_the_same_key_gets_the_same_order_and_leaves_a_new_basket_alone()
+    {
+        var client = basket.CreateClientWithToken(basket.Tokens.Issue(Guid.NewGuid(), "customer"));
+        var key = $"retry-{Guid.NewGuid()}";
+        await client.PutAsJsonAsync("/api/basket", new { items = new[] { new { productId = Guid.NewGuid(), quantity = 1 } } });
+        var first = await (await client.SendAsync(Checkout(key))).Content.ReadFromJsonAsync<JsonElement>();
+        var refill = Guid.NewGuid();
+        await client.PutAsJsonAsync("/api/basket", new { items = new[] { new { productId = refill, quantity = 3 } } });
+
+        var retry = await client.SendAsync(Checkout(key));
+
+        Assert.Equal(HttpStatusCode.Accepted, retry.StatusCode);
+        Assert.Equal(first.GetProperty("orderId").GetGuid(), (await retry.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("orderId").GetGuid());
+        Assert.Single(basket.Placed, p => p.Key == key);
+        Assert.Equal([new BasketLineResponse(refill, 3)], (await client.GetFromJsonAsync<BasketResponse>("/api/basket"))!.Items);
+    }
+
+    [Fact]
     public async Task When_ordering_is_down_checkout_is_503_and_the_basket_is_kept()
     {
         var client = basket.CreateClientWithToken(basket.Tokens.Issue(Guid.NewGuid(), "customer"));

@@ -1,4 +1,5 @@
 using System.Security.Claims;
+using System.Text.Json;
 using Mercato.Basket.Data;
 using Mercato.ServiceDefaults.Auth;
 using Mercato.ServiceDefaults.Http;
@@ -92,6 +93,12 @@ public static class BasketEndpoints
         }
     }
 
+    /// <summary>
+    /// Checkout takes the basket's lines into a checkout record before it asks ordering, so two checkouts with different
+    /// keys cannot both order one basket (the second is a 409 naming the first's key), and records ordering's answer, so
+    /// a retry with the same key gets it again even after the basket was emptied or filled anew. A checkout interrupted
+    /// by a crash stays in progress until it is retried with its key.
+    /// </summary>
     private static async Task<IResult> CheckoutAsync(
         CheckoutRequest? request, [FromHeader(Name = IdempotencyKeyHeader.Name)] string? idempotencyKey, HttpContext http,
         BasketDb db, OrderingClient ordering, ILogger<OrderingClient> logger, CancellationToken ct)
@@ -100,34 +107,109 @@ public static class BasketEndpoints
         {
             return Results.ValidationProblem(new Dictionary<string, string[]> { [IdempotencyKeyHeader.Name] = [keyProblem] });
         }
+        var key = idempotencyKey!;
         var customerId = CustomerOf(http.User);
-        var basket = await ReadAsync(db, customerId, ct);
-        if (basket.Items.Count == 0)
+        var checkout = await FindCheckoutAsync(db, customerId, key, ct);
+        if (checkout is null)
         {
-            return Results.ValidationProblem(new Dictionary<string, string[]> { ["items"] = ["The basket is empty."] });
+            var (taken, refusal) = await TakeBasketAsync(db, customerId, key, ct);
+            if (refusal is not null)
+            {
+                return refusal;
+            }
+            checkout = taken!;
         }
+        if (checkout.ResponseStatus is { } answered)
+        {
+            return Results.Content(checkout.ResponseBody, checkout.ResponseContentType, statusCode: answered);
+        }
+
+        var items = JsonSerializer.Deserialize<List<BasketLineResponse>>(checkout.Items)!;
         var token = http.Request.Headers.Authorization.ToString()["Bearer ".Length..].Trim();
         HttpResponseMessage placed;
         try
         {
-            placed = await ordering.PlaceOrderAsync(token, idempotencyKey!,
-                new { items = basket.Items.Select(i => new { productId = i.ProductId, quantity = i.Quantity }), paymentMethod = request?.PaymentMethod }, ct);
+            placed = await ordering.PlaceOrderAsync(token, key,
+                new { items = items.Select(i => new { productId = i.ProductId, quantity = i.Quantity }), paymentMethod = request?.PaymentMethod }, ct);
         }
         catch (Exception ex) when (Mercato.ServiceDefaults.Http.Downstream.IsUnavailable(ex, ct))
         {
             logger.LogWarning("Ordering unavailable at checkout: {Error}", ex.Message);
+            await ReturnToBasketAsync(db, checkout, items, CancellationToken.None);
             return Results.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "Ordering unavailable",
                 detail: "The order could not be placed; the basket is kept. Retry with the same Idempotency-Key.");
         }
         using (placed)
         {
             var body = await placed.Content.ReadAsStringAsync(ct);
+            var contentType = placed.Content.Headers.ContentType?.ToString() ?? "application/json";
             if (placed.IsSuccessStatusCode)
             {
-                // Only now is the basket emptied; a retry with the same key returns the same order.
-                await db.Lines.Where(l => l.CustomerId == customerId).ExecuteDeleteAsync(ct);
+                await db.Checkouts.Where(c => c.CustomerId == customerId && c.IdempotencyKey == key && c.ResponseStatus == null)
+                    .ExecuteUpdateAsync(c => c.SetProperty(x => x.ResponseStatus, (int)placed.StatusCode)
+                        .SetProperty(x => x.ResponseBody, body).SetProperty(x => x.ResponseContentType, contentType), CancellationToken.None);
             }
-            return Results.Content(body, placed.Content.Headers.ContentType?.ToString() ?? "application/json", statusCode: (int)placed.StatusCode);
+            else
+            {
+                // Ordering refused the order (a product gone, a payment method unknown): the lines go back.
+                await ReturnToBasketAsync(db, checkout, items, CancellationToken.None);
+            }
+            return Results.Content(body, contentType, statusCode: (int)placed.StatusCode);
         }
+    }
+
+    private static Task<BasketCheckout?> FindCheckoutAsync(BasketDb db, Guid customerId, string key, CancellationToken ct) =>
+        db.Checkouts.AsNoTracking().SingleOrDefaultAsync(c => c.CustomerId == customerId && c.IdempotencyKey == key, ct);
+
+    /// <summary>Moves the basket's lines into a new checkout, in one transaction whose first statement is the insert.</summary>
+    private static async Task<(BasketCheckout? Checkout, IResult? Refusal)> TakeBasketAsync(BasketDb db, Guid customerId, string key, CancellationToken ct)
+    {
+        await using var transaction = await db.Database.BeginTransactionAsync(ct);
+        var checkout = new BasketCheckout { CustomerId = customerId, IdempotencyKey = key, Items = "[]" };
+        db.Checkouts.Add(checkout);
+        try
+        {
+            await db.SaveChangesAsync(ct);
+        }
+        catch (DbUpdateException)
+        {
+            // The same key taken a moment ago by a concurrent request, or another checkout of this basket in progress.
+            await transaction.RollbackAsync(ct);
+            db.ChangeTracker.Clear();
+            if (await FindCheckoutAsync(db, customerId, key, ct) is { } same)
+            {
+                return (same, null);
+            }
+            var other = await db.Checkouts.AsNoTracking().FirstOrDefaultAsync(c => c.CustomerId == customerId && c.ResponseStatus == null, ct);
+            return (null, Results.Problem(statusCode: StatusCodes.Status409Conflict, title: "Checkout in progress",
+                detail: $"Another checkout of this basket is in progress (Idempotency-Key '{other?.IdempotencyKey}'); retry that key to finish it."));
+        }
+        var lines = await db.Lines.Where(l => l.CustomerId == customerId).OrderBy(l => l.ProductId).ToListAsync(ct);
+        if (lines.Count == 0)
+        {
+            await transaction.RollbackAsync(ct);
+            return (null, Results.ValidationProblem(new Dictionary<string, string[]> { ["items"] = ["The basket is empty."] }));
+        }
+        checkout.Items = JsonSerializer.Serialize(lines.Select(l => new BasketLineResponse(l.ProductId, l.Quantity)));
+        db.Lines.RemoveRange(lines);
+        await db.SaveChangesAsync(ct);
+        await transaction.CommitAsync(ct);
+        return (checkout, null);
+    }
+
+    /// <summary>
+    /// Puts a failed checkout's lines back and ends it. A product the customer put in the basket again meanwhile keeps
+    /// its new line.
+    /// </summary>
+    private static async Task ReturnToBasketAsync(BasketDb db, BasketCheckout checkout, List<BasketLineResponse> items, CancellationToken ct)
+    {
+        db.ChangeTracker.Clear();
+        await using var transaction = await db.Database.BeginTransactionAsync(ct);
+        await db.Checkouts.Where(c => c.CustomerId == checkout.CustomerId && c.IdempotencyKey == checkout.IdempotencyKey).ExecuteDeleteAsync(ct);
+        var present = await db.Lines.Where(l => l.CustomerId == checkout.CustomerId).Select(l => l.ProductId).ToListAsync(ct);
+        db.Lines.AddRange(items.Where(i => !present.Contains(i.ProductId))
+            .Select(i => new BasketLine { CustomerId = checkout.CustomerId, ProductId = i.ProductId, Quantity = i.Quantity }));
+        await db.SaveChangesAsync(ct);
+        await transaction.CommitAsync(ct);
     }
 }

@@ -1,3 +1,4 @@
+using Mercato.ServiceDefaults.Http;
 using Microsoft.EntityFrameworkCore;
 
 namespace Mercato.Basket.Data;
@@ -6,12 +7,23 @@ public sealed class BasketDb(DbContextOptions<BasketDb> options) : DbContext(opt
 {
     public DbSet<BasketLine> Lines => Set<BasketLine>();
 
-    protected override void OnModelCreating(ModelBuilder modelBuilder) =>
+    public DbSet<BasketCheckout> Checkouts => Set<BasketCheckout>();
+
+    protected override void OnModelCreating(ModelBuilder modelBuilder)
+    {
         modelBuilder.Entity<BasketLine>(line =>
         {
             line.HasKey(l => new { l.CustomerId, l.ProductId });
             line.ToTable(t => t.HasCheckConstraint("CK_BasketLines_Quantity", "\"Quantity\" > 0"));
         });
+        modelBuilder.Entity<BasketCheckout>(checkout =>
+        {
+            checkout.HasKey(c => new { c.CustomerId, c.IdempotencyKey });
+            checkout.Property(c => c.IdempotencyKey).HasMaxLength(IdempotencyKeyHeader.MaxLength);
+            // One checkout in progress per customer: a second one, with another key, fails on this index.
+            checkout.HasIndex(c => c.CustomerId).IsUnique().HasFilter("\"ResponseStatus\" IS NULL");
+        });
+    }
 }
 
 public sealed class BasketLine
@@ -21,4 +33,24 @@ public sealed class BasketLine
     public Guid ProductId { get; set; }
 
     public int Quantity { get; set; }
+}
+
+/// <summary>
+/// A checkout: the lines it took from the basket, and once ordering has answered, that answer, which a retry with the
+/// same Idempotency-Key gets again. While <see cref="ResponseStatus"/> is null the checkout is in progress.
+/// </summary>
+public sealed class BasketCheckout
+{
+    public Guid CustomerId { get; set; }
+
+    public required string IdempotencyKey { get; set; }
+
+    /// <summary>The lines taken from the basket, as JSON.</summary>
+    public required string Items { get; set; }
+
+    public int? ResponseStatus { get; set; }
+
+    public string? ResponseBody { get; set; }
+
+    public string? ResponseContentType { get; set; }
 }
