@@ -145,7 +145,7 @@ public static class BasketEndpoints
             var contentType = placed.Content.Headers.ContentType?.ToString() ?? "application/json";
             if (placed.IsSuccessStatusCode)
             {
-                await db.Checkouts.Where(c => c.CustomerId == customerId && c.IdempotencyKey == key && c.ResponseStatus == null)
+                await CheckoutOf(db, customerId, key).Where(c => c.ResponseStatus == null)
                     .ExecuteUpdateAsync(c => c.SetProperty(x => x.ResponseStatus, (int)placed.StatusCode)
                         .SetProperty(x => x.ResponseBody, body).SetProperty(x => x.ResponseContentType, contentType), CancellationToken.None);
             }
@@ -158,8 +158,11 @@ public static class BasketEndpoints
         }
     }
 
+    private static IQueryable<BasketCheckout> CheckoutOf(BasketDb db, Guid customerId, string key) =>
+        db.Checkouts.Where(c => c.CustomerId == customerId && c.IdempotencyKey == key);
+
     private static Task<BasketCheckout?> FindCheckoutAsync(BasketDb db, Guid customerId, string key, CancellationToken ct) =>
-        db.Checkouts.AsNoTracking().SingleOrDefaultAsync(c => c.CustomerId == customerId && c.IdempotencyKey == key, ct);
+        CheckoutOf(db, customerId, key).AsNoTracking().SingleOrDefaultAsync(ct);
 
     /// <summary>Moves the basket's lines into a new checkout, in one transaction whose first statement is the insert.</summary>
     private static async Task<(BasketCheckout? Checkout, IResult? Refusal)> TakeBasketAsync(BasketDb db, Guid customerId, string key, CancellationToken ct)
@@ -205,7 +208,7 @@ public static class BasketEndpoints
     {
         db.ChangeTracker.Clear();
         await using var transaction = await db.Database.BeginTransactionAsync(ct);
-        await db.Checkouts.Where(c => c.CustomerId == checkout.CustomerId && c.IdempotencyKey == checkout.IdempotencyKey).ExecuteDeleteAsync(ct);
+        await CheckoutOf(db, checkout.CustomerId, checkout.IdempotencyKey).ExecuteDeleteAsync(ct);
         var present = await db.Lines.Where(l => l.CustomerId == checkout.CustomerId).Select(l => l.ProductId).ToListAsync(ct);
         db.Lines.AddRange(items.Where(i => !present.Contains(i.ProductId))
             .Select(i => new BasketLine { CustomerId = checkout.CustomerId, ProductId = i.ProductId, Quantity = i.Quantity }));

@@ -35,7 +35,7 @@ public sealed class OrderingDb(DbContextOptions<OrderingDb> options) : DbContext
         modelBuilder.Entity<IdempotencyKey>(k =>
         {
             k.HasKey(x => new { x.CustomerId, x.Key });
-            k.Property(x => x.Key).HasMaxLength(IdempotencyKey.MaxLength);
+            k.Property(x => x.Key).HasMaxLength(Mercato.ServiceDefaults.Http.IdempotencyKeyHeader.MaxLength);
         });
         modelBuilder.Entity<OrderSaga>(s =>
         {
@@ -74,8 +74,6 @@ public sealed class OrderDocument
 
 public sealed class IdempotencyKey
 {
-    public const int MaxLength = Mercato.ServiceDefaults.Http.IdempotencyKeyHeader.MaxLength;
-
     public Guid CustomerId { get; set; }
 
     public required string Key { get; set; }
