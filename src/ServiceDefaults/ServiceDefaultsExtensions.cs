@@ -187,7 +187,7 @@ public static class ServiceDefaultsExtensions
     /// request, client-call, rate-limit rejection, connection and runtime metrics stay. <c>Telemetry:DiagnosticMetrics=true</c>
     /// keeps these too, for a deeper look at Kestrel's memory pool, routing or authentication.
     /// </summary>
-    public static readonly string[] PerRequestDiagnosticInstruments =
+    private static readonly string[] PerRequestDiagnosticInstruments =
     [
         "aspnetcore.memory_pool.*",
         "aspnetcore.routing.match_attempts",
