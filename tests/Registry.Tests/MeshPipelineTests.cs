@@ -3,6 +3,7 @@ using System.Net;
 using Mercato.ServiceDefaults.Resilience;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
 using Polly.CircuitBreaker;
 using Polly.RateLimiting;
 
@@ -35,13 +36,18 @@ public sealed class MeshPipelineTests
     {
         private readonly ServiceProvider _services;
 
-        public Caller(TargetPolicy policy, string target)
+        public Caller(TargetPolicy policy, string target, TimeProvider? time = null)
         {
             Target = target;
             Policies = new PolicyStore("caller");
             Policies.Apply(new MeshPolicy { Version = 1, Targets = { [target] = policy } });
             var services = new ServiceCollection();
             services.AddLogging();
+            if (time is not null)
+            {
+                // Polly's strategies take their clock from the container: break durations pass when the test says so.
+                services.AddSingleton(time);
+            }
             services.AddSingleton(Policies);
             services.AddSingleton<IOptionsMonitor<TargetPolicy>>(Policies);
             services.AddSingleton<MeshTelemetry>();
@@ -162,7 +168,8 @@ public sealed class MeshPipelineTests
     [Fact]
     public async Task The_breaker_opens_fails_fast_then_a_half_open_probe_closes_it()
     {
-        await using var caller = new Caller(Policy(minimumThroughput: 4, breakMs: 500), NewTarget());
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var caller = new Caller(Policy(minimumThroughput: 4, breakMs: 500), NewTarget(), time);
 
         for (var i = 0; i < 4; i++)
         {
@@ -179,7 +186,7 @@ public sealed class MeshPipelineTests
         Assert.Equal(4, caller.Scripted.Calls);
 
         // After the break one probe goes through; it fails, so the breaker opens again.
-        await Task.Delay(700);
+        time.Advance(TimeSpan.FromMilliseconds(700));
         using (await caller.GetAsync())
         {
         }
@@ -189,7 +196,7 @@ public sealed class MeshPipelineTests
 
         // The target recovers: the next probe succeeds and closes the breaker.
         caller.Scripted.Answer = _ => Task.FromResult(new HttpResponseMessage(HttpStatusCode.OK));
-        await Task.Delay(700);
+        time.Advance(TimeSpan.FromMilliseconds(700));
         using (var probe = await caller.GetAsync())
         {
             Assert.Equal(HttpStatusCode.OK, probe.StatusCode);
