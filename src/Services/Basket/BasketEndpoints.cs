@@ -132,7 +132,7 @@ public static class BasketEndpoints
             placed = await ordering.PlaceOrderAsync(token, key,
                 new { items = items.Select(i => new { productId = i.ProductId, quantity = i.Quantity }), paymentMethod = request?.PaymentMethod }, ct);
         }
-        catch (Exception ex) when (Mercato.ServiceDefaults.Http.Downstream.IsUnavailable(ex, ct))
+        catch (Exception ex) when (Downstream.IsUnavailable(ex, ct))
         {
             logger.LogWarning("Ordering unavailable at checkout: {Error}", ex.Message);
             await ReturnToBasketAsync(db, checkout, items, CancellationToken.None);

@@ -1,3 +1,4 @@
+using Mercato.ServiceDefaults.Http;
 using Microsoft.EntityFrameworkCore;
 
 namespace Mercato.Ordering.Data;
@@ -35,7 +36,7 @@ public sealed class OrderingDb(DbContextOptions<OrderingDb> options) : DbContext
         modelBuilder.Entity<IdempotencyKey>(k =>
         {
             k.HasKey(x => new { x.CustomerId, x.Key });
-            k.Property(x => x.Key).HasMaxLength(Mercato.ServiceDefaults.Http.IdempotencyKeyHeader.MaxLength);
+            k.Property(x => x.Key).HasMaxLength(IdempotencyKeyHeader.MaxLength);
         });
         modelBuilder.Entity<OrderSaga>(s =>
         {
