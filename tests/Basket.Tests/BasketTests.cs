@@ -43,9 +43,9 @@ public sealed class BasketFactory : ServiceFactory<Program>
 
 public sealed class BasketTests(BasketFactory basket) : IClassFixture<BasketFactory>
 {
-    private static HttpRequestMessage Checkout(string key)
+    private static HttpRequestMessage Checkout(string key, string paymentMethod = "tok_visa")
     {
-        var request = new HttpRequestMessage(HttpMethod.Post, "/api/basket/checkout") { Content = JsonContent.Create(new { paymentMethod = "tok_visa" }) };
+        var request = new HttpRequestMessage(HttpMethod.Post, "/api/basket/checkout") { Content = JsonContent.Create(new { paymentMethod }) };
         request.Headers.Add("Idempotency-Key", key);
         return request;
     }
@@ -156,6 +156,23 @@ public sealed class BasketTests(BasketFactory basket) : IClassFixture<BasketFact
         Assert.Equal(first.GetProperty("orderId").GetGuid(), (await retry.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("orderId").GetGuid());
         Assert.Single(basket.Placed, p => p.Key == key);
         Assert.Equal([new BasketLineResponse(refill, 3)], (await client.GetFromJsonAsync<BasketResponse>("/api/basket"))!.Items);
+    }
+
+    [Fact]
+    public async Task The_same_key_with_another_payment_method_is_422_and_orders_nothing_more()
+    {
+        var client = basket.CreateClientWithToken(basket.Tokens.Issue(Guid.NewGuid(), "customer"));
+        var key = $"method-{Guid.NewGuid()}";
+        await client.PutAsJsonAsync("/api/basket", new { items = new[] { new { productId = Guid.NewGuid(), quantity = 1 } } });
+        var first = await (await client.SendAsync(Checkout(key))).Content.ReadFromJsonAsync<JsonElement>();
+
+        var refused = await ProblemAssert.IsProblem(await client.SendAsync(Checkout(key, "tok_mastercard")), HttpStatusCode.UnprocessableEntity);
+        var retry = await client.SendAsync(Checkout(key, " tok_visa "));
+
+        Assert.True(refused.GetProperty("errors").TryGetProperty("Idempotency-Key", out _), refused.ToString());
+        Assert.Equal(HttpStatusCode.Accepted, retry.StatusCode);
+        Assert.Equal(first.GetProperty("orderId").GetGuid(), (await retry.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("orderId").GetGuid());
+        Assert.Single(basket.Placed, p => p.Key == key);
     }
 
     [Fact]

@@ -315,7 +315,7 @@ public abstract class OrderSagaSuite(MercatoSystem system)
     }
 
     [SkippableFact]
-    public async Task The_same_idempotency_key_returns_the_same_order()
+    public async Task The_same_idempotency_key_returns_the_same_order_and_refuses_a_different_one()
     {
         var admin = await system.AdminAsync();
         var (customer, _, _) = await system.NewCustomerAsync();
@@ -324,9 +324,13 @@ public abstract class OrderSagaSuite(MercatoSystem system)
 
         var first = await PlaceAsync(customer, product, 1, key: "checkout-42");
         var second = await PlaceAsync(customer, product, 1, key: "checkout-42");
+        var other = new HttpRequestMessage(HttpMethod.Post, "/api/orders") { Content = JsonContent.Create(new { items = new[] { new { productId = product, quantity = 2 } } }) };
+        other.Headers.Add("Idempotency-Key", "checkout-42");
+        var otherAnswer = await ProblemAssert.IsProblem(await customer.SendAsync(other), HttpStatusCode.UnprocessableEntity);
         var order = await TerminalAsync(customer, first);
 
         Assert.Equal(first, second);
+        Assert.Contains(first.ToString(), otherAnswer.GetProperty("errors").GetProperty("Idempotency-Key")[0].GetString(), StringComparison.Ordinal);
         Assert.Equal("Confirmed", order.GetProperty("status").GetString());
         Assert.Single((await customer.GetFromJsonAsync<JsonElement>("/api/orders")).EnumerateArray());
         Assert.Equal(9, (await SettledStockAsync(customer, product)).GetProperty("onHand").GetInt32());

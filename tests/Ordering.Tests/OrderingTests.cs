@@ -136,6 +136,32 @@ public sealed class OrderingTests(OrderingFactory ordering) : IClassFixture<Orde
         Assert.Single(list!);
     }
 
+    [Fact]
+    public async Task An_idempotency_key_sent_again_with_a_different_order_is_422_and_places_nothing()
+    {
+        var client = ordering.CreateClientWithToken(ordering.Tokens.Issue(Guid.NewGuid(), "customer"));
+        var twoKettles = new { items = new[] { new { productId = OrderingFactory.Kettle, quantity = 2 } } };
+        var first = await client.SendAsync(OrderingFactory.Place(twoKettles, "one-key"));
+        var orderId = (await first.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("orderId").GetGuid();
+
+        var moreKettles = new { items = new[] { new { productId = OrderingFactory.Kettle, quantity = 3 } } };
+        var otherMethod = new { items = new[] { new { productId = OrderingFactory.Kettle, quantity = 2 } }, paymentMethod = "tok_mastercard" };
+        var otherProduct = new { items = new[] { new { productId = OrderingFactory.Mug, quantity = 2 } } };
+        foreach (var different in new object[] { moreKettles, otherMethod, otherProduct })
+        {
+            var refused = await ProblemAssert.IsProblem(await client.SendAsync(OrderingFactory.Place(different, "one-key")), HttpStatusCode.UnprocessableEntity);
+            Assert.Contains(orderId.ToString(), refused.GetProperty("errors").GetProperty("Idempotency-Key")[0].GetString());
+        }
+        // The same order written differently (split lines, the default method named) is a retry, not a new order.
+        var sameSplit = new { items = new[] { new { productId = OrderingFactory.Kettle, quantity = 1 }, new { productId = OrderingFactory.Kettle, quantity = 1 } },
+            paymentMethod = OrderEndpoints.DefaultPaymentMethod };
+        var retried = await client.SendAsync(OrderingFactory.Place(sameSplit, "one-key"));
+
+        Assert.Equal(HttpStatusCode.Accepted, retried.StatusCode);
+        Assert.Equal(orderId, (await retried.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("orderId").GetGuid());
+        Assert.Single((await client.GetFromJsonAsync<List<OrderView>>("/api/orders"))!);
+    }
+
     [Theory]
     [InlineData("""{"items":[]}""", "items")]
     [InlineData("""{}""", "items")]

@@ -1,4 +1,6 @@
 using System.Security.Claims;
+using System.Security.Cryptography;
+using System.Text;
 using System.Text.Json;
 using Mercato.Basket.Data;
 using Mercato.ServiceDefaults.Auth;
@@ -109,15 +111,24 @@ public static class BasketEndpoints
         }
         var key = idempotencyKey!;
         var customerId = CustomerOf(http.User);
+        var requestHash = Fingerprint(request);
         var checkout = await FindCheckoutAsync(db, customerId, key, ct);
         if (checkout is null)
         {
-            var (taken, refusal) = await TakeBasketAsync(db, customerId, key, ct);
+            var (taken, refusal) = await TakeBasketAsync(db, customerId, key, requestHash, ct);
             if (refusal is not null)
             {
                 return refusal;
             }
             checkout = taken!;
+        }
+        // A key names one checkout request: sent again with another payment method it is refused, not answered with
+        // the first order as if the second had been placed (422, as the IETF Idempotency-Key draft asks).
+        if (checkout.RequestHash is not null && checkout.RequestHash != requestHash)
+        {
+            return Results.ValidationProblem(
+                new Dictionary<string, string[]> { [IdempotencyKeyHeader.Name] = ["Already used for a checkout with a different payment method. A new checkout needs a new key."] },
+                statusCode: StatusCodes.Status422UnprocessableEntity, title: "Idempotency-Key reused for a different request");
         }
         if (checkout.ResponseStatus is { } answered)
         {
@@ -158,6 +169,10 @@ public static class BasketEndpoints
         }
     }
 
+    /// <summary>What a checkout request asks for beyond the basket itself, hashed: its payment method, trimmed.</summary>
+    private static string Fingerprint(CheckoutRequest? request) =>
+        Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(request?.PaymentMethod?.Trim() ?? "")));
+
     private static IQueryable<BasketCheckout> CheckoutOf(BasketDb db, Guid customerId, string key) =>
         db.Checkouts.Where(c => c.CustomerId == customerId && c.IdempotencyKey == key);
 
@@ -165,10 +180,11 @@ public static class BasketEndpoints
         CheckoutOf(db, customerId, key).AsNoTracking().SingleOrDefaultAsync(ct);
 
     /// <summary>Moves the basket's lines into a new checkout, in one transaction whose first statement is the insert.</summary>
-    private static async Task<(BasketCheckout? Checkout, IResult? Refusal)> TakeBasketAsync(BasketDb db, Guid customerId, string key, CancellationToken ct)
+    private static async Task<(BasketCheckout? Checkout, IResult? Refusal)> TakeBasketAsync(BasketDb db, Guid customerId, string key,
+        string requestHash, CancellationToken ct)
     {
         await using var transaction = await db.Database.BeginTransactionAsync(ct);
-        var checkout = new BasketCheckout { CustomerId = customerId, IdempotencyKey = key, Items = "[]" };
+        var checkout = new BasketCheckout { CustomerId = customerId, IdempotencyKey = key, Items = "[]", RequestHash = requestHash };
         db.Checkouts.Add(checkout);
         try
         {

@@ -1,4 +1,6 @@
 using System.Security.Claims;
+using System.Security.Cryptography;
+using System.Text;
 using System.Text.RegularExpressions;
 using Mercato.Contracts;
 using Mercato.Ordering.Data;
@@ -66,13 +68,15 @@ public static partial class OrderEndpoints
             return Results.ValidationProblem(errors);
         }
         var customerId = Guid.Parse(user.FindFirstValue(MercatoAuth.SubjectClaim)!);
+        var items = request.Items!;
+        var paymentMethod = string.IsNullOrWhiteSpace(request.PaymentMethod) ? DefaultPaymentMethod : request.PaymentMethod.Trim();
+        var fingerprint = Fingerprint(items, paymentMethod);
         var db = outbox.DbContext;
-        if (await ExistingOrderAsync(db, customerId, idempotencyKey!, ct) is { } existing)
+        if (await ExistingOrderAsync(db, customerId, idempotencyKey!, fingerprint, ct) is { } existing)
         {
             return existing;
         }
 
-        var items = request.Items!;
         System.Diagnostics.Activity.Current?.SetTag(Mercato.ServiceDefaults.Telemetry.SpanTags.UserId, customerId)
             .SetTag(Mercato.ServiceDefaults.Telemetry.SpanTags.ItemCount, items.Count);
         var prices = new Dictionary<Guid, decimal>();
@@ -104,7 +108,6 @@ public static partial class OrderEndpoints
             .Select(g => new OrderLine(g.Key, g.Sum(i => i.Quantity!.Value), prices[g.Key]))
             .ToList();
         var total = lines.Sum(l => l.UnitPrice * l.Quantity);
-        var paymentMethod = string.IsNullOrWhiteSpace(request.PaymentMethod) ? DefaultPaymentMethod : request.PaymentMethod.Trim();
         if (await payments.CheckMethodAsync(paymentMethod, ct) is { Accepted: false } refused)
         {
             return Results.ValidationProblem(new Dictionary<string, string[]> { ["paymentMethod"] = [refused.Reason ?? "Unknown payment method."] });
@@ -113,7 +116,7 @@ public static partial class OrderEndpoints
 
         var submitted = new OrderEvent.Submitted(orderId, customerId, lines, total, paymentMethod, time.GetUtcNow());
         await store.AppendAsync(orderId, submitted);
-        db.IdempotencyKeys.Add(new IdempotencyKey { CustomerId = customerId, Key = idempotencyKey!, OrderId = orderId });
+        db.IdempotencyKeys.Add(new IdempotencyKey { CustomerId = customerId, Key = idempotencyKey!, OrderId = orderId, RequestHash = fingerprint });
         await flow.StartAsync(outbox, submitted);
         try
         {
@@ -123,17 +126,29 @@ public static partial class OrderEndpoints
         {
             // The same key raced in from a concurrent request: that one won, answer with its order.
             db.ChangeTracker.Clear();
-            return await ExistingOrderAsync(db, customerId, idempotencyKey!, ct) ?? throw new InvalidOperationException("Order write failed.");
+            return await ExistingOrderAsync(db, customerId, idempotencyKey!, fingerprint, ct) ?? throw new InvalidOperationException("Order write failed.");
         }
         return Results.Accepted($"/api/orders/{orderId}", new OrderAccepted(orderId, OrderStatus.Pending));
     }
 
-    private static async Task<IResult?> ExistingOrderAsync(OrderingDb db, Guid customerId, string key, CancellationToken ct)
+    /// <summary>
+    /// The order a key already placed, or null for a new key. A key sent again with a different request is refused with
+    /// 422, as the IETF Idempotency-Key draft asks: answering with the first order would tell the client its second,
+    /// different order was placed.
+    /// </summary>
+    private static async Task<IResult?> ExistingOrderAsync(OrderingDb db, Guid customerId, string key, string fingerprint, CancellationToken ct)
     {
         var known = await db.IdempotencyKeys.AsNoTracking().SingleOrDefaultAsync(k => k.CustomerId == customerId && k.Key == key, ct);
         if (known is null)
         {
             return null;
+        }
+        // Keys recorded before requests were fingerprinted have none; they keep answering with their order.
+        if (known.RequestHash is not null && known.RequestHash != fingerprint)
+        {
+            return Results.ValidationProblem(
+                new Dictionary<string, string[]> { [IdempotencyKeyHeader.Name] = [$"Already used for order {known.OrderId}, with different items or payment method. A new order needs a new key."] },
+                statusCode: StatusCodes.Status422UnprocessableEntity, title: "Idempotency-Key reused for a different request");
         }
         var view = await new OrderEventStore(db).LoadViewAsync(known.OrderId, ct);
         return Results.Accepted($"/api/orders/{known.OrderId}", new OrderAccepted(known.OrderId, view?.Status ?? OrderStatus.Pending));
@@ -232,6 +247,19 @@ public static partial class OrderEndpoints
 
     private static IResult NotFound(Guid id) =>
         Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "Order not found", detail: $"No order {id} visible to you.");
+
+    /// <summary>
+    /// What an order asks for, whatever the JSON's formatting, the order of its lines or how a product's quantity is
+    /// split over lines: the merged quantities by product and the payment method, hashed.
+    /// </summary>
+    private static string Fingerprint(List<OrderItemRequest> items, string paymentMethod)
+    {
+        var canonical = string.Join(';', items
+            .GroupBy(i => i.ProductId!.Value)
+            .OrderBy(g => g.Key)
+            .Select(g => $"{g.Key:N}:{g.Sum(i => i.Quantity!.Value)}")) + "|" + paymentMethod;
+        return Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(canonical)));
+    }
 
     private static Dictionary<string, string[]> Validate(PlaceOrderRequest request, string? idempotencyKey)
     {

@@ -20,6 +20,7 @@ public sealed class BasketDb(DbContextOptions<BasketDb> options) : DbContext(opt
         {
             checkout.HasKey(c => new { c.CustomerId, c.IdempotencyKey });
             checkout.Property(c => c.IdempotencyKey).HasMaxLength(IdempotencyKeyHeader.MaxLength);
+            checkout.Property(c => c.RequestHash).HasMaxLength(64);
             // One checkout in progress per customer: a second one, with another key, fails on this index.
             checkout.HasIndex(c => c.CustomerId).IsUnique().HasFilter("\"ResponseStatus\" IS NULL");
         });
@@ -47,6 +48,9 @@ public sealed class BasketCheckout
 
     /// <summary>The lines taken from the basket, as JSON.</summary>
     public required string Items { get; set; }
+
+    /// <summary>SHA-256 of what the request asked for besides the basket (hex); null for checkouts kept before it was recorded.</summary>
+    public string? RequestHash { get; set; }
 
     public int? ResponseStatus { get; set; }
 

@@ -37,6 +37,7 @@ public sealed class OrderingDb(DbContextOptions<OrderingDb> options) : DbContext
         {
             k.HasKey(x => new { x.CustomerId, x.Key });
             k.Property(x => x.Key).HasMaxLength(IdempotencyKeyHeader.MaxLength);
+            k.Property(x => x.RequestHash).HasMaxLength(64);
         });
         modelBuilder.Entity<OrderSaga>(s =>
         {
@@ -80,4 +81,7 @@ public sealed class IdempotencyKey
     public required string Key { get; set; }
 
     public Guid OrderId { get; set; }
+
+    /// <summary>SHA-256 of what the first request with this key asked for (hex); null for keys kept before it was recorded.</summary>
+    public string? RequestHash { get; set; }
 }

@@ -31,6 +31,10 @@ namespace Mercato.Ordering.Data.Migrations
                     b.Property<Guid>("OrderId")
                         .HasColumnType("TEXT");
 
+                    b.Property<string>("RequestHash")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
                     b.HasKey("CustomerId", "Key");
 
                     b.ToTable("IdempotencyKeys");

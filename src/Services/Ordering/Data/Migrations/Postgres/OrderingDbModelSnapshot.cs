@@ -35,6 +35,10 @@ namespace Mercato.Ordering.Data.Migrations.Postgres
                     b.Property<Guid>("OrderId")
                         .HasColumnType("uuid");
 
+                    b.Property<string>("RequestHash")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)");
+
                     b.HasKey("CustomerId", "Key");
 
                     b.ToTable("IdempotencyKeys");
