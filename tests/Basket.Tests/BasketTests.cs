@@ -8,18 +8,50 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace Mercato.Basket.Tests;
 
-/// <summary>Basket on a real SQLite file; Ordering is a recorder that accepts or is down.</summary>
+/// <summary>
+/// Basket on a real SQLite file; Ordering is a recorder that accepts or is down, the catalog a stand-in that has every
+/// product but <see cref="NotInCatalog"/>, or is down.
+/// </summary>
 public sealed class BasketFactory : ServiceFactory<Program>
 {
+    public static readonly Guid NotInCatalog = Guid.NewGuid();
+
     public List<(string? Authorization, string? Key, string Body)> Placed { get; } = [];
+
+    /// <summary>Every product the catalog was asked about, in order.</summary>
+    public List<Guid> CatalogAsked { get; } = [];
+
+    public bool CatalogDown { get; set; }
 
     public bool OrderingDown { get; set; }
 
     /// <summary>Ordering answers only after this long: longer than the sidecar's attempt timeout means no answer.</summary>
     public TimeSpan OrderingDelay { get; set; }
 
-    protected override void ConfigureTestServices(IServiceCollection services) =>
+    protected override void ConfigureTestServices(IServiceCollection services)
+    {
         services.AddHttpClient<OrderingClient>().ConfigurePrimaryHttpMessageHandler(() => new FakeOrdering(this));
+        services.AddHttpClient<CatalogClient>().ConfigurePrimaryHttpMessageHandler(() => new FakeCatalog(this));
+    }
+
+    private sealed class FakeCatalog(BasketFactory owner) : HttpMessageHandler
+    {
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            if (owner.CatalogDown)
+            {
+                throw new HttpRequestException(HttpRequestError.ConnectionError, "connection refused");
+            }
+            var id = Guid.Parse(request.RequestUri!.Segments[^1]);
+            lock (owner.CatalogAsked)
+            {
+                owner.CatalogAsked.Add(id);
+            }
+            return Task.FromResult(id == NotInCatalog
+                ? new HttpResponseMessage(HttpStatusCode.NotFound)
+                : new HttpResponseMessage(HttpStatusCode.OK) { Content = JsonContent.Create(new { id, name = "x", price = 1m }) });
+        }
+    }
 
     private sealed class FakeOrdering(BasketFactory owner) : HttpMessageHandler
     {
@@ -84,6 +116,57 @@ public sealed class BasketTests(BasketFactory basket) : IClassFixture<BasketFact
         Assert.All(answers, a => Assert.Equal(a.Sent, a.Answered));
         var final = (await client.GetFromJsonAsync<BasketResponse>("/api/basket"))!.Items;
         Assert.Contains(baskets, sent => sent.SequenceEqual(final));
+    }
+
+    [Fact]
+    public async Task A_product_the_catalog_does_not_have_is_400_naming_its_line_and_the_basket_is_kept()
+    {
+        var client = basket.CreateClientWithToken(basket.Tokens.Issue(Guid.NewGuid(), "customer"));
+        var kept = Guid.NewGuid();
+        await client.PutAsJsonAsync("/api/basket", new { items = new[] { new { productId = kept, quantity = 1 } } });
+
+        var refused = await client.PutAsJsonAsync("/api/basket",
+            new { items = new[] { new { productId = kept, quantity = 2 }, new { productId = BasketFactory.NotInCatalog, quantity = 1 } } });
+
+        await ProblemAssert.NamesField(refused, "items[1].productId");
+        Assert.Equal([new BasketLineResponse(kept, 1)], (await client.GetFromJsonAsync<BasketResponse>("/api/basket"))!.Items);
+    }
+
+    [Fact]
+    public async Task Only_products_new_to_the_basket_are_asked_of_the_catalog()
+    {
+        var client = basket.CreateClientWithToken(basket.Tokens.Issue(Guid.NewGuid(), "customer"));
+        Guid first = Guid.NewGuid(), second = Guid.NewGuid();
+        await client.PutAsJsonAsync("/api/basket", new { items = new[] { new { productId = first, quantity = 1 } } });
+
+        var put = await client.PutAsJsonAsync("/api/basket", new { items = new[] { new { productId = first, quantity = 3 }, new { productId = second, quantity = 1 } } });
+
+        Assert.Equal(HttpStatusCode.OK, put.StatusCode);
+        lock (basket.CatalogAsked)
+        {
+            Assert.Single(basket.CatalogAsked, id => id == first);
+            Assert.Single(basket.CatalogAsked, id => id == second);
+        }
+    }
+
+    [Fact]
+    public async Task When_the_catalog_is_down_the_basket_takes_the_lines_unchecked()
+    {
+        var client = basket.CreateClientWithToken(basket.Tokens.Issue(Guid.NewGuid(), "customer"));
+        var product = Guid.NewGuid();
+        basket.CatalogDown = true;
+        HttpResponseMessage put;
+        try
+        {
+            put = await client.PutAsJsonAsync("/api/basket", new { items = new[] { new { productId = product, quantity = 2 } } });
+        }
+        finally
+        {
+            basket.CatalogDown = false;
+        }
+
+        Assert.Equal(HttpStatusCode.OK, put.StatusCode);
+        Assert.Equal([new BasketLineResponse(product, 2)], (await client.GetFromJsonAsync<BasketResponse>("/api/basket"))!.Items);
     }
 
     [Theory]

@@ -293,6 +293,8 @@ public abstract class OrderSagaSuite(MercatoSystem system)
         await SetStockAsync(admin, mug, 50);
         await SetStockAsync(admin, tea, 50);
 
+        var unknown = await customer.PutAsJsonAsync("/api/basket", new { items = new[] { new { productId = mug, quantity = 1 }, new { productId = Guid.NewGuid(), quantity = 1 } } });
+        await ProblemAssert.NamesField(unknown, "items[1].productId");
         var put = await customer.PutAsJsonAsync("/api/basket", new { items = new[] { new { productId = mug, quantity = 2 }, new { productId = tea, quantity = 1 } } });
         Assert.Equal(HttpStatusCode.OK, put.StatusCode);
         var basket = await customer.GetFromJsonAsync<JsonElement>("/api/basket");

@@ -41,7 +41,8 @@ public static class BasketEndpoints
         return new BasketResponse([.. lines.Select(l => new BasketLineResponse(l.ProductId, l.Quantity))]);
     }
 
-    private static async Task<IResult> ReplaceAsync(BasketRequest request, ClaimsPrincipal user, BasketDb db, CancellationToken ct)
+    private static async Task<IResult> ReplaceAsync(BasketRequest request, ClaimsPrincipal user, BasketDb db, CatalogClient catalog,
+        ILogger<CatalogClient> logger, CancellationToken ct)
     {
         var errors = new Dictionary<string, string[]>();
         if (request.Items is null || request.Items.Count > MaxLines)
@@ -66,11 +67,15 @@ public static class BasketEndpoints
         {
             MergedLineQuantities.Check(request.Items!, line => line!.ProductId, line => line!.Quantity, MaxQuantity, errors);
         }
+        var customerId = CustomerOf(user);
+        if (errors.Count == 0)
+        {
+            await CheckProductsAsync(request.Items!, customerId, db, catalog, logger, errors, ct);
+        }
         if (errors.Count > 0)
         {
             return Results.ValidationProblem(errors);
         }
-        var customerId = CustomerOf(user);
         var lines = request.Items!.GroupBy(i => i.ProductId!.Value)
             .Select(g => new BasketLineResponse(g.Key, g.Sum(i => i.Quantity!.Value))).OrderBy(l => l.ProductId).ToList();
         // Delete and insert in one transaction, so concurrent replacements of one basket do not interleave: the last
@@ -91,6 +96,39 @@ public static class BasketEndpoints
             {
                 await transaction.RollbackAsync(ct);
                 db.ChangeTracker.Clear();
+            }
+        }
+    }
+
+    /// <summary>
+    /// Products new to this basket must be in the catalog; lines already in it were checked when they were added. When
+    /// the catalog cannot answer, the lines are taken unchecked: ordering prices every product again at checkout, and a
+    /// basket that keeps working while the catalog is down beats one that refuses every change.
+    /// </summary>
+    private static async Task CheckProductsAsync(List<BasketItem> items, Guid customerId, BasketDb db, CatalogClient catalog,
+        ILogger<CatalogClient> logger, Dictionary<string, string[]> errors, CancellationToken ct)
+    {
+        var held = await db.Lines.AsNoTracking().Where(l => l.CustomerId == customerId).Select(l => l.ProductId).ToListAsync(ct);
+        var unknown = new HashSet<Guid>();
+        try
+        {
+            foreach (var productId in items.Select(i => i.ProductId!.Value).Distinct().Except(held))
+            {
+                if (!await catalog.ExistsAsync(productId, ct))
+                {
+                    unknown.Add(productId);
+                }
+            }
+        }
+        catch (Exception ex) when (Downstream.IsUnavailable(ex, ct))
+        {
+            logger.LogWarning("Catalog unavailable; basket lines taken without checking their products: {Error}", ex.Message);
+        }
+        for (var i = 0; i < items.Count; i++)
+        {
+            if (unknown.Contains(items[i].ProductId!.Value))
+            {
+                errors[$"items[{i}].productId"] = [$"No product {items[i].ProductId} in the catalog."];
             }
         }
     }

@@ -6,6 +6,7 @@ using Mercato.ServiceDefaults.Data;
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
 builder.AddServiceDatabase<BasketDb>("basket");
+builder.Services.AddHttpClient<CatalogClient>(http => http.BaseAddress = new Uri(builder.Configuration["Basket:CatalogUrl"] ?? "http://catalog"));
 builder.Services.AddHttpClient<OrderingClient>(http => http.BaseAddress = new Uri(builder.Configuration["Basket:OrderingUrl"] ?? "http://ordering"));
 
 var app = builder.Build();
