@@ -9,8 +9,8 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Mercato.Basket.Tests;
 
 /// <summary>
-/// Basket on a real SQLite file; Ordering is a recorder that accepts or is down, the catalog a stand-in that has every
-/// product but <see cref="NotInCatalog"/>, or is down.
+/// Basket on a real SQLite file; Ordering is a recorder that accepts or is down; the catalog has every product but
+/// <see cref="NotInCatalog"/>.
 /// </summary>
 public sealed class BasketFactory : ServiceFactory<Program>
 {
@@ -18,10 +18,7 @@ public sealed class BasketFactory : ServiceFactory<Program>
 
     public List<(string? Authorization, string? Key, string Body)> Placed { get; } = [];
 
-    /// <summary>Every product the catalog was asked about, in order.</summary>
-    public List<Guid> CatalogAsked { get; } = [];
-
-    public bool CatalogDown { get; set; }
+    public CatalogStandIn Catalog { get; } = new(product => product != NotInCatalog);
 
     public bool OrderingDown { get; set; }
 
@@ -31,26 +28,7 @@ public sealed class BasketFactory : ServiceFactory<Program>
     protected override void ConfigureTestServices(IServiceCollection services)
     {
         services.AddHttpClient<OrderingClient>().ConfigurePrimaryHttpMessageHandler(() => new FakeOrdering(this));
-        services.AddHttpClient<CatalogClient>().ConfigurePrimaryHttpMessageHandler(() => new FakeCatalog(this));
-    }
-
-    private sealed class FakeCatalog(BasketFactory owner) : HttpMessageHandler
-    {
-        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
-        {
-            if (owner.CatalogDown)
-            {
-                throw new HttpRequestException(HttpRequestError.ConnectionError, "connection refused");
-            }
-            var id = Guid.Parse(request.RequestUri!.Segments[^1]);
-            lock (owner.CatalogAsked)
-            {
-                owner.CatalogAsked.Add(id);
-            }
-            return Task.FromResult(id == NotInCatalog
-                ? new HttpResponseMessage(HttpStatusCode.NotFound)
-                : new HttpResponseMessage(HttpStatusCode.OK) { Content = JsonContent.Create(new { id, name = "x", price = 1m }) });
-        }
+        services.AddHttpClient<CatalogClient>().ConfigurePrimaryHttpMessageHandler(Catalog.CreateHandler);
     }
 
     private sealed class FakeOrdering(BasketFactory owner) : HttpMessageHandler
@@ -142,11 +120,8 @@ public sealed class BasketTests(BasketFactory basket) : IClassFixture<BasketFact
         var put = await client.PutAsJsonAsync("/api/basket", new { items = new[] { new { productId = first, quantity = 3 }, new { productId = second, quantity = 1 } } });
 
         Assert.Equal(HttpStatusCode.OK, put.StatusCode);
-        lock (basket.CatalogAsked)
-        {
-            Assert.Single(basket.CatalogAsked, id => id == first);
-            Assert.Single(basket.CatalogAsked, id => id == second);
-        }
+        Assert.Single(basket.Catalog.Asked, id => id == first);
+        Assert.Single(basket.Catalog.Asked, id => id == second);
     }
 
     [Fact]
@@ -154,7 +129,7 @@ public sealed class BasketTests(BasketFactory basket) : IClassFixture<BasketFact
     {
         var client = basket.CreateClientWithToken(basket.Tokens.Issue(Guid.NewGuid(), "customer"));
         var product = Guid.NewGuid();
-        basket.CatalogDown = true;
+        basket.Catalog.Down = true;
         HttpResponseMessage put;
         try
         {
@@ -162,7 +137,7 @@ public sealed class BasketTests(BasketFactory basket) : IClassFixture<BasketFact
         }
         finally
         {
-            basket.CatalogDown = false;
+            basket.Catalog.Down = false;
         }
 
         Assert.Equal(HttpStatusCode.OK, put.StatusCode);

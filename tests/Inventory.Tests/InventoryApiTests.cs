@@ -11,23 +11,12 @@ public sealed class InventoryFactory : ServiceFactory<Program>
 {
     public HashSet<Guid> CatalogProducts { get; } = [];
 
-    public bool CatalogDown { get; set; }
+    public CatalogStandIn Catalog { get; }
+
+    public InventoryFactory() => Catalog = new(CatalogProducts.Contains);
 
     protected override void ConfigureTestServices(IServiceCollection services) =>
-        services.AddHttpClient<CatalogClient>().ConfigurePrimaryHttpMessageHandler(() => new FakeCatalog(this));
-
-    private sealed class FakeCatalog(InventoryFactory owner) : HttpMessageHandler
-    {
-        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
-        {
-            if (owner.CatalogDown)
-            {
-                throw new HttpRequestException(HttpRequestError.ConnectionError, "connection refused");
-            }
-            var id = Guid.Parse(request.RequestUri!.Segments[^1]);
-            return Task.FromResult(new HttpResponseMessage(owner.CatalogProducts.Contains(id) ? HttpStatusCode.OK : HttpStatusCode.NotFound));
-        }
-    }
+        services.AddHttpClient<CatalogClient>().ConfigurePrimaryHttpMessageHandler(Catalog.CreateHandler);
 }
 
 public sealed class InventoryApiTests(InventoryFactory inventory) : IClassFixture<InventoryFactory>
@@ -103,7 +92,7 @@ public sealed class InventoryApiTests(InventoryFactory inventory) : IClassFixtur
     public async Task Catalog_outage_is_a_clear_503_not_a_500()
     {
         var product = KnownProduct();
-        inventory.CatalogDown = true;
+        inventory.Catalog.Down = true;
         try
         {
             var response = await inventory.CreateAdminClient().PutAsJsonAsync($"/api/inventory/items/{product}", new { onHand = 1 });
@@ -111,7 +100,7 @@ public sealed class InventoryApiTests(InventoryFactory inventory) : IClassFixtur
         }
         finally
         {
-            inventory.CatalogDown = false;
+            inventory.Catalog.Down = false;
         }
     }
 
