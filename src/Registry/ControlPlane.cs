@@ -63,10 +63,10 @@ public static class ControlPlaneEndpoints
             }
             context.Response.Headers.ETag = etag;
             return Results.Json(current, MeshPolicy.Json);
-        }).AllowAnonymous().WithTags("Registration");
+        }).AllowAnonymous().WithTags("Registration").Produces<MeshPolicy>().Produces(StatusCodes.Status304NotModified);
 
         var policies = app.MapGroup("/api/registry/policies").RequireAuthorization(MercatoAuth.AdminPolicy).WithTags("Control plane");
-        policies.MapGet("/", (PolicyRepository repository) => Results.Json(repository.Current, MeshPolicy.Json));
+        policies.MapGet("/", (PolicyRepository repository) => Results.Json(repository.Current, MeshPolicy.Json)).Produces<MeshPolicy>();
         policies.MapPut("/", async (HttpRequest request, PolicyRepository repository, CancellationToken ct) =>
         {
             MeshPolicy? proposed;
@@ -93,7 +93,7 @@ public static class ControlPlaneEndpoints
             return errors.Count > 0
                 ? Results.ValidationProblem(errors, title: "The policy document was refused; the one in force stays")
                 : Results.Json(repository.Replace(proposed), MeshPolicy.Json);
-        }).Accepts<MeshPolicy>("application/json");
+        }).Accepts<MeshPolicy>("application/json").Produces<MeshPolicy>().ProducesValidationProblem();
     }
 
     /// <summary>"$.targets.catalog.retry.maxRetrys" → "targets.catalog.retry.maxRetrys".</summary>

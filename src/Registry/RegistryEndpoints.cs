@@ -18,11 +18,13 @@ public static partial class RegistryEndpoints
             return errors.Count > 0
                 ? Results.ValidationProblem(errors)
                 : Results.Created($"/registry/v1/instances/{registration.InstanceId}", services.Register(registration));
-        });
+        }).Produces<ServiceInstance>(StatusCodes.Status201Created);
         registry.MapPut("/instances/{instanceId}/heartbeat", (string instanceId, ServiceRegistry services) =>
-            services.Heartbeat(instanceId) ? Results.NoContent() : NotRegistered(instanceId));
+            services.Heartbeat(instanceId) ? Results.NoContent() : NotRegistered(instanceId))
+            .Produces(StatusCodes.Status204NoContent).ProducesProblem(StatusCodes.Status404NotFound);
         registry.MapDelete("/instances/{instanceId}", (string instanceId, ServiceRegistry services) =>
-            services.Deregister(instanceId, "deregistered by the instance") ? Results.NoContent() : NotRegistered(instanceId));
+            services.Deregister(instanceId, "deregistered by the instance") ? Results.NoContent() : NotRegistered(instanceId))
+            .Produces(StatusCodes.Status204NoContent).ProducesProblem(StatusCodes.Status404NotFound);
         registry.MapGet("/instances", (ServiceRegistry services) => services.Healthy());
         registry.MapGet("/services/{serviceName}", (string serviceName, ServiceRegistry services) => services.Healthy(serviceName));
 

@@ -97,7 +97,9 @@ public static class ServiceDefaultsExtensions
         builder.Services.Configure<RouteHandlerOptions>(options => options.ThrowOnBadRequest = true);
 
         builder.Services.AddMercatoAuthentication(builder.Configuration);
-        builder.Services.AddOpenApi();
+        builder.Services.AddOpenApi(options => options
+            .AddDocumentTransformer<OpenApiProblemResponses>()
+            .AddOperationTransformer<OpenApiProblemResponses>());
         return builder;
     }
 

@@ -234,6 +234,15 @@ public sealed class BasketTests(BasketFactory basket) : IClassFixture<BasketFact
     }
 
     [Fact]
+    public async Task The_openapi_document_lists_every_answer_of_checkout()
+    {
+        var checkout = await OpenApiAssert.OperationAsync(basket.CreateClient(), "POST", "/api/basket/checkout");
+
+        OpenApiAssert.Answers(checkout, 202, 400, 401, 409, 422, 503);
+        Assert.True(OpenApiAssert.RequiresBearer(checkout));
+    }
+
+    [Fact]
     public async Task When_ordering_is_down_checkout_is_503_and_the_basket_is_kept()
     {
         var client = basket.CreateClientWithToken(basket.Tokens.Issue(Guid.NewGuid(), "customer"));

@@ -140,6 +140,22 @@ public sealed class CatalogApiTests(ServiceFactory<Program> catalog) : IClassFix
     }
 
     [Fact]
+    public async Task The_openapi_document_lists_every_answer_and_which_operations_need_a_token()
+    {
+        var client = catalog.CreateClient();
+
+        var list = await OpenApiAssert.OperationAsync(client, "GET", "/api/catalog/products");
+        var create = await OpenApiAssert.OperationAsync(client, "POST", "/api/catalog/products");
+        var update = await OpenApiAssert.OperationAsync(client, "PUT", "/api/catalog/products/{id}");
+
+        OpenApiAssert.Answers(list, 200, 400);
+        Assert.False(OpenApiAssert.RequiresBearer(list));
+        OpenApiAssert.Answers(create, 201, 400, 401, 403);
+        Assert.True(OpenApiAssert.RequiresBearer(create));
+        OpenApiAssert.Answers(update, 200, 400, 401, 403, 404);
+    }
+
+    [Fact]
     public async Task Readiness_checks_the_database_and_openapi_is_published()
     {
         var client = catalog.CreateClient();

@@ -162,6 +162,21 @@ public sealed class OrderingTests(OrderingFactory ordering) : IClassFixture<Orde
         Assert.Single((await client.GetFromJsonAsync<List<OrderView>>("/api/orders"))!);
     }
 
+    [Fact]
+    public async Task The_openapi_document_lists_every_answer_of_placing_and_reading_an_order()
+    {
+        var client = ordering.CreateClient();
+
+        var place = await OpenApiAssert.OperationAsync(client, "POST", "/api/orders");
+        var read = await OpenApiAssert.OperationAsync(client, "GET", "/api/orders/{id}");
+
+        OpenApiAssert.Answers(place, 202, 400, 401, 422, 503);
+        Assert.True(OpenApiAssert.RequiresBearer(place));
+        Assert.EndsWith("/OrderAccepted", place.GetProperty("responses").GetProperty("202").GetProperty("content")
+            .GetProperty("application/json").GetProperty("schema").GetProperty("$ref").GetString(), StringComparison.Ordinal);
+        OpenApiAssert.Answers(read, 200, 304, 400, 401, 404);
+    }
+
     [Theory]
     [InlineData("""{"items":[]}""", "items")]
     [InlineData("""{}""", "items")]

@@ -12,6 +12,8 @@ public sealed record DeadLetterResponse(
 
 public sealed record ReplayRequest(Guid[]? Ids);
 
+public sealed record ReplayAccepted(int Replaying);
+
 /// <summary>
 /// Admin view of the messages this service could not process (Wolverine's dead-letter table in the service's own
 /// database, with the exception that sent them there), and replay: a replayed message goes back to the inbox.
@@ -28,7 +30,7 @@ public static class DeadLetterEndpoints
             var results = await store.DeadLetters.QueryAsync(new DeadLetterEnvelopeQuery { MessageType = messageType }, ct);
             return Results.Ok(results.Envelopes.Select(e => new DeadLetterResponse(
                 e.Id, e.MessageType, e.ExceptionType, e.ExceptionMessage, e.Source, e.SentAt, e.Replayable)));
-        });
+        }).Produces<List<DeadLetterResponse>>();
 
         deadLetters.MapPost("/replay", async (ReplayRequest request, IMessageStore store, CancellationToken ct) =>
         {
@@ -48,7 +50,7 @@ public static class DeadLetterEndpoints
                     detail: $"{unknown.Count} of the ids name no dead letter (already replayed, or never one). Reload the list and select again.");
             }
             await store.DeadLetters.MarkDeadLetterEnvelopesAsReplayableAsync(ids);
-            return Results.Accepted(value: new { replaying = ids.Length });
-        });
+            return Results.Accepted(value: new ReplayAccepted(ids.Length));
+        }).Produces<ReplayAccepted>(StatusCodes.Status202Accepted);
     }
 }

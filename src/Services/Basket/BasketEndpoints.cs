@@ -20,6 +20,9 @@ public sealed record BasketLineResponse(Guid ProductId, int Quantity);
 
 public sealed record CheckoutRequest(string? PaymentMethod);
 
+/// <summary>Ordering's answer to a placed order, which checkout passes on as it came.</summary>
+public sealed record CheckoutAccepted(Guid OrderId, string Status);
+
 public static class BasketEndpoints
 {
     public const int MaxLines = 50;
@@ -28,9 +31,14 @@ public static class BasketEndpoints
     public static void MapBasketEndpoints(this WebApplication app)
     {
         var basket = app.MapGroup("/api/basket").WithTags("Basket");
-        basket.MapGet("/", async (ClaimsPrincipal user, BasketDb db, CancellationToken ct) => Results.Ok(await ReadAsync(db, CustomerOf(user), ct)));
-        basket.MapPut("/", ReplaceAsync);
-        basket.MapPost("/checkout", CheckoutAsync);
+        basket.MapGet("/", async (ClaimsPrincipal user, BasketDb db, CancellationToken ct) => Results.Ok(await ReadAsync(db, CustomerOf(user), ct)))
+            .Produces<BasketResponse>();
+        basket.MapPut("/", ReplaceAsync).Produces<BasketResponse>();
+        basket.MapPost("/checkout", CheckoutAsync)
+            .Produces<CheckoutAccepted>(StatusCodes.Status202Accepted)
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
     }
 
     private static Guid CustomerOf(ClaimsPrincipal user) => Guid.Parse(user.FindFirstValue(MercatoAuth.SubjectClaim)!);

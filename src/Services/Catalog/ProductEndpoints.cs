@@ -24,10 +24,11 @@ public static class ProductEndpoints
     public static void MapProductEndpoints(this WebApplication app)
     {
         var products = app.MapGroup("/api/catalog/products").WithTags("Catalog");
-        products.MapGet("/", ListAsync).AllowAnonymous();
-        products.MapGet("/{id}", GetAsync).AllowAnonymous();
-        products.MapPost("/", CreateAsync).RequireAuthorization(MercatoAuth.AdminPolicy);
-        products.MapPut("/{id}", UpdateAsync).RequireAuthorization(MercatoAuth.AdminPolicy);
+        products.MapGet("/", ListAsync).AllowAnonymous().Produces<ProductPage>();
+        products.MapGet("/{id}", GetAsync).AllowAnonymous().Produces<ProductResponse>().ProducesProblem(StatusCodes.Status404NotFound);
+        products.MapPost("/", CreateAsync).RequireAuthorization(MercatoAuth.AdminPolicy).Produces<ProductResponse>(StatusCodes.Status201Created);
+        products.MapPut("/{id}", UpdateAsync).RequireAuthorization(MercatoAuth.AdminPolicy)
+            .Produces<ProductResponse>().ProducesProblem(StatusCodes.Status404NotFound);
     }
 
     private static async Task<IResult> ListAsync(string? q, int? page, int? pageSize, CatalogDb db, IProductSearch search, HybridCache cache, CancellationToken ct)

@@ -26,9 +26,11 @@ public static class UserEndpoints
     {
         var identity = app.MapGroup("/api/identity").WithTags("Identity");
 
-        identity.MapPost("/users", RegisterAsync).AllowAnonymous();
-        identity.MapPost("/token", IssueTokenAsync).AllowAnonymous();
-        identity.MapGet("/users/me", CurrentUserAsync);
+        identity.MapPost("/users", RegisterAsync).AllowAnonymous()
+            .Produces<UserResponse>(StatusCodes.Status201Created).ProducesProblem(StatusCodes.Status409Conflict);
+        identity.MapPost("/token", IssueTokenAsync).AllowAnonymous()
+            .Produces<TokenResponse>().ProducesProblem(StatusCodes.Status401Unauthorized);
+        identity.MapGet("/users/me", CurrentUserAsync).Produces<CurrentUserResponse>().ProducesProblem(StatusCodes.Status404NotFound);
 
         app.MapGet("/.well-known/jwks.json", (TokenIssuer issuer, CancellationToken ct) => issuer.GetJwksAsync(ct))
             .AllowAnonymous().WithTags("Identity");

@@ -18,8 +18,12 @@ public static class StockEndpoints
     public static void MapStockEndpoints(this WebApplication app)
     {
         var items = app.MapGroup("/api/inventory/items").WithTags("Inventory");
-        items.MapGet("/{productId}", GetAsync);
-        items.MapPut("/{productId}", SetOnHandAsync).RequireAuthorization(MercatoAuth.AdminPolicy);
+        items.MapGet("/{productId}", GetAsync).Produces<StockResponse>().ProducesProblem(StatusCodes.Status404NotFound);
+        items.MapPut("/{productId}", SetOnHandAsync).RequireAuthorization(MercatoAuth.AdminPolicy)
+            .Produces<StockResponse>()
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
     }
 
     private static async Task<IResult> GetAsync(Guid productId, InventoryDb db, CancellationToken ct)

@@ -40,10 +40,14 @@ public static partial class OrderEndpoints
     public static void MapOrderEndpoints(this WebApplication app)
     {
         var orders = app.MapGroup("/api/orders").WithTags("Ordering");
-        orders.MapPost("/", PlaceAsync);
-        orders.MapGet("/", ListAsync);
-        orders.MapGet("/{id}", GetAsync);
-        orders.MapGet("/{id}/events", EventsAsync);
+        orders.MapPost("/", PlaceAsync)
+            .Produces<OrderAccepted>(StatusCodes.Status202Accepted)
+            .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+        orders.MapGet("/", ListAsync).Produces<List<OrderView>>();
+        orders.MapGet("/{id}", GetAsync)
+            .Produces<OrderView>().Produces(StatusCodes.Status304NotModified).ProducesProblem(StatusCodes.Status404NotFound);
+        orders.MapGet("/{id}/events", EventsAsync).Produces<List<OrderEventResponse>>().ProducesProblem(StatusCodes.Status404NotFound);
         orders.MapPost("/admin/rebuild-projections", async (OrderingDb db, CancellationToken ct) =>
                 Results.Ok(new { rebuilt = await OrderEventStore.RebuildProjectionsAsync(db, ct) }))
             .RequireAuthorization(MercatoAuth.AdminPolicy);

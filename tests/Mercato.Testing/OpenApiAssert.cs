@@ -1,0 +1,56 @@
+using System.Net.Http.Json;
+using System.Text.Json;
+using Xunit;
+
+namespace Mercato.Testing;
+
+/// <summary>Reads a service's published OpenAPI document (<c>/openapi/v1.json</c>) the way a client generator would.</summary>
+public static class OpenApiAssert
+{
+    /// <summary>
+    /// The operation <paramref name="method"/> <paramref name="path"/> (as the document spells the path), after checking
+    /// that every schema reference in the document resolves.
+    /// </summary>
+    public static async Task<JsonElement> OperationAsync(HttpClient client, string method, string path)
+    {
+        var document = await client.GetFromJsonAsync<JsonElement>("/openapi/v1.json");
+        var schemas = document.GetProperty("components").GetProperty("schemas");
+        foreach (var reference in References(document))
+        {
+            Assert.True(reference.StartsWith("#/components/schemas/", StringComparison.Ordinal) && schemas.TryGetProperty(reference[21..], out _),
+                $"{reference} names no schema of the document");
+        }
+        var paths = document.GetProperty("paths");
+        Assert.True(paths.TryGetProperty(path, out var item), $"No path {path} in: {string.Join(", ", paths.EnumerateObject().Select(p => p.Name))}");
+        Assert.True(item.TryGetProperty(method.ToLowerInvariant(), out var operation), $"No {method} on {path}");
+        return operation.Clone();
+    }
+
+    private static IEnumerable<string> References(JsonElement element) => element.ValueKind switch
+    {
+        JsonValueKind.Object => element.EnumerateObject().SelectMany(p =>
+            p.Name == "$ref" && p.Value.ValueKind == JsonValueKind.String ? [p.Value.GetString()!] : References(p.Value)),
+        JsonValueKind.Array => element.EnumerateArray().SelectMany(References),
+        _ => [],
+    };
+
+    /// <summary>
+    /// Asserts that the operation lists exactly these status codes, every 4xx and 5xx among them as problem details, and
+    /// a schema for every answer with a body.
+    /// </summary>
+    public static void Answers(JsonElement operation, params int[] statuses)
+    {
+        var responses = operation.GetProperty("responses");
+        Assert.Equal(statuses.Select(s => s.ToString(System.Globalization.CultureInfo.InvariantCulture)).Order(),
+            responses.EnumerateObject().Select(r => r.Name).Order());
+        foreach (var response in responses.EnumerateObject().Where(r => r.Name[0] is '4' or '5'))
+        {
+            Assert.True(response.Value.TryGetProperty("content", out var content) && content.TryGetProperty("application/problem+json", out var problem)
+                && problem.TryGetProperty("schema", out _), $"{response.Name} is not documented as problem details: {response.Value}");
+        }
+    }
+
+    /// <summary>Whether the operation requires the bearer scheme.</summary>
+    public static bool RequiresBearer(JsonElement operation) =>
+        operation.TryGetProperty("security", out var security) && security.EnumerateArray().Any(r => r.TryGetProperty("Bearer", out _));
+}
