@@ -128,7 +128,7 @@ public static partial class OrderEndpoints
         }
         catch (DbUpdateException)
         {
-            // The same key raced in from a concurrent request: that one won, answer with its order.
+            // The same key raced in from a concurrent request and won: answer as a retry of it is answered.
             db.ChangeTracker.Clear();
             return await ExistingOrderAsync(db, customerId, idempotencyKey!, fingerprint, ct) ?? throw new InvalidOperationException("Order write failed.");
         }
