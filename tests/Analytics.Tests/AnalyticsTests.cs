@@ -12,6 +12,10 @@ namespace Mercato.Analytics.Tests;
 
 public sealed class AnalyticsTests(ServiceFactory<Program> analytics) : IClassFixture<ServiceFactory<Program>>
 {
+    [Fact]
+    public async Task Every_operation_in_the_openapi_document_lists_its_answers() =>
+        await OpenApiAssert.EveryOperationDocumentsItsAnswersAsync(analytics.CreateClient());
+
     private async Task Deliver(object message)
     {
         await using var scope = analytics.Services.CreateAsyncScope();

@@ -240,6 +240,7 @@ public sealed class BasketTests(BasketFactory basket) : IClassFixture<BasketFact
 
         OpenApiAssert.Answers(checkout, 202, 400, 401, 409, 422, 503);
         Assert.True(OpenApiAssert.RequiresBearer(checkout));
+        await OpenApiAssert.EveryOperationDocumentsItsAnswersAsync(basket.CreateClient());
     }
 
     [Fact]

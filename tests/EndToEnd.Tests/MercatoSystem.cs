@@ -160,7 +160,14 @@ public abstract class MercatoSystem : IAsyncLifetime
             {
                 lastSeen = ex.Message;
             }
-            await Task.Delay(500, ct);
+            try
+            {
+                await Task.Delay(500, ct);
+            }
+            catch (OperationCanceledException)
+            {
+                break; // out of time: say what was last seen rather than only "a task was canceled"
+            }
         }
         throw new TimeoutException($"The system did not come up; last seen: {lastSeen}");
     }

@@ -17,6 +17,10 @@ public sealed class IdentityFactory : ServiceFactory<Program>
 
 public sealed class IdentityApiTests(IdentityFactory identity) : IClassFixture<IdentityFactory>
 {
+    [Fact]
+    public async Task Every_operation_in_the_openapi_document_lists_its_answers() =>
+        await OpenApiAssert.EveryOperationDocumentsItsAnswersAsync(identity.CreateClient());
+
     private static string NewEmail() => $"user-{Guid.NewGuid():N}@example.test";
 
     private async Task<string> TokenFor(string email, string password)

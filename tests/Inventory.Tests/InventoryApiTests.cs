@@ -21,6 +21,10 @@ public sealed class InventoryFactory : ServiceFactory<Program>
 
 public sealed class InventoryApiTests(InventoryFactory inventory) : IClassFixture<InventoryFactory>
 {
+    [Fact]
+    public async Task Every_operation_in_the_openapi_document_lists_its_answers() =>
+        await OpenApiAssert.EveryOperationDocumentsItsAnswersAsync(inventory.CreateClient());
+
     private Guid KnownProduct()
     {
         var id = Guid.NewGuid();

@@ -50,6 +50,31 @@ public static class OpenApiAssert
         }
     }
 
+    /// <summary>
+    /// Asserts that every operation of the service's document lists a success, with a schema wherever that success has a
+    /// body (all but 204 and 304), and documents its 4xx and 5xx answers as problem details.
+    /// </summary>
+    public static async Task EveryOperationDocumentsItsAnswersAsync(HttpClient client)
+    {
+        var document = await client.GetFromJsonAsync<JsonElement>("/openapi/v1.json");
+        var operations = document.GetProperty("paths").EnumerateObject()
+            .SelectMany(path => path.Value.EnumerateObject().Select(op => (Name: $"{op.Name.ToUpperInvariant()} {path.Name}", Operation: op.Value)))
+            .ToList();
+        Assert.NotEmpty(operations);
+        var undocumented = operations.SelectMany(op => op.Operation.GetProperty("responses").EnumerateObject()
+                .Where(r => r.Name[0] == '2' && r.Name is not "204" && !HasSchema(r.Value, "application/json"))
+                .Select(r => $"{op.Name} {r.Name} has no schema")
+                .Concat(op.Operation.GetProperty("responses").EnumerateObject().Any(r => r.Name[0] == '2') ? [] : [$"{op.Name} lists no success"])
+                .Concat(op.Operation.GetProperty("responses").EnumerateObject()
+                    .Where(r => r.Name[0] is '4' or '5' && !HasSchema(r.Value, "application/problem+json"))
+                    .Select(r => $"{op.Name} {r.Name} is not problem details")))
+            .ToList();
+        Assert.True(undocumented.Count == 0, string.Join(Environment.NewLine, undocumented));
+    }
+
+    private static bool HasSchema(JsonElement response, string mediaType) =>
+        response.TryGetProperty("content", out var content) && content.TryGetProperty(mediaType, out var media) && media.TryGetProperty("schema", out _);
+
     /// <summary>Whether the operation requires the bearer scheme.</summary>
     public static bool RequiresBearer(JsonElement operation) =>
         operation.TryGetProperty("security", out var security) && security.EnumerateArray().Any(r => r.TryGetProperty("Bearer", out _));

@@ -11,6 +11,10 @@ namespace Mercato.Notification.Tests;
 
 public sealed class NotificationTests(ServiceFactory<Program> notification) : IClassFixture<ServiceFactory<Program>>
 {
+    [Fact]
+    public async Task Every_operation_in_the_openapi_document_lists_its_answers() =>
+        await OpenApiAssert.EveryOperationDocumentsItsAnswersAsync(notification.CreateClient());
+
     private async Task Deliver(object message)
     {
         await using var scope = notification.Services.CreateAsyncScope();

@@ -175,6 +175,7 @@ public sealed class OrderingTests(OrderingFactory ordering) : IClassFixture<Orde
         Assert.EndsWith("/OrderAccepted", place.GetProperty("responses").GetProperty("202").GetProperty("content")
             .GetProperty("application/json").GetProperty("schema").GetProperty("$ref").GetString(), StringComparison.Ordinal);
         OpenApiAssert.Answers(read, 200, 304, 400, 401, 404);
+        await OpenApiAssert.EveryOperationDocumentsItsAnswersAsync(ordering.CreateClient());
     }
 
     [Theory]

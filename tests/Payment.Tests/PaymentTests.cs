@@ -21,6 +21,10 @@ public sealed class PaymentFactory : ServiceFactory<Program>
 /// <summary>The payment handlers through Wolverine's real pipeline (transaction, outbox) on a real SQLite file.</summary>
 public sealed class PaymentTests(PaymentFactory payment) : IClassFixture<PaymentFactory>
 {
+    [Fact]
+    public async Task Every_operation_in_the_openapi_document_lists_its_answers() =>
+        await OpenApiAssert.EveryOperationDocumentsItsAnswersAsync(payment.CreateClient());
+
     private async Task<T> Invoke<T>(object command)
     {
         await using var scope = payment.Services.CreateAsyncScope();

@@ -9,6 +9,10 @@ namespace Mercato.Registry.Tests;
 /// <summary>The control plane's policy document: validated on PUT, versioned, pulled with a cheap 304 when unchanged.</summary>
 public sealed class ControlPlaneApiTests(RegistryFactory registry) : IClassFixture<RegistryFactory>
 {
+    [Fact]
+    public async Task Every_operation_in_the_openapi_document_lists_its_answers() =>
+        await OpenApiAssert.EveryOperationDocumentsItsAnswersAsync(registry.CreateClient());
+
     private static MeshPolicy WithCatalogRetries(int retries) => new()
     {
         Targets = { ["catalog"] = new TargetPolicy { Retry = new RetryPolicy { MaxRetries = retries } } },

@@ -8,6 +8,14 @@ namespace Mercato.Analytics;
 
 public sealed record ProductScore(Guid ProductId, int Score);
 
+/// <summary>An audited integration event, its payload as it was published.</summary>
+public sealed record AuditEventResponse(long Sequence, Guid MessageId, string Type, Guid? OrderId, DateTimeOffset OccurredAt, string? Source, JsonElement Data);
+
+public sealed record ReplayResult(int ReplayedOrders);
+
+/// <summary>Products bought together with the caller's purchases; <c>source</c> is "bought-together", or "none" when there are none yet.</summary>
+public sealed record Recommendations(string Source, List<ProductScore> Items);
+
 public static class AnalyticsEndpoints
 {
     public static void MapAnalyticsEndpoints(this WebApplication app)
@@ -42,26 +50,19 @@ public static class AnalyticsEndpoints
                 query = query.Where(e => e.OccurredAtTicks <= end.UtcTicks);
             }
             var events = await query.OrderBy(e => e.Sequence).Take(limit ?? 200).ToListAsync(ct);
-            return Results.Ok(events.Select(e => new
-            {
-                e.Sequence,
-                e.MessageId,
-                e.Type,
-                e.OrderId,
-                e.OccurredAt,
-                e.Source,
-                Data = JsonDocument.Parse(e.Data).RootElement,
-            }));
-        }).RequireAuthorization(MercatoAuth.AdminPolicy);
+            return Results.Ok(events.Select(e => new AuditEventResponse(
+                e.Sequence, e.MessageId, e.Type, e.OrderId, e.OccurredAt, e.Source, JsonDocument.Parse(e.Data).RootElement)));
+        }).RequireAuthorization(MercatoAuth.AdminPolicy).Produces<List<AuditEventResponse>>();
 
         analytics.MapPost("/events/replay", async (AnalyticsDb db, CancellationToken ct) =>
-            Results.Ok(new { replayedOrders = await SalesFigures.ReplayAsync(db, ct) }))
-            .RequireAuthorization(MercatoAuth.AdminPolicy);
+            Results.Ok(new ReplayResult(await SalesFigures.ReplayAsync(db, ct))))
+            .RequireAuthorization(MercatoAuth.AdminPolicy).Produces<ReplayResult>();
 
         analytics.MapGet("/trending", async (int? limit, AnalyticsDb db, CancellationToken ct) =>
             limit is < 1 or > 50
                 ? Results.ValidationProblem(new Dictionary<string, string[]> { ["limit"] = ["Between 1 and 50."] })
-                : Results.Ok(await TrendingAsync(db, limit ?? 10, ct)));
+                : Results.Ok(await TrendingAsync(db, limit ?? 10, ct)))
+            .Produces<List<ProductScore>>();
 
         analytics.MapGet("/recommendations", async (ClaimsPrincipal user, int? limit, AnalyticsDb db, CancellationToken ct) =>
         {
@@ -76,8 +77,8 @@ public static class AnalyticsEndpoints
             var together = pairs.GroupBy(p => p.BoughtWithId)
                 .Select(g => new ProductScore(g.Key, g.Sum(p => p.Count)))
                 .OrderByDescending(s => s.Score).ThenBy(s => s.ProductId).Take(limit ?? 10).ToList();
-            return Results.Ok(new { source = together.Count > 0 ? "bought-together" : "none", items = together });
-        });
+            return Results.Ok(new Recommendations(together.Count > 0 ? "bought-together" : "none", together));
+        }).Produces<Recommendations>();
     }
 
     public static async Task<List<ProductScore>> TrendingAsync(AnalyticsDb db, int limit, CancellationToken ct) =>

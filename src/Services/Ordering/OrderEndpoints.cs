@@ -23,6 +23,8 @@ public sealed record OrderAccepted(Guid OrderId, string Status);
 
 public sealed record OrderEventResponse(int Version, string Type, DateTimeOffset OccurredAt, object Data);
 
+public sealed record RebuildResult(int Rebuilt);
+
 public static partial class OrderEndpoints
 {
     public const int MaxLines = 50;
@@ -49,8 +51,8 @@ public static partial class OrderEndpoints
             .Produces<OrderView>().Produces(StatusCodes.Status304NotModified).ProducesProblem(StatusCodes.Status404NotFound);
         orders.MapGet("/{id}/events", EventsAsync).Produces<List<OrderEventResponse>>().ProducesProblem(StatusCodes.Status404NotFound);
         orders.MapPost("/admin/rebuild-projections", async (OrderingDb db, CancellationToken ct) =>
-                Results.Ok(new { rebuilt = await OrderEventStore.RebuildProjectionsAsync(db, ct) }))
-            .RequireAuthorization(MercatoAuth.AdminPolicy);
+                Results.Ok(new RebuildResult(await OrderEventStore.RebuildProjectionsAsync(db, ct))))
+            .RequireAuthorization(MercatoAuth.AdminPolicy).Produces<RebuildResult>();
     }
 
     private static async Task<IResult> PlaceAsync(
