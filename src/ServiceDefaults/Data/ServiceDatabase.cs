@@ -7,6 +7,7 @@ using Microsoft.EntityFrameworkCore.Migrations;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Npgsql;
 
 namespace Mercato.ServiceDefaults.Data;
 
@@ -52,20 +53,56 @@ public static class ServiceDatabase
             ? throw new InvalidOperationException($"The scale-out profile needs ConnectionStrings:{name} (env ConnectionStrings__{name}), a PostgreSQL connection string.")
             : SqliteFileConnectionString(config, name));
 
-    /// <summary>
-    /// Applies pending migrations before the service accepts requests. Several instances starting together are safe:
-    /// EF Core takes a database lock around migrating.
-    /// </summary>
+    /// <summary>Applies pending migrations before the service accepts requests (<see cref="MigrateAsync"/>).</summary>
     public static async Task MigrateDatabaseAsync<TContext>(this WebApplication app) where TContext : DbContext
     {
         await using var scope = app.Services.CreateAsyncScope();
-        var db = scope.ServiceProvider.GetRequiredService<TContext>();
-        await db.Database.MigrateAsync();
-        if (db.Database.IsSqlite())
+        await MigrateAsync(scope.ServiceProvider.GetRequiredService<TContext>());
+    }
+
+    /// <summary>
+    /// Applies pending migrations; several instances of one service starting together are safe. On SQLite EF Core's own
+    /// migration lock does it. On PostgreSQL it does not: EF's lock there is a table lock inside each migration's
+    /// transaction, taken after the history table is created, and two replicas starting together both applied a
+    /// migration (CI saw "column already exists", and duplicate pg_type rows from two CREATE TABLE IF NOT EXISTS).
+    /// A session advisory lock held around the whole run, on a connection of its own, makes the second instance wait and
+    /// then find nothing left to apply.
+    /// </summary>
+    public static async Task MigrateAsync(DbContext db, CancellationToken ct = default)
+    {
+        if (!db.Database.IsNpgsql())
         {
-            // WAL lets several instances of one service share their file; it is a property of the file, set once.
-            await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;");
+            await db.Database.MigrateAsync(ct);
+            if (db.Database.IsSqlite())
+            {
+                // WAL lets several instances of one service share their file; it is a property of the file, set once.
+                await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;", ct);
+            }
+            return;
         }
+        // Unpooled: a pooled connection would go back to the pool still holding the lock if the unlock never ran.
+        var lockConnectionString = new NpgsqlConnectionStringBuilder(db.Database.GetConnectionString()) { Pooling = false }.ConnectionString;
+        await using var lockConnection = new NpgsqlConnection(lockConnectionString);
+        await lockConnection.OpenAsync(ct);
+        await AdvisoryLockAsync(lockConnection, "pg_advisory_lock", ct);
+        try
+        {
+            await db.Database.MigrateAsync(ct);
+        }
+        finally
+        {
+            await AdvisoryLockAsync(lockConnection, "pg_advisory_unlock", CancellationToken.None);
+        }
+    }
+
+    // Advisory locks are per database, so one key serves every service's own database.
+    private const long MigrationLockKey = 0x4D_6572_6361_746F; // "Mercato"
+
+    private static async Task AdvisoryLockAsync(NpgsqlConnection connection, string function, CancellationToken ct)
+    {
+        await using var command = new NpgsqlCommand($"SELECT {function}(@key)", connection);
+        command.Parameters.AddWithValue("key", MigrationLockKey);
+        await command.ExecuteScalarAsync(ct);
     }
 
     private static string SqliteFileConnectionString(IConfiguration config, string name)
