@@ -1,3 +1,7 @@
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.AspNetCore.Http;
+
 namespace Mercato.ServiceDefaults.Http;
 
 /// <summary>
@@ -11,6 +15,23 @@ public static class IdempotencyKeyHeader
 {
     public const string Name = "Idempotency-Key";
     public const int MaxLength = 100;
+
+    /// <summary>Length of <see cref="RequestHash"/>: SHA-256 in hex.</summary>
+    public const int RequestHashLength = 64;
+
+    /// <summary>
+    /// The hash stored with a key of what its first request asked for (<paramref name="canonical"/>: the request in a
+    /// form that does not depend on how it was written), so a key sent again with a different request can be told apart.
+    /// </summary>
+    public static string RequestHash(string canonical) => Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(canonical)));
+
+    /// <summary>
+    /// The answer to a key sent again with a different request: 422 naming the header, as the IETF Idempotency-Key draft
+    /// asks. Answering as for the first request would tell the client its second, different one was done.
+    /// </summary>
+    public static IResult Reused(string message) =>
+        Results.ValidationProblem(new Dictionary<string, string[]> { [Name] = [message] },
+            statusCode: StatusCodes.Status422UnprocessableEntity, title: "Idempotency-Key reused for a different request");
 
     /// <returns>What is wrong with the header's value, or null when it is a usable key.</returns>
     public static string? Problem(string? value) =>

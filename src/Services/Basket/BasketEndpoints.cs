@@ -1,6 +1,4 @@
 using System.Security.Claims;
-using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json;
 using Mercato.Basket.Data;
 using Mercato.ServiceDefaults.Auth;
@@ -168,13 +166,10 @@ public static class BasketEndpoints
             }
             checkout = taken!;
         }
-        // A key names one checkout request: sent again with another payment method it is refused, not answered with
-        // the first order as if the second had been placed (422, as the IETF Idempotency-Key draft asks).
+        // A key names one checkout request: sent again with another payment method it is refused.
         if (checkout.RequestHash is not null && checkout.RequestHash != requestHash)
         {
-            return Results.ValidationProblem(
-                new Dictionary<string, string[]> { [IdempotencyKeyHeader.Name] = ["Already used for a checkout with a different payment method. A new checkout needs a new key."] },
-                statusCode: StatusCodes.Status422UnprocessableEntity, title: "Idempotency-Key reused for a different request");
+            return IdempotencyKeyHeader.Reused("Already used for a checkout with a different payment method. A new checkout needs a new key.");
         }
         if (checkout.ResponseStatus is { } answered)
         {
@@ -216,8 +211,7 @@ public static class BasketEndpoints
     }
 
     /// <summary>What a checkout request asks for beyond the basket itself, hashed: its payment method, trimmed.</summary>
-    private static string Fingerprint(CheckoutRequest? request) =>
-        Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(request?.PaymentMethod?.Trim() ?? "")));
+    private static string Fingerprint(CheckoutRequest? request) => IdempotencyKeyHeader.RequestHash(request?.PaymentMethod?.Trim() ?? "");
 
     private static IQueryable<BasketCheckout> CheckoutOf(BasketDb db, Guid customerId, string key) =>
         db.Checkouts.Where(c => c.CustomerId == customerId && c.IdempotencyKey == key);

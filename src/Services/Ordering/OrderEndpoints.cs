@@ -1,6 +1,4 @@
 using System.Security.Claims;
-using System.Security.Cryptography;
-using System.Text;
 using System.Text.RegularExpressions;
 using Mercato.Contracts;
 using Mercato.Ordering.Data;
@@ -138,9 +136,8 @@ public static partial class OrderEndpoints
     }
 
     /// <summary>
-    /// The order a key already placed, or null for a new key. A key sent again with a different request is refused with
-    /// 422, as the IETF Idempotency-Key draft asks: answering with the first order would tell the client its second,
-    /// different order was placed.
+    /// The order a key already placed, or null for a new key; a key sent again with a different request is refused
+    /// (<see cref="IdempotencyKeyHeader.Reused"/>).
     /// </summary>
     private static async Task<IResult?> ExistingOrderAsync(OrderingDb db, Guid customerId, string key, string fingerprint, CancellationToken ct)
     {
@@ -152,9 +149,7 @@ public static partial class OrderEndpoints
         // Keys recorded before requests were fingerprinted have none; they keep answering with their order.
         if (known.RequestHash is not null && known.RequestHash != fingerprint)
         {
-            return Results.ValidationProblem(
-                new Dictionary<string, string[]> { [IdempotencyKeyHeader.Name] = [$"Already used for order {known.OrderId}, with different items or payment method. A new order needs a new key."] },
-                statusCode: StatusCodes.Status422UnprocessableEntity, title: "Idempotency-Key reused for a different request");
+            return IdempotencyKeyHeader.Reused($"Already used for order {known.OrderId}, with different items or payment method. A new order needs a new key.");
         }
         var view = await new OrderEventStore(db).LoadViewAsync(known.OrderId, ct);
         return Results.Accepted($"/api/orders/{known.OrderId}", new OrderAccepted(known.OrderId, view?.Status ?? OrderStatus.Pending));
@@ -264,7 +259,7 @@ public static partial class OrderEndpoints
             .GroupBy(i => i.ProductId!.Value)
             .OrderBy(g => g.Key)
             .Select(g => $"{g.Key:N}:{g.Sum(i => i.Quantity!.Value)}")) + "|" + paymentMethod;
-        return Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(canonical)));
+        return IdempotencyKeyHeader.RequestHash(canonical);
     }
 
     private static Dictionary<string, string[]> Validate(PlaceOrderRequest request, string? idempotencyKey)

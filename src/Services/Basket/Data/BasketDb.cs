@@ -20,7 +20,7 @@ public sealed class BasketDb(DbContextOptions<BasketDb> options) : DbContext(opt
         {
             checkout.HasKey(c => new { c.CustomerId, c.IdempotencyKey });
             checkout.Property(c => c.IdempotencyKey).HasMaxLength(IdempotencyKeyHeader.MaxLength);
-            checkout.Property(c => c.RequestHash).HasMaxLength(64);
+            checkout.Property(c => c.RequestHash).HasMaxLength(IdempotencyKeyHeader.RequestHashLength);
             // One checkout in progress per customer: a second one, with another key, fails on this index.
             checkout.HasIndex(c => c.CustomerId).IsUnique().HasFilter("\"ResponseStatus\" IS NULL");
         });

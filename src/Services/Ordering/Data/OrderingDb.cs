@@ -26,7 +26,7 @@ public sealed class OrderingDb(DbContextOptions<OrderingDb> options) : DbContext
             e.HasKey(x => x.Sequence);
             // Optimistic concurrency on the stream: two writers of version N of one order cannot both commit.
             e.HasIndex(x => new { x.StreamId, x.Version }).IsUnique();
-            e.Property(x => x.Type).HasMaxLength(64);
+            e.Property(x => x.Type).HasMaxLength(IdempotencyKeyHeader.RequestHashLength);
         });
         modelBuilder.Entity<OrderDocument>(o =>
         {
