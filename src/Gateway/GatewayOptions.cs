@@ -25,6 +25,9 @@ public sealed class GatewayOptions
 
     /// <summary>Requests that need no token. Everything else under /api needs a valid one.</summary>
     public List<PublicRoute> PublicRoutes { get; set; } = [];
+
+    /// <summary>The shared cache for responses services mark public (<see cref="SharedResponseCache"/>).</summary>
+    public ResponseCacheOptions ResponseCache { get; set; } = new();
 }
 
 /// <summary>A path (YARP route template) of a service that anonymous callers may use with the given methods.</summary>

@@ -8,17 +8,22 @@ using Yarp.ReverseProxy.Configuration;
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
 builder.Services.Configure<GatewayOptions>(builder.Configuration.GetSection(GatewayOptions.SectionName));
+var gateway = builder.Configuration.GetSection(GatewayOptions.SectionName).Get<GatewayOptions>() ?? new GatewayOptions();
+if (gateway.ResponseCache.Enabled)
+{
+    SharedResponseCache.AddTo(builder.Services, gateway);
+}
 builder.Services.AddReverseProxy()
     .LoadFromMemory([], [])
     // Kestrel takes request header values as ASCII or UTF-8, and so do the services behind the gateway; the forwarding
     // client sends ASCII only by default and failed such a request with 502 before it reached the service.
     .ConfigureHttpClient((_, handler) => handler.RequestHeaderEncodingSelector = (_, _) => Encoding.UTF8)
-    .AddTransforms(ProxyPipeline.AddUserContext);
+    .AddTransforms(ProxyPipeline.AddUserContext)
+    .AddTransforms(SharedResponseCache.AddLifetimeTransform);
 builder.Services.AddEdgeRateLimits();
 builder.Services.AddMemoryCache();
 builder.Services.Configure<HomeOptions>(builder.Configuration.GetSection(HomeOptions.SectionName));
 builder.Services.AddHttpClient<HomePage>();
-var gateway = builder.Configuration.GetSection(GatewayOptions.SectionName).Get<GatewayOptions>() ?? new GatewayOptions();
 var routesFromRegistry = gateway.StaticDestinations.Count == 0;
 if (routesFromRegistry)
 {
@@ -42,11 +47,16 @@ if (!routesFromRegistry)
 }
 app.MapDefaultEndpoints(guardUserHeaders: false);
 app.UseRateLimiter();
+if (gateway.ResponseCache.Enabled)
+{
+    app.UseOutputCache();
+}
 app.MapGet("/api/home", (HttpContext context, HomePage home, CancellationToken ct) => home.BuildAsync(context, ct))
     .RequireAuthorization()
     .WithTags("Home");
 app.MapReverseProxy(proxy =>
 {
+    proxy.Use(SharedResponseCache.EvictAfterWriteAsync);
     proxy.Use(ProxyPipeline.ExplainUnavailableService);
     proxy.Use(ProxyPipeline.RetryOnUnreachableDestination);
     proxy.Use(ProxyPipeline.RouteByVersion);

@@ -29,6 +29,7 @@ public static class RouteTable
                 ClusterId = service,
                 Match = new RouteMatch { Path = $"{prefix.TrimEnd('/')}/{{**rest}}" },
                 AuthorizationPolicy = "default",
+                OutputCachePolicy = CachePolicy(settings),
             };
         }
         foreach (var open in settings.PublicRoutes.Where(r => r.Service == service))
@@ -40,9 +41,12 @@ public static class RouteTable
                 Order = -1,
                 Match = new RouteMatch { Path = open.Path, Methods = open.Methods.Count > 0 ? open.Methods : null },
                 AuthorizationPolicy = "anonymous",
+                OutputCachePolicy = CachePolicy(settings),
             };
         }
     }
+
+    private static string? CachePolicy(GatewayOptions settings) => settings.ResponseCache.Enabled ? SharedResponseCache.PolicyName : null;
 
     private static ClusterConfig ClusterFor(string service, List<RouteDestination> destinations) => new()
     {

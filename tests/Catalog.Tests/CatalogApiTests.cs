@@ -58,6 +58,27 @@ public sealed class CatalogApiTests(ServiceFactory<Program> catalog) : IClassFix
         await ProblemAssert.NamesField(malformed, "id");
     }
 
+    [Fact]
+    public async Task Reads_let_shared_caches_keep_them_a_few_seconds_and_browsers_ask_again()
+    {
+        var client = catalog.CreateClient();
+
+        var list = await client.GetAsync("/api/catalog/products?page=1&pageSize=2");
+        var product = await client.GetAsync($"/api/catalog/products/{CatalogSeed.ProductId(1)}");
+        var missing = await client.GetAsync($"/api/catalog/products/{Guid.NewGuid()}");
+        var invalid = await client.GetAsync("/api/catalog/products?page=0");
+
+        foreach (var read in new[] { list, product })
+        {
+            var directives = read.Headers.CacheControl!;
+            Assert.True(directives.Public);
+            Assert.Equal(TimeSpan.FromSeconds(10), directives.SharedMaxAge);
+            Assert.Equal(TimeSpan.Zero, directives.MaxAge);
+        }
+        Assert.False(missing.Headers.CacheControl?.Public ?? false);
+        Assert.False(invalid.Headers.CacheControl?.Public ?? false);
+    }
+
     [Theory]
     [InlineData("pageSize=100000", "pageSize")]
     [InlineData("pageSize=0", "pageSize")]

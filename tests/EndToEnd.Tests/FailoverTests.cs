@@ -36,7 +36,7 @@ public sealed class FailoverTests(EmbeddedSystem system)
         // Both instances serve: reads are balanced per request.
         for (var i = 0; i < 6; i++)
         {
-            Assert.Equal(HttpStatusCode.OK, (await system.Gateway.GetAsync("/api/catalog/products?pageSize=1")).StatusCode);
+            Assert.Equal(HttpStatusCode.OK, (await system.Gateway.SendAsync(MercatoSystem.FreshRead("/api/catalog/products?pageSize=1"))).StatusCode);
         }
 
         var victim = instances[0];
@@ -47,7 +47,7 @@ public sealed class FailoverTests(EmbeddedSystem system)
         // Until the registry notices, the gateway must route around the dead instance.
         for (var i = 0; i < 20; i++)
         {
-            var read = await system.Gateway.GetAsync($"/api/catalog/products?page={1 + (i % 3)}&pageSize=5");
+            var read = await system.Gateway.SendAsync(MercatoSystem.FreshRead($"/api/catalog/products?page={1 + (i % 3)}&pageSize=5"));
             Assert.True(read.StatusCode == HttpStatusCode.OK, $"read {i} after the kill answered {(int)read.StatusCode}");
         }
 
@@ -63,7 +63,7 @@ public sealed class FailoverTests(EmbeddedSystem system)
 
         Kill(remaining[0]);
         using var impatient = new HttpClient { BaseAddress = system.Gateway.BaseAddress, Timeout = TimeSpan.FromSeconds(5) };
-        var none = await impatient.GetAsync("/api/catalog/products");
+        var none = await impatient.SendAsync(MercatoSystem.FreshRead("/api/catalog/products"));
         var json = await ProblemAssert.IsProblem(none, HttpStatusCode.ServiceUnavailable);
         Assert.Contains("catalog", json.GetProperty("detail").GetString(), StringComparison.Ordinal);
 

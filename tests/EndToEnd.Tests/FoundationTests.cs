@@ -56,6 +56,34 @@ public abstract class FoundationSuite(MercatoSystem system)
     }
 
     [SkippableFact]
+    public async Task Repeated_anonymous_catalog_reads_are_answered_by_the_gateway_cache_until_a_write_through_it()
+    {
+        var admin = await system.AdminAsync();
+        var created = await admin.PostAsJsonAsync("/api/catalog/products", new { name = $"Cache probe {Guid.NewGuid():N}", description = "", price = 12.50m });
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        var path = $"/api/catalog/products/{(await created.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetGuid()}";
+
+        var first = await system.Gateway.GetAsync(path);
+        var repeated = await system.Gateway.GetAsync(path);
+        var fresh = await system.Gateway.SendAsync(MercatoSystem.FreshRead(path));
+        var signedIn = await admin.GetAsync(path);
+        var updated = await admin.PutAsJsonAsync(path, new { name = "Cache probe, renamed", description = "", price = 13.75m });
+        var afterWrite = await system.Gateway.GetAsync(path);
+
+        Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        Assert.Null(first.Headers.Age);
+        Assert.NotNull(repeated.Headers.Age);
+        Assert.Equal(first.Headers.GetValues("X-Served-By"), repeated.Headers.GetValues("X-Served-By"));
+        Assert.Equal(await first.Content.ReadAsStringAsync(), await repeated.Content.ReadAsStringAsync());
+        Assert.Null(fresh.Headers.Age);
+        Assert.Null(signedIn.Headers.Age);
+        Assert.Equal(HttpStatusCode.OK, updated.StatusCode);
+        // Evicted by the write: the answer comes from a catalog instance again, not from the gateway's copy.
+        Assert.Equal(HttpStatusCode.OK, afterWrite.StatusCode);
+        Assert.Null(afterWrite.Headers.Age);
+    }
+
+    [SkippableFact]
     public async Task Admin_changes_stock_and_customers_may_not()
     {
         var admin = await system.AdminAsync();
@@ -108,7 +136,7 @@ public abstract class FoundationSuite(MercatoSystem system)
         forgedAdmin.Headers.Add("X-User-Roles", "admin");
         var escalation = await customer.SendAsync(forgedAdmin);
 
-        var anonymousForged = new HttpRequestMessage(HttpMethod.Get, "/api/catalog/products?pageSize=1");
+        var anonymousForged = MercatoSystem.FreshRead("/api/catalog/products?pageSize=1");
         anonymousForged.Headers.Add("X-User-Id", Guid.NewGuid().ToString());
         var anonymous = await system.Gateway.SendAsync(anonymousForged);
 

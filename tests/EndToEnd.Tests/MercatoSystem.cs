@@ -273,6 +273,13 @@ public abstract class MercatoSystem : IAsyncLifetime
 
     public async Task<HttpClient> AdminAsync() => ClientWithToken(await TokenAsync(AdminEmail, AdminPassword));
 
+    /// <summary>
+    /// A GET that must reach the service: the gateway's shared cache steps aside for <c>Cache-Control: no-cache</c>.
+    /// For tests about the path to the service (balancing, failover, user headers, request counts).
+    /// </summary>
+    public static HttpRequestMessage FreshRead(string path) =>
+        new(HttpMethod.Get, path) { Headers = { CacheControl = new CacheControlHeaderValue { NoCache = true } } };
+
     /// <summary>Registers a fresh customer through the gateway and returns a client carrying their token.</summary>
     public async Task<(HttpClient Client, Guid UserId, string Email)> NewCustomerAsync()
     {

@@ -159,34 +159,4 @@ public sealed class DnsRoutingTests : IAsyncLifetime
 
         Assert.All(PerRequestDiagnostics, name => Assert.Contains(name, metrics, StringComparison.Ordinal));
     }
-
-    private sealed class GatewayFactory(Dictionary<string, string> destinations, Dictionary<string, string>? settings = null) : WebApplicationFactory<Program>
-    {
-        public TestTokens Tokens { get; } = new();
-
-        protected override void ConfigureWebHost(IWebHostBuilder builder)
-        {
-            builder.UseEnvironment("Development");
-            builder.UseSetting("Registry:Url", "");
-            foreach (var (service, address) in destinations)
-            {
-                builder.UseSetting($"Gateway:StaticDestinations:{service}", address);
-            }
-            foreach (var (key, value) in settings ?? [])
-            {
-                builder.UseSetting(key, value);
-            }
-            builder.ConfigureTestServices(services =>
-                services.AddHttpClient(MercatoAuth.JwksClient).ConfigurePrimaryHttpMessageHandler(Tokens.CreateJwksHandler));
-        }
-
-        protected override void Dispose(bool disposing)
-        {
-            base.Dispose(disposing);
-            if (disposing)
-            {
-                Tokens.Dispose();
-            }
-        }
-    }
 }

@@ -3,12 +3,20 @@ using Mercato.ServiceDefaults.Auth;
 using Mercato.ServiceDefaults.Http;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Caching.Hybrid;
+using Microsoft.Extensions.Options;
 
 namespace Mercato.Catalog;
 
 public sealed record ProductResponse(Guid Id, string Name, string Description, decimal Price)
 {
     public static ProductResponse From(Product p) => new(p.Id, p.Name, p.Description, p.Price);
+}
+
+/// <summary>Catalog settings (section "Catalog").</summary>
+public sealed class CatalogOptions
+{
+    /// <summary>How long a shared cache (the gateway) may answer a catalog read without asking; 0: never.</summary>
+    public int SharedCacheSeconds { get; set; } = 10;
 }
 
 public sealed record ProductPage(IReadOnlyList<ProductResponse> Items, int Total, int Page, int PageSize);
@@ -31,7 +39,8 @@ public static class ProductEndpoints
             .Produces<ProductResponse>().ProducesProblem(StatusCodes.Status404NotFound);
     }
 
-    private static async Task<IResult> ListAsync(string? q, int? page, int? pageSize, CatalogDb db, IProductSearch search, HybridCache cache, CancellationToken ct)
+    private static async Task<IResult> ListAsync(string? q, int? page, int? pageSize, CatalogDb db, IProductSearch search, HybridCache cache,
+        HttpResponse response, IOptions<CatalogOptions> options, CancellationToken ct)
     {
         var errors = new Dictionary<string, string[]>();
         if (page is < 1 or > 1_000_000)
@@ -64,17 +73,35 @@ public static class ProductEndpoints
             },
             tags: [CacheTag],
             cancellationToken: ct);
+        AllowSharedCaching(response, options.Value);
         return Results.Ok(result);
     }
 
-    private static async Task<IResult> GetAsync(Guid id, CatalogDb db, HybridCache cache, CancellationToken ct)
+    private static async Task<IResult> GetAsync(Guid id, CatalogDb db, HybridCache cache, HttpResponse response, IOptions<CatalogOptions> options, CancellationToken ct)
     {
         var product = await cache.GetOrCreateAsync(
             $"product:{id}",
             async token => await db.Products.AsNoTracking().Where(x => x.Id == id).Select(x => ProductResponse.From(x)).SingleOrDefaultAsync(token),
             tags: [CacheTag],
             cancellationToken: ct);
-        return product is null ? NotFound(id) : Results.Ok(product);
+        if (product is null)
+        {
+            return NotFound(id);
+        }
+        AllowSharedCaching(response, options.Value);
+        return Results.Ok(product);
+    }
+
+    /// <summary>
+    /// Shared caches (the gateway) may keep a catalog read for a few seconds; browsers ask again every time. Writes through
+    /// the gateway drop its copies at once, so the few seconds matter only for writes made elsewhere.
+    /// </summary>
+    private static void AllowSharedCaching(HttpResponse response, CatalogOptions options)
+    {
+        if (options.SharedCacheSeconds > 0)
+        {
+            response.Headers.CacheControl = $"public, max-age=0, s-maxage={options.SharedCacheSeconds}";
+        }
     }
 
     private static async Task<IResult> CreateAsync(ProductRequest request, CatalogDb db, HybridCache cache, TimeProvider time, CancellationToken ct)

@@ -11,6 +11,7 @@ builder.Services.AddSingleton<IProductSearch>(DeploymentProfiles.From(builder.Co
     ? new PostgresProductSearch()
     : new Fts5ProductSearch());
 builder.Services.AddSingleton(TimeProvider.System);
+builder.Services.Configure<CatalogOptions>(builder.Configuration.GetSection("Catalog"));
 // Reads are cached per instance; writes clear this instance's cache at once, other instances within the expiry.
 builder.Services.AddHybridCache(options => options.DefaultEntryOptions = new HybridCacheEntryOptions
 {
