@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Gateway overhead: the same catalog request sent straight to the catalog instance, through the Mercato gateway,
 # through nginx (a plain reverse proxy with upstream keep-alive) and through a plain YARP (bench/PlainProxy: YARP's
-# defaults, nothing of the gateway's pipeline), by wrk at a fixed number of connections; the four alternate, round
-# after round, so drift (JIT, caches, the machine) hits them alike. Prints requests/s, p50 and p99 of each (median over
-# the rounds) and the ratios gateway/direct, gateway/nginx, gateway/yarp (what the gateway's pipeline costs) and
-# yarp/nginx (what YARP itself costs against nginx on this machine).
+# defaults, nothing of the gateway's pipeline), by wrk at a fixed number of connections; they alternate, round after
+# round, so drift (JIT, caches, the machine) hits them alike. Two gateway targets: "gateway" sends
+# Cache-Control: no-store, so every request goes through the proxy to the catalog (the gateway's overhead, comparable
+# with nginx and YARP, which proxy every request too); "cached" is the same request as a browser sends it, which the
+# gateway answers from its shared response cache (the catalog allows 10 s). Prints requests/s, p50 and p99 of each
+# (median over the rounds) and the ratios gateway/direct, gateway/nginx, gateway/yarp (what the gateway's pipeline
+# costs), yarp/nginx (what YARP itself costs against nginx on this machine) and cached/nginx.
 #
 #   bash bench/gateway.sh [--smoke]
 #
@@ -107,8 +110,10 @@ declare -A URL=(
   [gateway]="$GATEWAY$REQUEST_PATH"
   [nginx]="http://127.0.0.1:$NGINX_PORT$REQUEST_PATH"
   [yarp]="http://127.0.0.1:$YARP_PORT$REQUEST_PATH"
+  [cached]="$GATEWAY$REQUEST_PATH"
 )
-TARGETS=(direct gateway nginx yarp)
+declare -A HEADER=([gateway]="Cache-Control: no-store")
+TARGETS=(direct gateway nginx yarp cached)
 
 # wrk's own summary, plus one JSON line from its latency histogram (microseconds).
 lua=$BENCH_OUT/report.lua
@@ -125,7 +130,8 @@ LUA
 
 run_wrk() { # target seconds -> JSON line
   local target=$1 seconds=$2 out
-  out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${seconds}s" --timeout 10s -s "$lua" "${URL[$target]}" 2>&1) || {
+  local header=(${HEADER[$target]:+-H "${HEADER[$target]}"})
+  out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${seconds}s" --timeout 10s "${header[@]}" -s "$lua" "${URL[$target]}" 2>&1) || {
     echo "$out" >&2
     bench_die "wrk failed against $target"
   }
@@ -169,7 +175,8 @@ summary=$(jq -s --arg path "$REQUEST_PATH" --argjson c "$CONNECTIONS" --argjson 
         gateway_over_direct: { rps: ($t.gateway.rps / $t.direct.rps), p99: ($t.gateway.p99_ms / $t.direct.p99_ms) },
         gateway_over_nginx:  { rps: ($t.gateway.rps / $t.nginx.rps),  p99: ($t.gateway.p99_ms / $t.nginx.p99_ms) },
         gateway_over_yarp:   { rps: ($t.gateway.rps / $t.yarp.rps),   p99: ($t.gateway.p99_ms / $t.yarp.p99_ms) },
-        yarp_over_nginx:     { rps: ($t.yarp.rps / $t.nginx.rps),     p99: ($t.yarp.p99_ms / $t.nginx.p99_ms) }
+        yarp_over_nginx:     { rps: ($t.yarp.rps / $t.nginx.rps),     p99: ($t.yarp.p99_ms / $t.nginx.p99_ms) },
+        cached_over_nginx:   { rps: ($t.cached.rps / $t.nginx.rps),   p99: ($t.cached.p99_ms / $t.nginx.p99_ms) }
       } }' "$results")
 echo "$summary" >"$BENCH_OUT/gateway-summary.json"
 
@@ -177,7 +184,7 @@ echo
 echo "GET $REQUEST_PATH — wrk -t$THREADS -c$CONNECTIONS, ${SECONDS_PER_RUN}s × $ROUNDS rounds per target (median), $(nproc) cores"
 jq -r '
   ["target", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors"],
-  (["direct", "gateway", "nginx", "yarp"][] as $k | .targets[$k] | [$k, (.rps | floor), .p50_ms, .p90_ms, .p99_ms, .max_ms, .errors])
+  (["direct", "gateway", "nginx", "yarp", "cached"][] as $k | .targets[$k] | [$k, (.rps | floor), .p50_ms, .p90_ms, .p99_ms, .max_ms, .errors])
   | @tsv' <<<"$summary" | column -t -s $'\t'
 jq -r '.ratios | to_entries[] | .key |= sub("_over_"; "/")
   | "\(.key | . + ":" + (" " * (15 - length))) req/s \(.value.rps * 100 | round / 100), p99 \(.value.p99 * 100 | round / 100)"' <<<"$summary"

@@ -46,7 +46,7 @@ public sealed class MercatoApi : IDisposable
     private readonly HttpClient _http;
     private readonly TimeSpan _timeout;
 
-    public MercatoApi(Uri gateway, int connections, TimeSpan timeout)
+    public MercatoApi(Uri gateway, int connections, TimeSpan timeout, bool bypassCache = false)
     {
         _timeout = timeout;
         var handler = new SocketsHttpHandler
@@ -60,6 +60,10 @@ public sealed class MercatoApi : IDisposable
             ConnectTimeout = TimeSpan.FromSeconds(10),
         };
         _http = new HttpClient(handler) { BaseAddress = gateway, Timeout = Timeout.InfiniteTimeSpan };
+        if (bypassCache)
+        {
+            _http.DefaultRequestHeaders.CacheControl = new CacheControlHeaderValue { NoStore = true };
+        }
     }
 
     public Uri Gateway => _http.BaseAddress!;

@@ -39,6 +39,7 @@ public sealed record Options
     public string? JsonPath { get; init; }
     public bool Audit { get; init; } = true;
     public bool RaiseLimits { get; init; } = true;
+    public bool BypassCache { get; init; }
     public string AdminEmail { get; init; } = "admin@mercato.local";
     public string AdminPassword { get; init; } = Environment.GetEnvironmentVariable("MERCATO_ADMIN_PASSWORD") ?? "Admin123!";
     public string UserPrefix { get; init; } = "bench-user";
@@ -70,6 +71,8 @@ public sealed record Options
           --max-in-flight N      open loop: operations in flight beyond which new ones count as 'client-backlog' (default 50000)
           --json FILE            also write the report as JSON
           --no-audit             skip the end-state audit of orders, stock and payments
+          --bypass-cache         send Cache-Control: no-store, so the gateway's shared cache answers nothing and every
+                                 request reaches the services (compare with and without on one system)
           --keep-limits          do not raise the gateway's rate limits for the run (by default they are raised through
                                  PUT /api/registry/policies and the previous document is put back at the end)
           --admin-email E, --admin-password P   admin login (env MERCATO_ADMIN_PASSWORD; default the dev admin)
@@ -79,7 +82,7 @@ public sealed record Options
           --quiet                no live progress line
         """;
 
-    private static readonly HashSet<string> FlagOnly = new(StringComparer.Ordinal) { "--no-audit", "--keep-limits", "--quiet" };
+    private static readonly HashSet<string> FlagOnly = new(StringComparer.Ordinal) { "--no-audit", "--keep-limits", "--bypass-cache", "--quiet" };
 
     public static Options Parse(string[] args)
     {
@@ -148,6 +151,7 @@ public sealed record Options
                 "--json" => options with { JsonPath = Value() },
                 "--no-audit" => options with { Audit = false },
                 "--keep-limits" => options with { RaiseLimits = false },
+                "--bypass-cache" => options with { BypassCache = true },
                 "--admin-email" => options with { AdminEmail = Value() },
                 "--admin-password" => options with { AdminPassword = Value() },
                 "--user-prefix" => options with { UserPrefix = Value() },

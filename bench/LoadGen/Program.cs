@@ -39,7 +39,7 @@ ThreadPool.SetMinThreads(Math.Max(workers, 8), Math.Max(io, 8));
 
 var ct = stop.Token;
 var startedAt = DateTimeOffset.UtcNow;
-using var api = new MercatoApi(options.Gateway, options.Connections, options.RequestTimeout);
+using var api = new MercatoApi(options.Gateway, options.Connections, options.RequestTimeout, options.BypassCache);
 var setup = new Setup(api, options, Log);
 var metrics = new RunMetrics();
 LoadReport report;

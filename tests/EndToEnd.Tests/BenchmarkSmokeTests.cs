@@ -57,13 +57,13 @@ public sealed class BenchmarkSmokeTests(EmbeddedSystem system)
         Assert.True(smoke.ExitCode == 0, $"bench/smoke.sh exited {smoke.ExitCode}:\n{log}");
 
         using var gateway = Read(output, "gateway", "gateway-summary.json");
-        foreach (var target in (string[])["direct", "gateway", "nginx", "yarp"])
+        foreach (var target in (string[])["direct", "gateway", "nginx", "yarp", "cached"])
         {
             var measured = gateway.RootElement.GetProperty("targets").GetProperty(target);
             Assert.True(measured.GetProperty("rps").GetDouble() > 0, $"{target}: no requests measured");
             Assert.Equal(0, measured.GetProperty("errors").GetInt32());
         }
-        foreach (var ratio in (string[])["gateway_over_nginx", "gateway_over_yarp", "yarp_over_nginx"])
+        foreach (var ratio in (string[])["gateway_over_nginx", "gateway_over_yarp", "yarp_over_nginx", "cached_over_nginx"])
         {
             Assert.True(gateway.RootElement.GetProperty("ratios").GetProperty(ratio).GetProperty("rps").GetDouble() > 0, $"{ratio} missing");
         }
