@@ -4,13 +4,7 @@ using System.Net.Http.Json;
 using Mercato.ServiceDefaults.Auth;
 using Mercato.Testing;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Mvc.Testing;
-using Microsoft.AspNetCore.TestHost;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace Mercato.Gateway.Tests;
 
@@ -27,19 +21,15 @@ public sealed class DnsRoutingTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        _service = builder.Build();
         // Echoes what arrived, so the test sees the path and the headers the gateway forwarded.
-        _service.MapGet("/{**path}", (HttpRequest request) => Results.Json(new
+        _service = await LoopbackServer.StartAsync(app => app.MapGet("/{**path}", (HttpRequest request) => Results.Json(new
         {
             path = request.Path.Value,
             userId = request.Headers["X-User-Id"].ToString(),
             roles = request.Headers["X-User-Roles"].ToString(),
             note = request.Headers["X-Note"].ToString(),
-        }));
-        await _service.StartAsync();
-        var address = _serviceAddress = _service.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
+        })));
+        var address = _serviceAddress = LoopbackServer.AddressOf(_service);
         _gateway = new GatewayFactory(new Dictionary<string, string> { ["catalog"] = address, ["basket"] = address, ["ordering"] = address, ["payment"] = address });
     }
 

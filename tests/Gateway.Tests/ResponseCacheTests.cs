@@ -4,10 +4,8 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using Mercato.ServiceDefaults.Auth;
 using Mercato.ServiceDefaults.Resilience;
+using Mercato.Testing;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -27,21 +25,20 @@ public sealed class ResponseCacheTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        _service = builder.Build();
-        _service.MapGet("/{**path}", (HttpRequest request, HttpResponse response) =>
+        _service = await LoopbackServer.StartAsync(app =>
         {
-            var call = _calls.AddOrUpdate(request.Path + request.QueryString, 1, (_, n) => n + 1);
-            if (request.Query["cc"] is { Count: > 0 } cacheControl)
+            app.MapGet("/{**path}", (HttpRequest request, HttpResponse response) =>
             {
-                response.Headers.CacheControl = cacheControl.ToString();
-            }
-            return Results.Json(new Answer(call), statusCode: int.TryParse(request.Query["status"], out var status) ? status : 200);
+                var call = _calls.AddOrUpdate(request.Path + request.QueryString, 1, (_, n) => n + 1);
+                if (request.Query["cc"] is { Count: > 0 } cacheControl)
+                {
+                    response.Headers.CacheControl = cacheControl.ToString();
+                }
+                return Results.Json(new Answer(call), statusCode: int.TryParse(request.Query["status"], out var status) ? status : 200);
+            });
+            app.MapMethods("/{**path}", ["PUT", "POST", "DELETE"], (int? status) => Results.StatusCode(status ?? StatusCodes.Status204NoContent));
         });
-        _service.MapMethods("/{**path}", ["PUT", "POST", "DELETE"], (int? status) => Results.StatusCode(status ?? StatusCodes.Status204NoContent));
-        await _service.StartAsync();
-        _address = _service.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
+        _address = LoopbackServer.AddressOf(_service);
         _gateway = new GatewayFactory(new Dictionary<string, string> { ["catalog"] = _address, ["basket"] = _address });
     }
 

@@ -1,10 +1,8 @@
 using System.Net.Http.Json;
 using Mercato.ServiceDefaults.Discovery;
+using Mercato.Testing;
 using Mercato.ServiceDefaults.Resilience;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
@@ -18,19 +16,13 @@ namespace Mercato.Registry.Tests;
 /// </summary>
 public sealed class DiscoveryLoadBalancingTests(RegistryFactory registry) : IClassFixture<RegistryFactory>
 {
-    private static async Task<WebApplication> StartInstanceAsync(string name)
+    private static Task<WebApplication> StartInstanceAsync(string name) => LoopbackServer.StartAsync(app =>
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        var app = builder.Build();
         app.MapGet("/health/ready", () => Results.Ok());
         app.MapGet("/who", () => name);
-        await app.StartAsync();
-        return app;
-    }
+    });
 
-    private static string AddressOf(WebApplication app) =>
-        app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
+    private static string AddressOf(WebApplication app) => LoopbackServer.AddressOf(app);
 
     private ServiceProvider CreateClientServices(PolicyStore? policies = null)
     {

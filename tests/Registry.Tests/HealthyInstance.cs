@@ -1,9 +1,6 @@
+using Mercato.Testing;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace Mercato.Registry.Tests;
 
@@ -16,12 +13,8 @@ public sealed class HealthyInstance : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        _app = builder.Build();
-        _app.MapGet("/health/ready", () => Results.Ok());
-        await _app.StartAsync();
-        Address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
+        _app = await LoopbackServer.StartAsync(app => app.MapGet("/health/ready", () => Results.Ok()));
+        Address = LoopbackServer.AddressOf(_app);
     }
 
     public async Task DisposeAsync()
