@@ -209,6 +209,41 @@ public sealed class BrowserTests(EmbeddedSystem system, Browser browser) : IClas
     }
 
     [SkippableFact]
+    public async Task A_catalog_page_seen_again_is_answered_by_the_gateway_cache_without_a_token()
+    {
+        var (_, _, email) = await system.NewCustomerAsync();
+        var page = await browser.NewPageAsync(Gateway);
+        await page.GotoAsync("/#/signin");
+        await SignInAsync(page, email, "Shopper123");
+        var reads = new List<IResponse>();
+        page.Response += (_, response) =>
+        {
+            if (response.Url.Contains("/api/catalog/products?page=", StringComparison.Ordinal))
+            {
+                reads.Add(response);
+            }
+        };
+
+        await page.GotoAsync("/#/products?pageSize=7");
+        await Assertions.Expect(page.GetByTestId("page-info")).ToContainTextAsync("Page 1 of");
+        await page.GetByTestId("next-page").ClickAsync();
+        await Assertions.Expect(page.GetByTestId("page-info")).ToContainTextAsync("Page 2 of");
+        await page.GetByTestId("prev-page").ClickAsync();
+        await Assertions.Expect(page.GetByTestId("page-info")).ToContainTextAsync("Page 1 of");
+
+        var firstPage = reads.Where(r => r.Url.EndsWith("?page=1&pageSize=7", StringComparison.Ordinal)).ToList();
+        Assert.Equal(2, firstPage.Count);
+        // Public reads carry no token even for a signed-in customer, and the browser does not ask to bypass caches.
+        foreach (var read in firstPage)
+        {
+            var sent = await read.Request.AllHeadersAsync();
+            Assert.False(sent.ContainsKey("authorization"), "a catalog read carried the bearer token");
+            Assert.False(sent.TryGetValue("cache-control", out var directive) && directive.Contains("no-", StringComparison.Ordinal), $"cache-control: {directive}");
+        }
+        Assert.True((await firstPage[1].AllHeadersAsync()).ContainsKey("age"), "page 1 seen again was not answered from the gateway's cache");
+    }
+
+    [SkippableFact]
     public async Task A_declined_payment_shows_the_order_cancelled_with_the_reason()
     {
         var (page, _) = await ShopperWithABasketAsync("bamboo");

@@ -67,11 +67,12 @@ const DEFAULT_TITLES = {
  * @param {any} [options.body] serialised as JSON (a string is sent as is)
  * @param {Record<string,string>} [options.headers]
  * @param {boolean} [options.auth] send the bearer token (default true)
+ * @param {RequestCache} [options.cache] the browser's cache mode (default 'no-store': always ask)
  * @param {AbortSignal} [options.signal]
  * @returns {Promise<any>}
  * @throws {ApiError} for non-2xx answers and network failures; AbortError when the signal aborts
  */
-export async function request(path, { method = 'GET', body, headers = {}, auth = true, signal } = {}) {
+export async function request(path, { method = 'GET', body, headers = {}, auth = true, cache = 'no-store', signal } = {}) {
   const sent = { Accept: 'application/json, application/problem+json', ...headers };
   let payload;
   if (body !== undefined) {
@@ -83,7 +84,7 @@ export async function request(path, { method = 'GET', body, headers = {}, auth =
 
   let response;
   try {
-    response = await fetch(path, { method, headers: sent, body: payload, signal, credentials: 'same-origin', cache: 'no-store' });
+    response = await fetch(path, { method, headers: sent, body: payload, signal, credentials: 'same-origin', cache });
   } catch (error) {
     if (error && error.name === 'AbortError') throw error;
     throw new ApiError(0, {
@@ -103,6 +104,17 @@ export async function request(path, { method = 'GET', body, headers = {}, auth =
     throw new ApiError(response.status, problem);
   }
   return data;
+}
+
+/**
+ * A public catalog read: no token and the browser's default cache mode, so the gateway's shared cache may answer it.
+ * A token, or the no-store mode (which makes the browser send Cache-Control: no-cache), would send every read to the
+ * catalog. The catalog says max-age=0, so the browser still asks every time.
+ * @param {string} path
+ * @param {{signal?: AbortSignal}} [options]
+ */
+export function catalogRead(path, { signal } = {}) {
+  return request(path, { auth: false, cache: 'default', signal });
 }
 
 async function readBody(response) {

@@ -2,7 +2,7 @@
 // Routes: #/  #/products?q=&page=&pageSize=  #/products/{id}  #/basket  #/checkout  #/orders  #/orders/{id}
 //         #/notifications  #/signin?next=  #/register?next=
 
-import { ApiError, isAbort, problemOf, query, request, seg } from './api.js';
+import { ApiError, catalogRead, isAbort, problemOf, query, request, seg } from './api.js';
 import { getSession, onAuthChange, registerUser, signIn, signInForm, signOut } from './auth.js';
 import {
   clear, clearErrors, createRouter, field, focusHeading, formatMoney, formatTime, formSummary, h, hashOf,
@@ -122,7 +122,7 @@ function loadProduct(id) {
   const key = String(id).toLowerCase();
   const cached = productCache.get(key);
   if (cached && cached.at > Date.now() - PRODUCT_TTL_MS) return cached.promise;
-  const promise = request(`/api/catalog/products/${seg(id)}`).catch(() => {
+  const promise = catalogRead(`/api/catalog/products/${seg(id)}`).catch(() => {
     productCache.delete(key);
     return null;
   });
@@ -305,7 +305,7 @@ async function homeView(route, view) {
   loading(view, 'Home');
   if (!session) {
     try {
-      const page = await request(`/api/catalog/products${query({ page: 1, pageSize: PAGE_SIZE })}`, { signal: view.signal });
+      const page = await catalogRead(`/api/catalog/products${query({ page: 1, pageSize: PAGE_SIZE })}`, { signal: view.signal });
       rememberProducts(page.items);
       show(view, 'Home',
         h('section', { class: 'hero' },
@@ -366,7 +366,7 @@ async function productsView(route, view) {
   loading(view, title);
   let result;
   try {
-    result = await request(`/api/catalog/products${query({ q, page, pageSize })}`, { signal: view.signal });
+    result = await catalogRead(`/api/catalog/products${query({ q, page, pageSize })}`, { signal: view.signal });
   } catch (error) {
     if (isAbort(error)) return;
     if (error instanceof ApiError && error.status === 400) showProblem(searchForm, error.problem);
@@ -394,7 +394,7 @@ async function productView(route, view) {
   let stock;
   try {
     [product, stock] = await Promise.all([
-      request(`/api/catalog/products/${seg(id)}`, { signal: view.signal }),
+      catalogRead(`/api/catalog/products/${seg(id)}`, { signal: view.signal }),
       request(`/api/inventory/items/${seg(id)}`, { signal: view.signal }).catch((error) => {
         if (isAbort(error)) throw error;
         return null; // 401 (anonymous), 404 (not tracked), 503 …: stock unknown.
