@@ -2,6 +2,7 @@ using System.Diagnostics.Metrics;
 using Mercato.ServiceDefaults.Resilience;
 using Microsoft.AspNetCore.OutputCaching;
 using Microsoft.Net.Http.Headers;
+using Yarp.ReverseProxy.Forwarder;
 using Yarp.ReverseProxy.Model;
 using Yarp.ReverseProxy.Transforms;
 using Yarp.ReverseProxy.Transforms.Builder;
@@ -99,9 +100,9 @@ public sealed class SharedResponseCache : IOutputCachePolicy
 
     public ValueTask ServeResponseAsync(OutputCacheContext context, CancellationToken cancellation)
     {
-        // The lifetime was set when the service's headers arrived (AddLifetimeTransform); this catches answers that did
-        // not come from the service at all (the gateway's own 502/503), which must never be stored.
-        if (LifetimeOf(context.HttpContext.Response) is null)
+        // The lifetime is set only when a storable answer's headers arrived from the service (AddLifetimeTransform).
+        // Without one (the gateway's own 502/503), or when the proxy then failed (a body cut off half-way), nothing is kept.
+        if (context.ResponseExpirationTimeSpan is null || context.HttpContext.Features.Get<IForwarderErrorFeature>() is not null)
         {
             context.AllowCacheStorage = false;
         }

@@ -109,14 +109,21 @@ public sealed class BrowserTests(EmbeddedSystem system, Browser browser) : IClas
         await Assertions.Expect(page.GetByTestId("basket-count")).ToHaveTextAsync((before + 1).ToString(System.Globalization.CultureInfo.InvariantCulture));
     }
 
-    /// <summary>A registered customer signed in in a fresh browser, with one stocked product in the basket.</summary>
-    private async Task<(IPage Page, HttpClient Api)> ShopperWithABasketAsync(string query)
+    /// <summary>A newly registered customer, signed in in a fresh browser.</summary>
+    private async Task<(IPage Page, HttpClient Api)> SignedInCustomerAsync()
     {
-        var (product, _) = (await StockedProductsAsync(query, 1))[0];
         var (client, _, email) = await system.NewCustomerAsync();
         var page = await browser.NewPageAsync(Gateway);
         await page.GotoAsync("/#/signin");
         await SignInAsync(page, email, "Shopper123");
+        return (page, client);
+    }
+
+    /// <summary>A registered customer signed in in a fresh browser, with one stocked product in the basket.</summary>
+    private async Task<(IPage Page, HttpClient Api)> ShopperWithABasketAsync(string query)
+    {
+        var (product, _) = (await StockedProductsAsync(query, 1))[0];
+        var (page, client) = await SignedInCustomerAsync();
         await Assertions.Expect(page.GetByTestId("signed-in-as")).ToBeVisibleAsync();
         await AddToBasketFromProductPageAsync(page, product);
         return (page, client);
@@ -211,10 +218,7 @@ public sealed class BrowserTests(EmbeddedSystem system, Browser browser) : IClas
     [SkippableFact]
     public async Task Catalog_pages_go_without_the_token_and_in_a_form_the_gateway_cache_answers()
     {
-        var (_, _, email) = await system.NewCustomerAsync();
-        var page = await browser.NewPageAsync(Gateway);
-        await page.GotoAsync("/#/signin");
-        await SignInAsync(page, email, "Shopper123");
+        var (page, _) = await SignedInCustomerAsync();
         var reads = new List<IRequest>();
         page.Request += (_, request) =>
         {
@@ -373,10 +377,7 @@ public sealed class BrowserTests(EmbeddedSystem system, Browser browser) : IClas
     [SkippableFact]
     public async Task The_home_page_shows_recommendations_and_says_so_when_the_trending_fallback_was_served()
     {
-        var (_, _, email) = await system.NewCustomerAsync();
-        var page = await browser.NewPageAsync(Gateway);
-        await page.GotoAsync("/#/signin");
-        await SignInAsync(page, email, "Shopper123");
+        var (page, _) = await SignedInCustomerAsync();
         await page.GotoAsync("/#/");
         // The hint shows exactly when the fallback was served (on a loaded machine analytics may already miss its budget).
         await Assertions.Expect(page.GetByTestId("recommendations")).ToHaveAttributeAsync("data-source", new Regex(".+"));
