@@ -26,6 +26,9 @@ public sealed class GatewayOptions
     /// <summary>Requests that need no token. Everything else under /api needs a valid one.</summary>
     public List<PublicRoute> PublicRoutes { get; set; } = [];
 
+    /// <summary>Serve the system's API reference (<see cref="Gateway.ApiReference"/>): /scalar/ and /openapi/services/{service}.json.</summary>
+    public bool ApiReference { get; set; } = true;
+
     /// <summary>The shared cache for responses services mark public (<see cref="SharedResponseCache"/>).</summary>
     public ResponseCacheOptions ResponseCache { get; set; } = new();
 }

@@ -20,6 +20,10 @@ builder.Services.AddReverseProxy()
     .ConfigureHttpClient((_, handler) => handler.RequestHeaderEncodingSelector = (_, _) => Encoding.UTF8)
     .AddTransforms(ProxyPipeline.AddUserContext)
     .AddTransforms(SharedResponseCache.AddLifetimeTransform);
+if (gateway.ApiReference)
+{
+    ApiReference.AddTo(builder.Services, gateway);
+}
 builder.Services.AddEdgeRateLimits();
 builder.Services.AddMemoryCache();
 builder.Services.Configure<HomeOptions>(builder.Configuration.GetSection(HomeOptions.SectionName));
@@ -54,6 +58,10 @@ if (gateway.ResponseCache.Enabled)
 app.MapGet("/api/home", (HttpContext context, HomePage home, CancellationToken ct) => home.BuildAsync(context, ct))
     .RequireAuthorization()
     .WithTags("Home");
+if (gateway.ApiReference)
+{
+    ApiReference.Map(app);
+}
 app.MapReverseProxy(proxy =>
 {
     proxy.Use(SharedResponseCache.EvictAfterWriteAsync);

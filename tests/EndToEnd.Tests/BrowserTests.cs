@@ -263,6 +263,26 @@ public sealed class BrowserTests(EmbeddedSystem system, Browser browser) : IClas
     }
 
     [SkippableFact]
+    public async Task The_api_reference_shows_a_service_document_served_by_the_gateway()
+    {
+        var page = await browser.NewPageAsync(Gateway);
+        var documents = new List<string>();
+        page.Response += (_, response) =>
+        {
+            if (response.Url.Contains("/openapi/", StringComparison.Ordinal))
+            {
+                documents.Add($"{response.Status} {new Uri(response.Url).AbsolutePath}");
+            }
+        };
+
+        await page.GotoAsync("/scalar/catalog");
+
+        await Assertions.Expect(page.GetByText("/api/catalog/products/{id}").First).ToBeVisibleAsync(new() { Timeout = 30_000 });
+        Assert.Equal(["200 /openapi/services/catalog.json"], documents.Distinct());
+        await Browser.ScreenshotAsync(page, "api-reference");
+    }
+
+    [SkippableFact]
     public async Task A_declined_payment_shows_the_order_cancelled_with_the_reason()
     {
         var (page, _) = await ShopperWithABasketAsync("bamboo");

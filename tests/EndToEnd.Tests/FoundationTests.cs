@@ -168,6 +168,34 @@ public abstract class FoundationSuite(MercatoSystem system)
     }
 
     [SkippableFact]
+    public async Task Every_service_api_is_described_at_the_gateway_as_its_clients_reach_it()
+    {
+        string[] services = ["gateway", "identity", "catalog", "basket", "ordering", "payment", "inventory", "notification", "analytics", "registry"];
+        var described = new Dictionary<string, List<string>>();
+        foreach (var service in services)
+        {
+            var response = await system.Gateway.GetAsync($"/openapi/services/{service}.json");
+            Assert.True(response.StatusCode == HttpStatusCode.OK, $"{service}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+            var document = await response.Content.ReadFromJsonAsync<JsonElement>();
+            Assert.False(document.TryGetProperty("servers", out _), $"{service}'s document names an address other than the gateway");
+            described[service] = [.. document.GetProperty("paths").EnumerateObject().Select(p => p.Name)];
+            Assert.NotEmpty(described[service]);
+            Assert.All(described[service], path => Assert.StartsWith("/api/", path));
+        }
+
+        // The registry's registration API is for instances, not the gateway's clients; its public part is described.
+        Assert.Contains("/api/registry/services", described["registry"]);
+        Assert.DoesNotContain(described["registry"], path => path.StartsWith("/registry/", StringComparison.Ordinal));
+        Assert.Contains("/api/orders", described["ordering"]);
+        Assert.Contains("/api/home", described["gateway"]);
+        // What a document describes answers at the gateway as described.
+        Assert.Contains("/api/catalog/products", described["catalog"]);
+        Assert.Equal(HttpStatusCode.OK, (await system.Gateway.SendAsync(MercatoSystem.FreshRead("/api/catalog/products"))).StatusCode);
+        var unknown = await ProblemAssert.IsProblem(await system.Gateway.GetAsync("/openapi/services/nosuch.json"), HttpStatusCode.NotFound);
+        Assert.Equal("nosuch", unknown.GetProperty("service").GetString());
+    }
+
+    [SkippableFact]
     public async Task Unknown_service_paths_do_not_leak_past_the_gateway()
     {
         var response = await system.Gateway.GetAsync("/api/nosuchservice/anything");

@@ -1,0 +1,165 @@
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.OpenApi;
+using Microsoft.OpenApi;
+using Scalar.AspNetCore;
+using Yarp.ReverseProxy;
+using Yarp.ReverseProxy.Configuration;
+
+namespace Mercato.Gateway;
+
+/// <summary>
+/// One API reference for the whole system at the edge: <c>/scalar/</c> (Scalar) shows the OpenAPI document of every
+/// service the gateway routes, each served by the gateway at <c>/openapi/services/{service}.json</c> as a client of the
+/// gateway sees it: only the paths the gateway routes to that service, and no <c>servers</c>, so requests tried from the
+/// page go to the gateway that served the document (with its authentication, rate limits and cache), not to an internal
+/// address. The gateway's own endpoints are the document named <c>gateway</c>.
+/// </summary>
+public sealed class ApiReference(HttpClient http, IProxyStateLookup proxy, InMemoryConfigProvider routes, GatewayOptions settings,
+    ILogger<ApiReference> logger)
+{
+    public const string GatewayDocument = "gateway";
+    public const string DocumentRoute = "/openapi/services/{documentName}.json";
+    private const string ServiceDocumentPath = "/openapi/v1.json";
+
+    public static void AddTo(IServiceCollection services, GatewayOptions settings) =>
+        services.AddHttpClient(nameof(ApiReference))
+            .AddTypedClient((client, sp) => new ApiReference(client, sp.GetRequiredService<IProxyStateLookup>(),
+                sp.GetRequiredService<InMemoryConfigProvider>(), settings, sp.GetRequiredService<ILogger<ApiReference>>()));
+
+    public static void Map(WebApplication app)
+    {
+        app.MapGet("/openapi/services/{service}.json", (string service, ApiReference reference, HttpContext context, CancellationToken ct) =>
+                reference.DocumentAsync(service, context, ct))
+            .AllowAnonymous()
+            .ExcludeFromDescription();
+        app.MapScalarApiReference("/scalar", (options, context) =>
+        {
+            var reference = context.RequestServices.GetRequiredService<ApiReference>();
+            options.WithTitle("Mercato API")
+                .WithOpenApiRoutePattern(DocumentRoute)
+                .AddPreferredSecuritySchemes(["Bearer"]);
+            foreach (var service in reference.Services())
+            {
+                options.AddDocument(service, Titled(service));
+            }
+        }).AllowAnonymous();
+    }
+
+    /// <summary>The gateway's own document first, then every service it routes, by name.</summary>
+    public IReadOnlyList<string> Services() =>
+        [GatewayDocument, .. routes.GetConfig().Clusters.Select(c => c.ClusterId).Order(StringComparer.Ordinal)];
+
+    private async Task<IResult> DocumentAsync(string service, HttpContext context, CancellationToken ct)
+    {
+        if (service == GatewayDocument)
+        {
+            var own = await context.RequestServices.GetRequiredKeyedService<IOpenApiDocumentProvider>("v1").GetOpenApiDocumentAsync(ct);
+            return Served(GatewayDocument, JsonNode.Parse(await own.SerializeAsJsonAsync(OpenApiSpecVersion.OpenApi3_1, ct)), ["/api/"]);
+        }
+        if (!proxy.TryGetCluster(service, out var cluster))
+        {
+            return Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "No such service",
+                detail: $"The gateway routes no service named '{service}'. It routes: {string.Join(", ", Services())}.",
+                extensions: new Dictionary<string, object?> { ["service"] = service });
+        }
+        // Any instance will do; one that does not answer is passed over for the next.
+        foreach (var destination in cluster.DestinationsState.AvailableDestinations)
+        {
+            try
+            {
+                var document = await http.GetFromJsonAsync<JsonNode>(new Uri(new Uri(destination.Model.Config.Address), ServiceDocumentPath), ct);
+                var prefixes = settings.PathPrefixes.GetValueOrDefault(service) ?? [$"/api/{service}"];
+                return Served(service, document, [.. prefixes.Select(p => p.TrimEnd('/'))]);
+            }
+            catch (Exception ex) when (ex is HttpRequestException or System.Text.Json.JsonException or TaskCanceledException
+                or Polly.CircuitBreaker.BrokenCircuitException or Polly.Timeout.TimeoutRejectedException && !ct.IsCancellationRequested)
+            {
+                logger.LogWarning(ex, "The OpenAPI document of {Service} at {Destination} could not be read", service, destination.DestinationId);
+            }
+        }
+        context.Response.Headers.RetryAfter = "5";
+        return Results.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "API description unavailable",
+            detail: $"No instance of '{service}' gave its OpenAPI document just now.",
+            extensions: new Dictionary<string, object?> { ["service"] = service });
+    }
+
+    /// <summary>The document as the gateway's clients see it: the paths it routes, served from the gateway's address.</summary>
+    private static IResult Served(string service, JsonNode? document, IReadOnlyList<string> prefixes)
+    {
+        if (document is not JsonObject root)
+        {
+            return Results.Problem(statusCode: StatusCodes.Status502BadGateway, title: "API description unreadable",
+                detail: $"'{service}' answered something that is not an OpenAPI document.",
+                extensions: new Dictionary<string, object?> { ["service"] = service });
+        }
+        root.Remove("servers");
+        if (root["paths"] is JsonObject paths)
+        {
+            foreach (var path in paths.Select(p => p.Key).Where(p => !prefixes.Any(prefix => Routed(p, prefix))).ToList())
+            {
+                paths.Remove(path);
+            }
+            DropUnused(root, paths);
+        }
+        return Results.Json(root, contentType: "application/json");
+    }
+
+    /// <summary>Schemas and tags only the dropped paths used would describe things a client cannot reach.</summary>
+    private static void DropUnused(JsonObject root, JsonObject paths)
+    {
+        if (root["components"]?["schemas"] is JsonObject schemas)
+        {
+            const string SchemaRef = "#/components/schemas/";
+            var used = new HashSet<string>(StringComparer.Ordinal);
+            var pending = new Stack<JsonNode?>([paths]);
+            while (pending.TryPop(out var node))
+            {
+                if (node is JsonObject item)
+                {
+                    foreach (var (name, value) in item)
+                    {
+                        if (name == "$ref" && value?.GetValueKind() == System.Text.Json.JsonValueKind.String
+                            && value.GetValue<string>() is { } target && target.StartsWith(SchemaRef, StringComparison.Ordinal)
+                            && used.Add(target[SchemaRef.Length..]))
+                        {
+                            pending.Push(schemas[target[SchemaRef.Length..]]);
+                        }
+                        else
+                        {
+                            pending.Push(value);
+                        }
+                    }
+                }
+                else if (node is JsonArray list)
+                {
+                    foreach (var element in list)
+                    {
+                        pending.Push(element);
+                    }
+                }
+            }
+            foreach (var schema in schemas.Select(s => s.Key).Where(s => !used.Contains(s)).ToList())
+            {
+                schemas.Remove(schema);
+            }
+        }
+        if (root["tags"] is JsonArray tags)
+        {
+            var usedTags = paths.Select(path => path.Value).OfType<JsonObject>()
+                .SelectMany(item => item.Select(entry => entry.Value).OfType<JsonObject>())
+                .SelectMany(operation => operation["tags"] as JsonArray ?? [])
+                .Select(tag => tag?.GetValue<string>())
+                .ToHashSet(StringComparer.Ordinal);
+            foreach (var tag in tags.Where(t => !usedTags.Contains(t?["name"]?.GetValue<string>())).ToList())
+            {
+                tags.Remove(tag);
+            }
+        }
+    }
+
+    private static bool Routed(string path, string prefix) =>
+        prefix.EndsWith('/') ? path.StartsWith(prefix, StringComparison.Ordinal)
+            : path == prefix || path.StartsWith(prefix + "/", StringComparison.Ordinal);
+
+    private static string Titled(string service) => service.Length == 0 ? service : char.ToUpperInvariant(service[0]) + service[1..];
+}

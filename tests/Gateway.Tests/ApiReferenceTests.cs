@@ -1,0 +1,147 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Mercato.Testing;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+
+namespace Mercato.Gateway.Tests;
+
+/// <summary>
+/// The system's API reference at the gateway, against a real HTTP service on loopback that publishes an OpenAPI
+/// document with a public path, a path the gateway does not route and its own internal server address.
+/// </summary>
+public sealed class ApiReferenceTests : IAsyncLifetime
+{
+    private WebApplication _service = null!;
+    private GatewayFactory _gateway = null!;
+    private string _address = null!;
+
+    public async Task InitializeAsync()
+    {
+        _service = await LoopbackServer.StartAsync(app => app.MapGet("/openapi/v1.json", (HttpRequest request) => Results.Json(new
+        {
+            openapi = "3.1.1",
+            info = new { title = "stand-in", version = "1.0.0" },
+            servers = new[] { new { url = $"http://{request.Host}" } },
+            tags = new[] { new { name = "Ordering" }, new { name = "Registration" } },
+            paths = new Dictionary<string, object>
+            {
+                ["/api/orders"] = new { get = Operation("Ordering", "Order") },
+                ["/api/orders/{id}"] = new { get = Operation("Ordering", null) },
+                ["/api/ordersummary"] = new { get = Operation("Ordering", null) },
+                ["/registry/v1/instances"] = new { post = Operation("Registration", "Registration") },
+            },
+            components = new
+            {
+                schemas = new Dictionary<string, object>
+                {
+                    ["Order"] = new { type = "object", properties = new { lines = new { type = "array", items = Ref("Line") } } },
+                    ["Line"] = new { type = "object" },
+                    ["Registration"] = new { type = "object" },
+                },
+            },
+        })));
+        _address = LoopbackServer.AddressOf(_service);
+        _gateway = new GatewayFactory(new Dictionary<string, string>
+        {
+            ["ordering"] = _address,
+            // Nothing listens there: an instance that is down.
+            ["payment"] = "http://127.0.0.1:9",
+        });
+    }
+
+    private static Dictionary<string, string> Ref(string schema) => new() { ["$ref"] = $"#/components/schemas/{schema}" };
+
+    private static object Operation(string tag, string? schema) => new
+    {
+        tags = new[] { tag },
+        responses = new Dictionary<string, object>
+        {
+            ["200"] = schema is null ? new { } : new { content = new Dictionary<string, object> { ["application/json"] = new { schema = Ref(schema) } } },
+        },
+    };
+
+    public async Task DisposeAsync()
+    {
+        await _gateway.DisposeAsync();
+        await _service.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task A_service_document_lists_only_what_the_gateway_routes_and_no_internal_server()
+    {
+        using var client = _gateway.CreateClient();
+
+        var response = await client.GetAsync("/openapi/services/ordering.json");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var document = await response.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal("stand-in", document.GetProperty("info").GetProperty("title").GetString());
+        // Ordering's public prefix is /api/orders: a sibling that only starts with the same letters is not under it.
+        Assert.Equal(["/api/orders", "/api/orders/{id}"], document.GetProperty("paths").EnumerateObject().Select(p => p.Name));
+        Assert.False(document.TryGetProperty("servers", out _), "the document still names the service's own address");
+        // What only the unrouted path used goes with it; what the routed ones use, directly or through another schema, stays.
+        Assert.Equal(["Order", "Line"], document.GetProperty("components").GetProperty("schemas").EnumerateObject().Select(s => s.Name));
+        Assert.Equal(["Ordering"], document.GetProperty("tags").EnumerateArray().Select(t => t.GetProperty("name").GetString()));
+    }
+
+    [Fact]
+    public async Task The_gateway_describes_its_own_endpoints_as_a_document_too()
+    {
+        using var client = _gateway.CreateClient();
+
+        var document = await client.GetFromJsonAsync<JsonElement>("/openapi/services/gateway.json");
+
+        var paths = document.GetProperty("paths").EnumerateObject().Select(p => p.Name).ToList();
+        Assert.Contains("/api/home", paths);
+        Assert.All(paths, path => Assert.StartsWith("/api/", path));
+    }
+
+    [Fact]
+    public async Task An_unknown_service_is_a_404_problem_naming_it_and_a_service_that_is_down_a_503()
+    {
+        using var client = _gateway.CreateClient();
+
+        var unknown = await client.GetAsync("/openapi/services/nosuch.json");
+        var down = await client.GetAsync("/openapi/services/payment.json");
+
+        Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
+        Assert.Equal("application/problem+json", unknown.Content.Headers.ContentType?.MediaType);
+        var problem = await unknown.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal("nosuch", problem.GetProperty("service").GetString());
+        Assert.Contains("ordering", problem.GetProperty("detail").GetString());
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, down.StatusCode);
+        Assert.Equal("application/problem+json", down.Content.Headers.ContentType?.MediaType);
+        Assert.Equal("payment", (await down.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("service").GetString());
+    }
+
+    [Fact]
+    public async Task The_reference_page_offers_every_routed_service_and_ships_its_script()
+    {
+        using var client = _gateway.CreateClient();
+
+        var page = await client.GetStringAsync("/scalar/");
+        var script = await client.GetAsync("/scalar/scalar.js");
+
+        // Scalar's page names each document by its address relative to the site (the browser test loads them for real).
+        foreach (var document in new[] { "gateway", "ordering", "payment" })
+        {
+            Assert.Contains($"openapi/services/{document}.json", page);
+        }
+        Assert.Equal(HttpStatusCode.OK, script.StatusCode);
+        Assert.Equal("text/javascript", script.Content.Headers.ContentType?.MediaType);
+    }
+
+    [Fact]
+    public async Task Switched_off_there_is_no_reference()
+    {
+        await using var gateway = new GatewayFactory(new Dictionary<string, string> { ["ordering"] = _address },
+            new Dictionary<string, string> { ["Gateway:ApiReference"] = "false" });
+        using var client = gateway.CreateClient();
+
+        // Unknown paths need a token at the gateway, so the answer is a 401 rather than a 404: either way, nothing is served.
+        Assert.NotEqual(HttpStatusCode.OK, (await client.GetAsync("/openapi/services/ordering.json")).StatusCode);
+        Assert.NotEqual(HttpStatusCode.OK, (await client.GetAsync("/scalar/")).StatusCode);
+    }
+}
