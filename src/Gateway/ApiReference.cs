@@ -10,9 +10,9 @@ namespace Mercato.Gateway;
 /// <summary>
 /// One API reference for the whole system at the edge: <c>/scalar/</c> (Scalar) shows the OpenAPI document of every
 /// service the gateway routes, each served by the gateway at <c>/openapi/services/{service}.json</c> as a client of the
-/// gateway sees it: only the paths the gateway routes to that service, and no <c>servers</c>, so requests tried from the
-/// page go to the gateway that served the document (with its authentication, rate limits and cache), not to an internal
-/// address. The gateway's own endpoints are the document named <c>gateway</c>.
+/// gateway sees it: only the paths the gateway routes to that service, and the gateway's address as the one server, so
+/// requests tried from the page or a generated client go to the gateway (with its authentication, rate limits and cache),
+/// never to a service's internal address. The gateway's own endpoints are the document named <c>gateway</c>.
 /// </summary>
 public sealed class ApiReference(HttpClient http, IProxyStateLookup proxy, InMemoryConfigProvider routes, GatewayOptions settings,
     ILogger<ApiReference> logger)
@@ -37,7 +37,12 @@ public sealed class ApiReference(HttpClient http, IProxyStateLookup proxy, InMem
             var reference = context.RequestServices.GetRequiredService<ApiReference>();
             options.WithTitle("Mercato API")
                 .WithOpenApiRoutePattern(DocumentRoute)
-                .AddPreferredSecuritySchemes(["Bearer"]);
+                .AddPreferredSecuritySchemes(["Bearer"])
+                // Nothing on the page calls out of the system: no usage pings, no hosted AI chat, no vendor toolbar.
+                .DisableTelemetry()
+                .DisableAgent()
+                .DisableMcp();
+            options.ShowDeveloperTools = DeveloperToolsVisibility.Never;
             foreach (var service in reference.Services())
             {
                 options.AddDocument(service, Titled(service));
@@ -54,7 +59,7 @@ public sealed class ApiReference(HttpClient http, IProxyStateLookup proxy, InMem
         if (service == GatewayDocument)
         {
             var own = await context.RequestServices.GetRequiredKeyedService<IOpenApiDocumentProvider>("v1").GetOpenApiDocumentAsync(ct);
-            return Served(GatewayDocument, JsonNode.Parse(await own.SerializeAsJsonAsync(OpenApiSpecVersion.OpenApi3_1, ct)), ["/api/"]);
+            return Served(GatewayDocument, JsonNode.Parse(await own.SerializeAsJsonAsync(OpenApiSpecVersion.OpenApi3_1, ct)), ["/api/"], context.Request);
         }
         if (!proxy.TryGetCluster(service, out var cluster))
         {
@@ -69,7 +74,7 @@ public sealed class ApiReference(HttpClient http, IProxyStateLookup proxy, InMem
             {
                 var document = await http.GetFromJsonAsync<JsonNode>(new Uri(new Uri(destination.Model.Config.Address), ServiceDocumentPath), ct);
                 var prefixes = settings.PathPrefixes.GetValueOrDefault(service) ?? [$"/api/{service}"];
-                return Served(service, document, [.. prefixes.Select(p => p.TrimEnd('/'))]);
+                return Served(service, document, [.. prefixes.Select(p => p.TrimEnd('/'))], context.Request);
             }
             catch (Exception ex) when (ex is HttpRequestException or System.Text.Json.JsonException or TaskCanceledException
                 or Polly.CircuitBreaker.BrokenCircuitException or Polly.Timeout.TimeoutRejectedException && !ct.IsCancellationRequested)
@@ -83,8 +88,8 @@ public sealed class ApiReference(HttpClient http, IProxyStateLookup proxy, InMem
             extensions: new Dictionary<string, object?> { ["service"] = service });
     }
 
-    /// <summary>The document as the gateway's clients see it: the paths it routes, served from the gateway's address.</summary>
-    private static IResult Served(string service, JsonNode? document, IReadOnlyList<string> prefixes)
+    /// <summary>The document as the gateway's clients see it: the paths it routes, at the address they reached the gateway on.</summary>
+    private static IResult Served(string service, JsonNode? document, IReadOnlyList<string> prefixes, HttpRequest request)
     {
         if (document is not JsonObject root)
         {
@@ -92,7 +97,7 @@ public sealed class ApiReference(HttpClient http, IProxyStateLookup proxy, InMem
                 detail: $"'{service}' answered something that is not an OpenAPI document.",
                 extensions: new Dictionary<string, object?> { ["service"] = service });
         }
-        root.Remove("servers");
+        root["servers"] = new JsonArray(new JsonObject { ["url"] = $"{request.Scheme}://{request.Host}{request.PathBase}" });
         if (root["paths"] is JsonObject paths)
         {
             foreach (var path in paths.Select(p => p.Key).Where(p => !prefixes.Any(prefix => Routed(p, prefix))).ToList())

@@ -177,7 +177,8 @@ public abstract class FoundationSuite(MercatoSystem system)
             var response = await system.Gateway.GetAsync($"/openapi/services/{service}.json");
             Assert.True(response.StatusCode == HttpStatusCode.OK, $"{service}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
             var document = await response.Content.ReadFromJsonAsync<JsonElement>();
-            Assert.False(document.TryGetProperty("servers", out _), $"{service}'s document names an address other than the gateway");
+            Assert.Equal([system.Gateway.BaseAddress!.GetLeftPart(UriPartial.Authority)],
+                document.GetProperty("servers").EnumerateArray().Select(s => s.GetProperty("url").GetString()));
             described[service] = [.. document.GetProperty("paths").EnumerateObject().Select(p => p.Name)];
             Assert.NotEmpty(described[service]);
             Assert.All(described[service], path => Assert.StartsWith("/api/", path));
