@@ -4,6 +4,8 @@ using System.Text.Json;
 using Mercato.Testing;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Yarp.ReverseProxy.Configuration;
 
 namespace Mercato.Gateway.Tests;
 
@@ -115,6 +117,45 @@ public sealed class ApiReferenceTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.ServiceUnavailable, down.StatusCode);
         Assert.Equal("application/problem+json", down.Content.Headers.ContentType?.MediaType);
         Assert.Equal("payment", (await down.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("service").GetString());
+    }
+
+    [Fact]
+    public async Task An_instance_that_does_not_answer_is_passed_over_for_one_that_does()
+    {
+        using var client = _gateway.CreateClient();
+        const string Dead = "http://127.0.0.1:9";
+        // Two instances of ordering, the one YARP lists first being dead: YARP keeps destinations in a hash map, so the
+        // addresses are swapped between the two ids when the live one came first.
+        var routes = _gateway.Services.GetRequiredService<InMemoryConfigProvider>();
+        var proxy = _gateway.Services.GetRequiredService<Yarp.ReverseProxy.IProxyStateLookup>();
+        async Task<string> ListedFirstAsync(string first, string second)
+        {
+            var destinations = new Dictionary<string, List<RouteDestination>>
+            {
+                ["ordering"] = [new("ordering-a", first, "1.0.0"), new("ordering-b", second, "1.0.0")],
+            };
+            routes.Update(RouteTable.Routes(destinations.Keys, new GatewayOptions()), RouteTable.Clusters(destinations.Keys, destinations));
+            for (var attempt = 0; ; attempt++)
+            {
+                // Applied once both are listed and ordering-a has the address just given.
+                if (proxy.TryGetCluster("ordering", out var cluster) && cluster.DestinationsState.AvailableDestinations is { Count: 2 } listed
+                    && listed.Single(d => d.DestinationId == "ordering-a").Model.Config.Address == first)
+                {
+                    return listed[0].Model.Config.Address;
+                }
+                Assert.True(attempt < 100, "the new routes were not applied");
+                await Task.Delay(50);
+            }
+        }
+        if (await ListedFirstAsync(Dead, _address) != Dead)
+        {
+            Assert.Equal(Dead, await ListedFirstAsync(_address, Dead));
+        }
+
+        var response = await client.GetAsync("/openapi/services/ordering.json");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("stand-in", (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("info").GetProperty("title").GetString());
     }
 
     [Fact]
