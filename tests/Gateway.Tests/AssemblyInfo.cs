@@ -1,4 +1,4 @@
-// OpenTelemetry subscribes to meters by name, process-wide, so a gateway started by one test class can count the
-// requests of gateways that classes running beside it start, and the tests that read /metrics would see those counts
-// (the cache metrics test failed once this way, or so it looked: it passed on every rerun). One class at a time.
+// OpenTelemetry subscribes to meters by name, process-wide: the /metrics of one gateway in this process also counts the
+// requests of every other one (checked: three cached reads through gateway B showed in gateway A's cache counter). Tests
+// that read /metrics would see the gateways of classes running beside them, so one class at a time.
 [assembly: CollectionBehavior(DisableTestParallelization = true)]
