@@ -86,6 +86,7 @@ public sealed class ApiReferenceTests : IAsyncLifetime
         Assert.Equal(["http://localhost"], document.GetProperty("servers").EnumerateArray().Select(s => s.GetProperty("url").GetString()));
         // What only the unrouted path used goes with it; what the routed ones use, directly or through another schema, stays.
         Assert.Equal(["Order", "Line"], document.GetProperty("components").GetProperty("schemas").EnumerateObject().Select(s => s.Name));
+        OpenApiAssert.ReferencesResolve(document);
         Assert.Equal(["Ordering"], document.GetProperty("tags").EnumerateArray().Select(t => t.GetProperty("name").GetString()));
     }
 
