@@ -54,6 +54,8 @@ AddService<Projects.Mercato_Ordering>("ordering", messaging: true, configure: or
 Console.WriteLine($"""
     Mercato is starting.
       Storefront API (gateway): http://localhost:{settings.GatewayPort}
+      Ops console:              http://localhost:{settings.GatewayPort}/ops (admin)
+      API reference:            http://localhost:{settings.GatewayPort}/scalar/
       Aspire dashboard:         {builder.Configuration["ASPNETCORE_URLS"]?.Split(';')[0] ?? "http://localhost:18888"}
       Registry:                 http://localhost:{settings.RegistryPort}/api/registry/services (admin)
       Control plane policies:   http://localhost:{settings.GatewayPort}/api/registry/policies (admin; PUT to change)
