@@ -28,13 +28,12 @@ public sealed class ApiReference(HttpClient http, IProxyStateLookup proxy, InMem
 
     public static void Map(WebApplication app)
     {
-        app.MapGet("/openapi/services/{service}.json", (string service, ApiReference reference, HttpContext context, CancellationToken ct) =>
-                reference.DocumentAsync(service, context, ct))
+        app.MapGet(DocumentRoute, (string documentName, ApiReference reference, HttpContext context, CancellationToken ct) =>
+                reference.DocumentAsync(documentName, context, ct))
             .AllowAnonymous()
             .ExcludeFromDescription();
         app.MapScalarApiReference("/scalar", (options, context) =>
         {
-            var reference = context.RequestServices.GetRequiredService<ApiReference>();
             options.WithTitle("Mercato API")
                 .WithOpenApiRoutePattern(DocumentRoute)
                 .AddPreferredSecuritySchemes(["Bearer"])
@@ -43,7 +42,7 @@ public sealed class ApiReference(HttpClient http, IProxyStateLookup proxy, InMem
                 .DisableAgent()
                 .DisableMcp();
             options.ShowDeveloperTools = DeveloperToolsVisibility.Never;
-            foreach (var service in reference.Services())
+            foreach (var service in Documents(context.RequestServices.GetRequiredService<InMemoryConfigProvider>()))
             {
                 options.AddDocument(service, Titled(service));
             }
@@ -51,7 +50,7 @@ public sealed class ApiReference(HttpClient http, IProxyStateLookup proxy, InMem
     }
 
     /// <summary>The gateway's own document first, then every service it routes, by name.</summary>
-    public IReadOnlyList<string> Services() =>
+    private static IReadOnlyList<string> Documents(InMemoryConfigProvider routes) =>
         [GatewayDocument, .. routes.GetConfig().Clusters.Select(c => c.ClusterId).Order(StringComparer.Ordinal)];
 
     private async Task<IResult> DocumentAsync(string service, HttpContext context, CancellationToken ct)
@@ -64,7 +63,7 @@ public sealed class ApiReference(HttpClient http, IProxyStateLookup proxy, InMem
         if (!proxy.TryGetCluster(service, out var cluster))
         {
             return Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "No such service",
-                detail: $"The gateway routes no service named '{service}'. It routes: {string.Join(", ", Services())}.",
+                detail: $"The gateway routes no service named '{service}'. It routes: {string.Join(", ", Documents(routes))}.",
                 extensions: new Dictionary<string, object?> { ["service"] = service });
         }
         // Any instance will do; one that does not answer is passed over for the next.
@@ -166,5 +165,5 @@ public sealed class ApiReference(HttpClient http, IProxyStateLookup proxy, InMem
         prefix.EndsWith('/') ? path.StartsWith(prefix, StringComparison.Ordinal)
             : path == prefix || path.StartsWith(prefix + "/", StringComparison.Ordinal);
 
-    private static string Titled(string service) => service.Length == 0 ? service : char.ToUpperInvariant(service[0]) + service[1..];
+    private static string Titled(string service) => char.ToUpperInvariant(service[0]) + service[1..];
 }
