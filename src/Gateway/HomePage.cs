@@ -125,21 +125,20 @@ public sealed class HomePage(HttpClient http, IMemoryCache cache, MeshTelemetry 
 
     private async Task<HomeSection> PartAsync(string part, string url, string token, CancellationToken ct)
     {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        timeout.CancelAfter(options.Value.PartTimeout);
         try
         {
-            using var request = new HttpRequestMessage(HttpMethod.Get, url);
+            // The sidecar pipeline enforces the part's time limit, so a part too slow for it opens its target's breaker.
+            using var request = new HttpRequestMessage(HttpMethod.Get, url).WithBudget(options.Value.PartTimeout);
             if (AuthenticationHeaderValue.TryParse(token, out var bearer))
             {
                 request.Headers.Authorization = bearer;
             }
-            using var response = await http.SendAsync(request, timeout.Token);
+            using var response = await http.SendAsync(request, ct);
             if (!response.IsSuccessStatusCode)
             {
                 return new HomeSection(false, null, $"{part} answered {(int)response.StatusCode}");
             }
-            return new HomeSection(true, await response.Content.ReadFromJsonAsync<JsonElement>(timeout.Token), null);
+            return new HomeSection(true, await response.Content.ReadFromJsonAsync<JsonElement>(ct), null);
         }
         catch (Exception ex) when (!ct.IsCancellationRequested)
         {

@@ -2,8 +2,10 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Mercato.Basket;
+using Mercato.Basket.Data;
 using Mercato.ServiceDefaults.Resilience;
 using Mercato.Testing;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Mercato.Basket.Tests;
@@ -214,6 +216,45 @@ public sealed class BasketTests(BasketFactory basket) : IClassFixture<BasketFact
         Assert.Equal(first.GetProperty("orderId").GetGuid(), (await retry.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("orderId").GetGuid());
         Assert.Single(basket.Placed, p => p.Key == key);
         Assert.Equal([new BasketLineResponse(refill, 3)], (await client.GetFromJsonAsync<BasketResponse>("/api/basket"))!.Items);
+    }
+
+    [Fact]
+    public async Task A_customer_who_goes_away_mid_checkout_still_gets_the_order_and_a_retry_gets_its_answer()
+    {
+        var client = basket.CreateClientWithToken(basket.Tokens.Issue(Guid.NewGuid(), "customer"));
+        var key = $"gone-{Guid.NewGuid()}";
+        await client.PutAsJsonAsync("/api/basket", new { items = new[] { new { productId = Guid.NewGuid(), quantity = 1 } } });
+        basket.OrderingDelay = TimeSpan.FromSeconds(1);
+        try
+        {
+            // The tab is closed while ordering is still deciding.
+            using var gone = new CancellationTokenSource(TimeSpan.FromMilliseconds(200));
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => client.SendAsync(Checkout(key), gone.Token));
+
+            // Basket still sees the call through and records ordering's answer.
+            for (var waited = 0; !await AnswerRecordedAsync(key) && waited < 100; waited++)
+            {
+                await Task.Delay(100);
+            }
+            Assert.True(await AnswerRecordedAsync(key), "the checkout was left without ordering's answer");
+        }
+        finally
+        {
+            basket.OrderingDelay = TimeSpan.Zero;
+        }
+
+        var retry = await client.SendAsync(Checkout(key));
+
+        Assert.Equal(HttpStatusCode.Accepted, retry.StatusCode);
+        Assert.Single(basket.Placed, p => p.Key == key);
+        Assert.Empty((await client.GetFromJsonAsync<BasketResponse>("/api/basket"))!.Items);
+    }
+
+    private async Task<bool> AnswerRecordedAsync(string key)
+    {
+        await using var scope = basket.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<BasketDb>();
+        return await db.Checkouts.AnyAsync(c => c.IdempotencyKey == key && c.ResponseStatus != null);
     }
 
     [Fact]

@@ -271,18 +271,44 @@ public sealed class ResilienceTests(EmbeddedSystem system) : IAsyncLifetime
     }
 
     [SkippableFact]
-    public async Task With_analytics_slowed_past_its_timeout_the_home_page_still_answers_with_trending()
+    public async Task With_analytics_slowed_past_its_timeout_the_home_page_answers_with_trending_and_the_breaker_opens()
     {
         var (customer, _, _) = await system.NewCustomerAsync();
-        await ApplyAsync(Policy(("analytics", new TargetPolicy { Faults = new FaultPolicy { LatencyMs = 6_000, LatencyRate = 1 } })));
+        // Slower than the home page's 2 s budget for a part, well within the pipeline's own 5 s attempt timeout.
+        await ApplyAsync(Policy(("analytics", new TargetPolicy
+        {
+            Retry = new RetryPolicy { MaxRetries = 0 },
+            CircuitBreaker = new BreakerPolicy { FailureRatio = 0.5, MinimumThroughput = 4, SamplingDurationMs = 60_000, BreakDurationMs = 60_000 },
+            Faults = new FaultPolicy { LatencyMs = 4_000, LatencyRate = 1 },
+        })));
 
-        using var response = await customer.GetAsync("/api/home");
+        async Task<JsonElement> HomeAsync()
+        {
+            using var response = await customer.GetAsync("/api/home");
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            return await response.Content.ReadFromJsonAsync<JsonElement>();
+        }
 
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        var home = await response.Content.ReadFromJsonAsync<JsonElement>();
-        Assert.Equal(TrendingFallback, home.GetProperty("recommendationsSource").GetString());
-        Assert.True(home.GetProperty("recentOrders").GetProperty("available").GetBoolean());
-        Assert.Equal(JsonValueKind.Array, home.GetProperty("recommendations").ValueKind);
+        var before = await RequestsReceivedAsync("analytics");
+        foreach (var home in await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => HomeAsync())))
+        {
+            Assert.Equal(TrendingFallback, home.GetProperty("recommendationsSource").GetString());
+            Assert.True(home.GetProperty("recentOrders").GetProperty("available").GetBoolean());
+            Assert.Equal(JsonValueKind.Array, home.GetProperty("recommendations").ValueKind);
+        }
+
+        // Answers too slow for the page count as failures: the breaker opens, and the page stops waiting on analytics.
+        Assert.Equal("Open", (await GatewayPoliciesAsync()).GetProperty("breakers").GetProperty("analytics").GetString());
+        // requests_total counts a request when it is answered: the four slow ones end 4 s after they arrived.
+        var reached = await RequestsReceivedAsync("analytics");
+        for (var waited = 0; reached < before + 4 && waited < 60; waited++)
+        {
+            await Task.Delay(250);
+            reached = await RequestsReceivedAsync("analytics");
+        }
+        Assert.Equal(before + 4, reached);
+        Assert.Equal(TrendingFallback, (await HomeAsync()).GetProperty("recommendationsSource").GetString());
+        Assert.Equal(reached, await RequestsReceivedAsync("analytics"));
     }
 
     [SkippableFact]

@@ -6,6 +6,7 @@ using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
 using Polly.CircuitBreaker;
 using Polly.RateLimiting;
+using Polly.Timeout;
 
 namespace Mercato.Registry.Tests;
 
@@ -25,10 +26,14 @@ public sealed class MeshPipelineTests
         public Func<HttpRequestMessage, Task<HttpResponseMessage>> Answer { get; set; } =
             _ => Task.FromResult(new HttpResponseMessage(HttpStatusCode.ServiceUnavailable));
 
-        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        /// <summary>How long the target takes before it answers; a cancelled call stops waiting, as over a network.</summary>
+        public TimeSpan Latency { get; set; }
+
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
             Interlocked.Increment(ref _calls);
-            return Answer(request);
+            await Task.Delay(Latency, cancellationToken);
+            return await Answer(request);
         }
     }
 
@@ -206,6 +211,48 @@ public sealed class MeshPipelineTests
         {
         }
         Assert.Equal(7, caller.Scripted.Calls);
+    }
+
+    private static HttpRequestMessage Budgeted(Caller caller, TimeSpan budget) =>
+        new HttpRequestMessage(HttpMethod.Get, $"http://{caller.Target}/thing").WithBudget(budget);
+
+    [Fact]
+    public async Task Calls_cut_by_their_budget_count_as_failures_and_open_the_breaker()
+    {
+        await using var caller = new Caller(Policy(retries: 2, minimumThroughput: 4), NewTarget());
+        caller.Scripted.Latency = TimeSpan.FromSeconds(5);
+        caller.Scripted.Answer = _ => Task.FromResult(new HttpResponseMessage(HttpStatusCode.OK));
+
+        for (var i = 0; i < 4; i++)
+        {
+            using var request = Budgeted(caller, TimeSpan.FromMilliseconds(100));
+            // The budget covers the retries too: the call gives up after it, not after the target's 15 s total timeout.
+            await Assert.ThrowsAsync<TimeoutRejectedException>(() => caller.Http.SendAsync(request));
+        }
+
+        Assert.Equal(CircuitState.Open, caller.Telemetry.Breakers[caller.Target]);
+        var reached = caller.Scripted.Calls;
+        using var next = Budgeted(caller, TimeSpan.FromMilliseconds(100));
+        await Assert.ThrowsAsync<BrokenCircuitException>(() => caller.Http.SendAsync(next));
+        Assert.Equal(reached, caller.Scripted.Calls);
+    }
+
+    [Fact]
+    public async Task A_caller_that_gives_up_does_not_count_against_the_target()
+    {
+        await using var caller = new Caller(Policy(retries: 0, minimumThroughput: 4), NewTarget());
+        caller.Scripted.Latency = TimeSpan.FromSeconds(5);
+        caller.Scripted.Answer = _ => Task.FromResult(new HttpResponseMessage(HttpStatusCode.OK));
+
+        for (var i = 0; i < 6; i++)
+        {
+            using var aborted = new CancellationTokenSource(TimeSpan.FromMilliseconds(100));
+            using var request = Budgeted(caller, TimeSpan.FromSeconds(10));
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => caller.Http.SendAsync(request, aborted.Token));
+        }
+
+        Assert.Equal(CircuitState.Closed, caller.Telemetry.Breakers[caller.Target]);
+        Assert.Equal(6, caller.Scripted.Calls);
     }
 
     [Fact]

@@ -11,12 +11,29 @@ namespace Mercato.ServiceDefaults.Resilience;
 /// <summary>
 /// The in-process sidecar: every HttpClient gets one Polly pipeline per target service (the request's logical host,
 /// before discovery resolves it), built from that target's entry in the policy document and rebuilt when it changes.
-/// Outermost first: total timeout → retry (exponential backoff, full jitter, idempotent methods only) → circuit breaker
+/// Outermost first: total timeout (or the caller's shorter <see cref="Budget"/>) → retry (exponential backoff, full jitter, idempotent methods only) → circuit breaker
 /// → per-attempt timeout → bulkhead → rate limit.
 /// </summary>
 public static class MeshPipeline
 {
     public const string Name = "mesh";
+
+    /// <summary>
+    /// A caller's own time limit for one call, retries included (<see cref="WithBudget"/>): it shortens the target's total
+    /// timeout. The pipeline enforces it rather than the caller, so that a target too slow for its callers counts as
+    /// failing and its breaker opens; a call cancelled from outside never counts.
+    /// </summary>
+    public static readonly HttpRequestOptionsKey<TimeSpan> Budget = new("Mercato.CallBudget");
+
+    /// <summary>The token the call came with, before the total timeout's own: what tells a caller's abort from a timeout.</summary>
+    private static readonly ResiliencePropertyKey<CancellationToken> CallerCancellation = new("Mercato.CallerCancellation");
+
+    /// <summary>Gives this call a time limit that the target's breaker counts (see <see cref="Budget"/>).</summary>
+    public static HttpRequestMessage WithBudget(this HttpRequestMessage request, TimeSpan budget)
+    {
+        request.Options.Set(Budget, budget);
+        return request;
+    }
 
     public static void AddMeshPipeline(this IHttpClientBuilder http) =>
         http.AddResilienceHandler(Name, static (pipeline, context) =>
@@ -33,7 +50,20 @@ public static class MeshPipeline
         var telemetry = services.GetRequiredService<MeshTelemetry>();
         var logger = services.GetRequiredService<ILoggerFactory>().CreateLogger("Mercato.Resilience");
 
-        pipeline.AddTimeout(new HttpTimeoutStrategyOptions { Name = "total-timeout", Timeout = TimeSpan.FromMilliseconds(policy.TotalTimeoutMs) });
+        var totalTimeout = TimeSpan.FromMilliseconds(policy.TotalTimeoutMs);
+        pipeline.AddTimeout(new HttpTimeoutStrategyOptions
+        {
+            Name = "total-timeout",
+            Timeout = totalTimeout,
+            // Runs once per call, before the timeout links its own token.
+            TimeoutGenerator = args =>
+            {
+                args.Context.Properties.Set(CallerCancellation, args.Context.CancellationToken);
+                return ValueTask.FromResult(args.Context.GetRequestMessage()?.Options.TryGetValue(Budget, out var budget) == true && budget < totalTimeout
+                    ? budget
+                    : totalTimeout);
+            },
+        });
 
         if (policy.Retry.MaxRetries > 0)
         {
@@ -56,7 +86,7 @@ public static class MeshPipeline
         }
 
         telemetry.BreakerState(target, CircuitState.Closed);
-        pipeline.AddCircuitBreaker(new HttpCircuitBreakerStrategyOptions
+        var breaker = new HttpCircuitBreakerStrategyOptions
         {
             FailureRatio = policy.CircuitBreaker.FailureRatio,
             MinimumThroughput = policy.CircuitBreaker.MinimumThroughput,
@@ -81,7 +111,14 @@ public static class MeshPipeline
                 logger.LogInformation("Circuit to {Target} closed", target);
                 return default;
             },
-        });
+        };
+        // An attempt cut short by the total timeout or a caller's budget ends cancelled, which the default predicate
+        // ignores (it cannot be told from the caller giving up); the token the call came with can tell them apart.
+        var transient = breaker.ShouldHandle;
+        breaker.ShouldHandle = args => args.Outcome.Exception is OperationCanceledException && CutByPipeline(args.Context)
+            ? ValueTask.FromResult(true)
+            : transient(args);
+        pipeline.AddCircuitBreaker(breaker);
 
         pipeline.AddTimeout(new HttpTimeoutStrategyOptions { Name = "attempt-timeout", Timeout = TimeSpan.FromMilliseconds(policy.AttemptTimeoutMs) });
 
@@ -105,6 +142,10 @@ public static class MeshPipeline
             }), target, telemetry, onDisposed);
         }
     }
+
+    private static bool CutByPipeline(ResilienceContext context) =>
+        context.CancellationToken.IsCancellationRequested
+        && context.Properties.TryGetValue(CallerCancellation, out var caller) && !caller.IsCancellationRequested;
 
     /// <summary>A System.Threading.RateLimiting limiter as a pipeline step; refusals are counted by name.</summary>
     private static void AddLimiter(

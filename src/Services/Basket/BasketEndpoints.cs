@@ -178,13 +178,16 @@ public static class BasketEndpoints
 
         var items = JsonSerializer.Deserialize<List<BasketLineResponse>>(checkout.Items)!;
         var token = http.Request.Headers.Authorization.ToString()["Bearer ".Length..].Trim();
+        // Once the lines are taken, ordering's answer is seen through and recorded even if the customer goes away
+        // meanwhile: an abandoned call would leave the checkout in progress and the lines out of the basket. The sidecar
+        // pipeline's timeouts bound the wait.
         HttpResponseMessage placed;
         try
         {
             placed = await ordering.PlaceOrderAsync(token, key,
-                new { items = items.Select(i => new { productId = i.ProductId, quantity = i.Quantity }), paymentMethod = request?.PaymentMethod }, ct);
+                new { items = items.Select(i => new { productId = i.ProductId, quantity = i.Quantity }), paymentMethod = request?.PaymentMethod }, CancellationToken.None);
         }
-        catch (Exception ex) when (Downstream.IsUnavailable(ex, ct))
+        catch (Exception ex) when (Downstream.IsUnavailable(ex, CancellationToken.None))
         {
             logger.LogWarning("Ordering unavailable at checkout: {Error}", ex.Message);
             await ReturnToBasketAsync(db, checkout, items, CancellationToken.None);
@@ -193,7 +196,7 @@ public static class BasketEndpoints
         }
         using (placed)
         {
-            var body = await placed.Content.ReadAsStringAsync(ct);
+            var body = await placed.Content.ReadAsStringAsync(CancellationToken.None);
             var contentType = placed.Content.Headers.ContentType?.ToString() ?? "application/json";
             if (placed.IsSuccessStatusCode)
             {

@@ -19,13 +19,13 @@ public sealed class PaymentClient(HttpClient http, MeshTelemetry telemetry, ILog
     /// <returns>The check, or null when payment could not answer and the check is deferred to the saga.</returns>
     public async Task<PaymentMethodCheck?> CheckMethodAsync(string method, CancellationToken requestAborted)
     {
-        using var budget = CancellationTokenSource.CreateLinkedTokenSource(requestAborted);
-        budget.CancelAfter(Budget);
         try
         {
-            using var response = await http.GetAsync($"/api/payments/methods/{Uri.EscapeDataString(method)}", budget.Token);
+            // The sidecar pipeline enforces the budget, so a payment too slow for it opens payment's breaker.
+            using var request = new HttpRequestMessage(HttpMethod.Get, $"/api/payments/methods/{Uri.EscapeDataString(method)}").WithBudget(Budget);
+            using var response = await http.SendAsync(request, requestAborted);
             response.EnsureSuccessStatusCode();
-            return await response.Content.ReadFromJsonAsync<PaymentMethodCheck>(budget.Token);
+            return await response.Content.ReadFromJsonAsync<PaymentMethodCheck>(requestAborted);
         }
         catch (Exception ex) when (Downstream.IsUnavailable(ex, requestAborted) || ex is System.Text.Json.JsonException)
         {
