@@ -42,6 +42,26 @@ public sealed class AnalyticsTests(ServiceFactory<Program> analytics) : IClassFi
         await ProblemAssert.IsProblem(await analytics.CreateCustomerClient().GetAsync("/api/analytics/events"), HttpStatusCode.Forbidden);
         await ProblemAssert.NamesField(await admin.GetAsync("/api/analytics/events?limit=0"), "limit");
         await ProblemAssert.NamesField(await admin.GetAsync("/api/analytics/events?from=2025-01-02T00:00:00Z&to=2025-01-01T00:00:00Z"), "from");
+        await ProblemAssert.NamesField(await admin.GetAsync("/api/analytics/events?order=newest"), "order");
+    }
+
+    [Fact]
+    public async Task Newest_first_a_limit_keeps_the_latest_events()
+    {
+        var orders = Enumerable.Range(0, 3).Select(_ => Guid.NewGuid()).ToList();
+        foreach (var order in orders)
+        {
+            await Deliver(new StockReserved(order));
+        }
+        var admin = analytics.CreateAdminClient();
+
+        var newest = await admin.GetFromJsonAsync<JsonElement>("/api/analytics/events?type=StockReserved&limit=2&order=desc");
+        var oldest = await admin.GetFromJsonAsync<JsonElement>("/api/analytics/events?type=StockReserved&limit=1000&order=asc");
+
+        Assert.Equal([orders[2], orders[1]], newest.EnumerateArray().Select(e => e.GetProperty("orderId").GetGuid()));
+        var sequences = oldest.EnumerateArray().Select(e => e.GetProperty("sequence").GetInt64()).ToList();
+        Assert.Equal(sequences.Order(), sequences);
+        Assert.Equal(orders, oldest.EnumerateArray().Select(e => e.GetProperty("orderId").GetGuid()).Where(orders.Contains));
     }
 
     [Fact]

@@ -22,11 +22,17 @@ public static class AnalyticsEndpoints
     {
         var analytics = app.MapGroup("/api/analytics").WithTags("Analytics");
 
-        analytics.MapGet("/events", async (string? type, Guid? orderId, DateTimeOffset? from, DateTimeOffset? to, int? limit, AnalyticsDb db, CancellationToken ct) =>
+        // order=desc: the newest events first, so that a limit keeps the latest (what a live view wants).
+        analytics.MapGet("/events", async (string? type, Guid? orderId, DateTimeOffset? from, DateTimeOffset? to, int? limit, string? order,
+            AnalyticsDb db, CancellationToken ct) =>
         {
             if (limit is < 1 or > 1000)
             {
                 return Results.ValidationProblem(new Dictionary<string, string[]> { ["limit"] = ["Between 1 and 1000."] });
+            }
+            if (order is not (null or "asc" or "desc"))
+            {
+                return Results.ValidationProblem(new Dictionary<string, string[]> { ["order"] = ["'asc' (oldest first, the default) or 'desc' (newest first)."] });
             }
             if (from > to)
             {
@@ -49,7 +55,8 @@ public static class AnalyticsEndpoints
             {
                 query = query.Where(e => e.OccurredAtTicks <= end.UtcTicks);
             }
-            var events = await query.OrderBy(e => e.Sequence).Take(limit ?? 200).ToListAsync(ct);
+            var ordered = order == "desc" ? query.OrderByDescending(e => e.Sequence) : query.OrderBy(e => e.Sequence);
+            var events = await ordered.Take(limit ?? 200).ToListAsync(ct);
             return Results.Ok(events.Select(e => new AuditEventResponse(
                 e.Sequence, e.MessageId, e.Type, e.OrderId, e.OccurredAt, e.Source, JsonDocument.Parse(e.Data).RootElement)));
         }).RequireAuthorization(MercatoAuth.AdminPolicy).Produces<List<AuditEventResponse>>();

@@ -654,7 +654,8 @@ async function sagasView(route, view) {
   await view.poll(async () => {
     const from = new Date(Date.now() - Number(windowMinutes) * 60_000).toISOString();
     const [audit, own] = await Promise.allSettled([
-      request(`/api/analytics/events${query({ from, limit: 1000 })}`, { signal: view.signal }),
+      // Newest first: past the limit, the list keeps the latest orders.
+      request(`/api/analytics/events${query({ from, limit: 1000, order: 'desc' })}`, { signal: view.signal }),
       request('/api/orders', { signal: view.signal }),
     ]);
     if (!view.alive) return;
