@@ -153,6 +153,19 @@ public sealed class KubernetesManifestTests
         Assert.All(objects.OfType<IKubernetesObject<V1ObjectMeta>>().Where(o => o is not V1Namespace), o => Assert.Equal("mercato", o.Metadata.NamespaceProperty));
     }
 
+    [SkippableTheory]
+    [InlineData("overlays/dev", false)]
+    [InlineData("overlays/production", true)]
+    public void Behind_the_production_ingress_the_gateway_takes_the_client_address_from_forwarded_headers(string overlay, bool forwarded)
+    {
+        var gateway = Manifests.Load(overlay).OfType<V1Deployment>().Single(d => d.Metadata.Name == "gateway").App();
+
+        var setting = gateway.Env.SingleOrDefault(e => e.Name == "ASPNETCORE_FORWARDEDHEADERS_ENABLED")?.Value;
+
+        // Only where an Ingress stands in front: elsewhere a client could pick its own address with the header.
+        Assert.Equal(forwarded ? "true" : null, setting);
+    }
+
     private static string StripHash(string generatedName)
     {
         // Kustomize's generators append "-<10 character hash>".

@@ -1,0 +1,64 @@
+using System.Net;
+using Mercato.ServiceDefaults.Resilience;
+using Mercato.Testing;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Mercato.Gateway.Tests;
+
+/// <summary>
+/// Anonymous rate limits count per client address. Behind an Ingress that address is in X-Forwarded-For, which the
+/// gateway reads only when told to (ASPNETCORE_FORWARDEDHEADERS_ENABLED, set by deploy/overlays/production); otherwise
+/// a client could pick its own address with the header.
+/// </summary>
+public sealed class ForwardedClientAddressTests : IAsyncLifetime
+{
+    private WebApplication _service = null!;
+
+    public async Task InitializeAsync() => _service = await LoopbackServer.StartAsync(app => app.MapGet("/{**path}", () => "ok"));
+
+    public async Task DisposeAsync() => await _service.DisposeAsync();
+
+    private async Task<(HttpStatusCode FirstClientAgain, HttpStatusCode SecondClient)> TwoClientsAsync(bool forwardedHeaders)
+    {
+        await using var gateway = new GatewayFactory(
+            new Dictionary<string, string> { ["catalog"] = LoopbackServer.AddressOf(_service) },
+            forwardedHeaders ? new Dictionary<string, string> { ["ForwardedHeaders_Enabled"] = "true" } : null);
+        using var client = gateway.CreateClient();
+        // One anonymous call per client, with nothing refilled within the test.
+        gateway.Services.GetRequiredService<PolicyStore>().Apply(new MeshPolicy
+        {
+            Version = 2,
+            Gateway = new GatewayPolicy { RateLimit = new GatewayRateLimit { AnonymousPermitsPerSecond = 1, AnonymousBurst = 1, UserPermitsPerSecond = 1, UserBurst = 1 } },
+        });
+
+        async Task<HttpStatusCode> FromAsync(string address)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, "/api/catalog/products/ping");
+            request.Headers.Add("X-Forwarded-For", address);
+            using var response = await client.SendAsync(request);
+            return response.StatusCode;
+        }
+
+        Assert.Equal(HttpStatusCode.OK, await FromAsync("203.0.113.1"));
+        return (await FromAsync("203.0.113.1"), await FromAsync("203.0.113.2"));
+    }
+
+    [Fact]
+    public async Task Behind_a_proxy_each_forwarded_client_address_has_its_own_anonymous_bucket()
+    {
+        var (again, other) = await TwoClientsAsync(forwardedHeaders: true);
+
+        Assert.Equal(HttpStatusCode.TooManyRequests, again);
+        Assert.Equal(HttpStatusCode.OK, other);
+    }
+
+    [Fact]
+    public async Task Without_the_switch_a_forwarded_address_is_ignored_and_cannot_buy_a_new_bucket()
+    {
+        var (again, other) = await TwoClientsAsync(forwardedHeaders: false);
+
+        Assert.Equal(HttpStatusCode.TooManyRequests, again);
+        Assert.Equal(HttpStatusCode.TooManyRequests, other);
+    }
+}
