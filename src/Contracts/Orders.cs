@@ -26,6 +26,9 @@ public sealed record StockReservationFailed(Guid OrderId, string Reason);
 /// <summary>Compensation: let go of what was held for an order.</summary>
 public sealed record ReleaseStock(Guid OrderId);
 
+/// <summary>Inventory let go of what it held for a cancelled order (or held nothing): the compensation is done.</summary>
+public sealed record StockReleased(Guid OrderId);
+
 /// <summary>The order is confirmed: held units leave the stock for good.</summary>
 public sealed record CommitStock(Guid OrderId);
 

@@ -282,6 +282,20 @@ public sealed class OrderingTests(OrderingFactory ordering) : IClassFixture<Orde
         Assert.Contains(view.Steps, s => s is { Name: "inventory", Status: "timed-out" });
         Assert.Contains(view.Steps, s => s is { Name: "release", Status: "requested" });
         Assert.Contains(view.Steps, s => s is { Name: "refund", Status: "pending" });
+
+        // Inventory's answer completes the release, once; its answer to a cancellation that held nothing changes nothing.
+        await ordering.DeliverAsync(new StockReleased(orderId));
+        await ordering.DeliverAsync(new StockReleased(orderId));
+        var compensated = await client.GetFromJsonAsync<OrderView>($"/api/orders/{orderId}");
+        Assert.Contains(compensated!.Steps, s => s is { Name: "release", Status: "completed" });
+        var events = await client.GetFromJsonAsync<JsonElement>($"/api/orders/{orderId}/events");
+        Assert.Single(events.EnumerateArray(), e => e.GetProperty("type").GetString() == "StockReleased");
+
+        var declined = await PlaceAsync(client);
+        await ordering.DeliverAsync(new PaymentDeclined(declined, "card declined"));
+        var before = await client.GetStringAsync($"/api/orders/{declined}");
+        await ordering.DeliverAsync(new StockReleased(declined));
+        Assert.Equal(before, await client.GetStringAsync($"/api/orders/{declined}"));
     }
 
     [Fact]

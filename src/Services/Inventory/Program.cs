@@ -11,6 +11,7 @@ builder.AddServiceDefaults();
 var failedTo = SagaStyles.From(builder.Configuration) == SagaStyle.Choreography ? new[] { "ordering", "payment", "analytics" } : ["ordering", "analytics"];
 builder.AddMessaging<InventoryDb>("inventory", routes => routes
     .Send<StockReserved>("ordering", "analytics")
+    .Send<StockReleased>("ordering")
     .Send<StockReservationFailed>(failedTo));
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddHttpClient<CatalogClient>(http => http.BaseAddress = new Uri(builder.Configuration["Inventory:CatalogUrl"] ?? "http://catalog"));

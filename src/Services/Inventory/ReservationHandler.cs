@@ -48,7 +48,7 @@ public static class ReservationHandler
         Settle(confirmed.OrderId, ReservationStatus.Committed, db, time);
 
     /// <summary>Choreography: a cancelled order's units go back.</summary>
-    public static Task Handle(OrderCancelled cancelled, InventoryDb db, TimeProvider time) => ReleaseAsync(cancelled.OrderId, db, time);
+    public static Task<StockReleased> Handle(OrderCancelled cancelled, InventoryDb db, TimeProvider time) => ReleaseAsync(cancelled.OrderId, db, time);
 
     private static async Task<object> ReserveAsync(ReserveStock command, InventoryDb db, TimeProvider time)
     {
@@ -94,14 +94,18 @@ public static class ReservationHandler
         return new StockReserved(command.OrderId);
     }
 
-    public static Task Handle(ReleaseStock command, InventoryDb db, TimeProvider time) => ReleaseAsync(command.OrderId, db, time);
+    public static Task<StockReleased> Handle(ReleaseStock command, InventoryDb db, TimeProvider time) => ReleaseAsync(command.OrderId, db, time);
 
-    /// <summary>Gives held units back and remembers the cancellation, so a late reservation for this order is refused.</summary>
-    private static async Task ReleaseAsync(Guid orderId, InventoryDb db, TimeProvider time)
+    /// <summary>
+    /// Gives held units back and remembers the cancellation, so a late reservation for this order is refused. Answers
+    /// every time (a repeat has nothing left to give back), so ordering can show the compensation as done.
+    /// </summary>
+    private static async Task<StockReleased> ReleaseAsync(Guid orderId, InventoryDb db, TimeProvider time)
     {
         var known = await db.PendingOrders.FindAsync(orderId) ?? db.PendingOrders.Add(new PendingOrder { OrderId = orderId, LinesJson = "[]" }).Entity;
         known.Cancelled = true;
         await Settle(orderId, ReservationStatus.Released, db, time);
+        return new StockReleased(orderId);
     }
 
     public static Task Handle(CommitStock command, InventoryDb db, TimeProvider time) =>

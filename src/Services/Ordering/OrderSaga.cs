@@ -191,4 +191,15 @@ public static class CompensationHandler
         }
         await store.AppendAsync(refunded.OrderId, new OrderEvent.PaymentRefunded(refunded.PaymentId, refunded.Amount, time.GetUtcNow()));
     }
+
+    /// <summary>Only a release the order asked for is recorded: inventory also answers cancellations that held nothing.</summary>
+    public static async Task Handle(StockReleased released, OrderEventStore store, TimeProvider time)
+    {
+        var view = await store.LoadViewAsync(released.OrderId);
+        if (view is null || !view.Steps.Any(s => s is { Name: "release", Status: "requested" }))
+        {
+            return;
+        }
+        await store.AppendAsync(released.OrderId, new OrderEvent.StockReleased(time.GetUtcNow()));
+    }
 }

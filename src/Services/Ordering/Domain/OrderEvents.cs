@@ -30,6 +30,8 @@ public static class OrderEvent
 
     public sealed record StockReleaseRequested(DateTimeOffset At);
 
+    public sealed record StockReleased(DateTimeOffset At);
+
     public static readonly IReadOnlyDictionary<string, Type> Types = typeof(OrderEvent).GetNestedTypes()
         .Where(t => t.IsSealed && t.Name != nameof(Types))
         .ToDictionary(t => t.Name);

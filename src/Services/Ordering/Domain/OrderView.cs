@@ -41,6 +41,7 @@ public sealed record OrderView(
         OrderEvent.RefundRequested e => view.Step("refund", "pending", e.At).Touch(e.At),
         OrderEvent.PaymentRefunded e => view.Step("refund", "completed", e.At, $"refunded {e.Amount}").Touch(e.At),
         OrderEvent.StockReleaseRequested e => view.Step("release", "requested", e.At).Touch(e.At),
+        OrderEvent.StockReleased e => view.Step("release", "completed", e.At).Touch(e.At),
         _ => throw new InvalidOperationException($"Unknown order event {@event.GetType().Name}"),
     };
 

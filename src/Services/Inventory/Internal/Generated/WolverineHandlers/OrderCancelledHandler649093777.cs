@@ -50,7 +50,11 @@ namespace Internal.Generated.WolverineHandlers
                 Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("handler.type", "Mercato.Inventory.ReservationHandler");
                 
                 // The actual message execution
-                await Mercato.Inventory.ReservationHandler.Handle(orderCancelled, inventoryDb, _timeProvider).ConfigureAwait(false);
+                var outgoing1 = await Mercato.Inventory.ReservationHandler.Handle(orderCancelled, inventoryDb, _timeProvider).ConfigureAwait(false);
+
+                
+                // Outgoing, cascaded message
+                await context.EnqueueCascadingAsync(outgoing1).ConfigureAwait(false);
 
                 
                 // Added by EF Core Transaction Middleware
