@@ -8,7 +8,9 @@ using Mercato.Testing;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Wolverine;
+using Wolverine.Tracking;
 
 namespace Mercato.Ordering.Tests;
 
@@ -66,6 +68,10 @@ public class OrderingFactory : ServiceFactory<Program>
         await using var scope = Services.CreateAsyncScope();
         await scope.ServiceProvider.GetRequiredService<IMessageBus>().InvokeAsync(message);
     }
+
+    /// <summary>Handles a message as <see cref="DeliverAsync"/> does, and tells what it sent on.</summary>
+    public async Task<ITrackedSession> DeliverAndTrackAsync(object message) =>
+        await Services.GetRequiredService<IHost>().TrackActivity().InvokeMessageAndWaitAsync(message);
 
     /// <summary>Payment's method check: card tokens (tok_...) are known.</summary>
     private sealed class PaymentMethods : HttpMessageHandler
@@ -258,7 +264,10 @@ public sealed class OrderingTests(OrderingFactory ordering) : IClassFixture<Orde
         var orderId = await PlaceAsync(client);
 
         await ordering.DeliverAsync(new PaymentCaptured(orderId, Guid.NewGuid(), 17m));
-        await ordering.DeliverAsync(new StockReservationFailed(orderId, "none left"));
+        var failed = await ordering.DeliverAndTrackAsync(new StockReservationFailed(orderId, "none left"));
+        // The compensation is asked of payment; its answer completes the refund step.
+        Assert.Equal(orderId, failed.Sent.SingleMessage<RefundPayment>().OrderId);
+        Assert.Equal(orderId, failed.Sent.SingleMessage<OrderCancelled>().OrderId);
         await ordering.DeliverAsync(new PaymentRefunded(orderId, Guid.NewGuid(), 17m));
 
         var view = await client.GetFromJsonAsync<OrderView>($"/api/orders/{orderId}");
@@ -274,7 +283,11 @@ public sealed class OrderingTests(OrderingFactory ordering) : IClassFixture<Orde
         var orderId = await PlaceAsync(client);
 
         await ordering.DeliverAsync(new PaymentCaptured(orderId, Guid.NewGuid(), 17m));
-        await ordering.DeliverAsync(new StockTimedOut(orderId, TimeSpan.Zero));
+        var timedOut = await ordering.DeliverAndTrackAsync(new StockTimedOut(orderId, TimeSpan.Zero));
+        // Compensation in reverse: stock that may be held is released, the captured payment refunded.
+        Assert.Equal(orderId, timedOut.Sent.SingleMessage<ReleaseStock>().OrderId);
+        Assert.Equal(orderId, timedOut.Sent.SingleMessage<RefundPayment>().OrderId);
+        // The reservation arrives late: the saga is over and the order stays cancelled (its stock is released again).
         await ordering.DeliverAsync(new StockReserved(orderId));
 
         var view = await client.GetFromJsonAsync<OrderView>($"/api/orders/{orderId}");

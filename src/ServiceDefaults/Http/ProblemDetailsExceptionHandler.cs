@@ -1,5 +1,7 @@
+using System.Data.Common;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Microsoft.Data.Sqlite;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc;
@@ -9,7 +11,8 @@ namespace Mercato.ServiceDefaults.Http;
 
 /// <summary>
 /// Turns request-binding failures (malformed JSON, wrong types, unparsable route values) into 400 problem details that
-/// name the offending field, and anything unexpected into a 500 without internals.
+/// name the offending field, a database that cannot be reached or is busy into a 503 with Retry-After (the request may
+/// succeed if sent again), and anything unexpected into a 500 without internals.
 /// </summary>
 public sealed partial class ProblemDetailsExceptionHandler(IProblemDetailsService problems, ILogger<ProblemDetailsExceptionHandler> logger)
     : IExceptionHandler
@@ -27,6 +30,18 @@ public sealed partial class ProblemDetailsExceptionHandler(IProblemDetailsServic
                 Detail = message,
             };
         }
+        else if (DatabaseUnavailable(exception))
+        {
+            logger.LogWarning("Database unavailable on {Method} {Path}: {Error}", httpContext.Request.Method, httpContext.Request.Path, exception.GetBaseException().Message);
+            Telemetry.SpanTags.RecordError(exception.GetBaseException().Message);
+            httpContext.Response.Headers.RetryAfter = "5";
+            problem = new ProblemDetails
+            {
+                Status = StatusCodes.Status503ServiceUnavailable,
+                Title = "Temporarily unavailable",
+                Detail = "The service could not reach its database. Nothing was changed; retry in a few seconds.",
+            };
+        }
         else
         {
             logger.LogError(exception, "Unhandled exception on {Method} {Path}", httpContext.Request.Method, httpContext.Request.Path);
@@ -39,6 +54,22 @@ public sealed partial class ProblemDetailsExceptionHandler(IProblemDetailsServic
         }
         httpContext.Response.StatusCode = problem.Status!.Value;
         return await problems.TryWriteAsync(new ProblemDetailsContext { HttpContext = httpContext, ProblemDetails = problem, Exception = exception });
+    }
+
+    /// <summary>
+    /// A transient database error anywhere in the chain (Npgsql marks connection failures and timeouts transient), or
+    /// SQLite's busy and locked, which it reports only after its own busy timeout has run out.
+    /// </summary>
+    public static bool DatabaseUnavailable(Exception exception)
+    {
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            if (e is SqliteException { SqliteErrorCode: 5 or 6 } || e is DbException { IsTransient: true })
+            {
+                return true;
+            }
+        }
+        return false;
     }
 
     private static (string Field, string Message) Describe(BadHttpRequestException bad, HttpContext context)

@@ -128,9 +128,14 @@ public static partial class OrderEndpoints
         }
         catch (DbUpdateException)
         {
-            // The same key raced in from a concurrent request and won: answer as a retry of it is answered.
+            // The same key raced in from a concurrent request and won: answer as a retry of it is answered. Any other
+            // failure goes on to the exception handler (a database that is down or busy is a 503 there).
             db.ChangeTracker.Clear();
-            return await ExistingOrderAsync(db, customerId, idempotencyKey!, fingerprint, ct) ?? throw new InvalidOperationException("Order write failed.");
+            if (await ExistingOrderAsync(db, customerId, idempotencyKey!, fingerprint, ct) is { } winner)
+            {
+                return winner;
+            }
+            throw;
         }
         return Results.Accepted($"/api/orders/{orderId}", new OrderAccepted(orderId, OrderStatus.Pending));
     }
