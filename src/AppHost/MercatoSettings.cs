@@ -12,7 +12,7 @@ public sealed partial record MercatoSettings(
     int GatewayPort, int RegistryPort, string DataDir, string AdminPassword,
     IReadOnlyDictionary<string, int> Replicas, IReadOnlyDictionary<string, int> MessagingPorts, string? OrderStepTimeout, string SagaStyle,
     HostingProfile Profile, string InstanceName, string PostgresAdmin, string RabbitMq, string? SpanDirectory = null,
-    bool RunBuiltAssemblies = true, double TraceSampleRatio = 1.0)
+    bool RunBuiltAssemblies = true, double TraceSampleRatio = 1.0, string RegistrationKey = "")
 {
     public const string DefaultPostgresAdmin = "Host=127.0.0.1;Port=5432;Username=postgres;Password=postgres";
     public const string DefaultRabbitMq = "amqp://guest:guest@127.0.0.1:5672/";
@@ -57,7 +57,9 @@ public sealed partial record MercatoSettings(
             section["RabbitMq"] ?? DefaultRabbitMq,
             section["SpanDirectory"],
             section.GetValue("RunBuiltAssemblies", true),
-            ParseSampleRatio(section["TraceSampleRatio"]));
+            ParseSampleRatio(section["TraceSampleRatio"]),
+            // A new one every run: only the processes this AppHost starts can register.
+            section["RegistrationKey"] ?? Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)));
     }
 
     private static double ParseSampleRatio(string? value) =>
@@ -158,6 +160,7 @@ public static class MercatoResources
             .RunBuiltAssembly(settings.RunBuiltAssemblies)
             .WithEnvironment("ASPNETCORE_ENVIRONMENT", "Development")
             .WithEnvironment("Registry__Url", registryUrl)
+            .WithEnvironment("Registry__RegistrationKey", settings.RegistrationKey)
             .WithEnvironment("Registry__ServiceName", serviceName)
             .WithEnvironment("Mercato__DataDir", settings.DataDir)
             // One system-wide choice: every participant routes its messages for the same saga style.

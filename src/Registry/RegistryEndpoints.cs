@@ -1,4 +1,7 @@
+using System.Security.Cryptography;
+using System.Text;
 using System.Text.RegularExpressions;
+using Microsoft.Extensions.Options;
 using Mercato.ServiceDefaults.Auth;
 using Mercato.ServiceDefaults.Discovery;
 using Mercato.ServiceDefaults.Http;
@@ -12,19 +15,21 @@ public static partial class RegistryEndpoints
         // Internal API used by every instance. Not under /api, so the gateway never exposes it.
         var registry = app.MapGroup("/registry/v1").AllowAnonymous().WithTags("Registration");
 
-        registry.MapPost("/instances", (InstanceRegistration registration, ServiceRegistry services) =>
+        // Changing who is registered takes the registration key, when the registry has one.
+        var membership = registry.MapGroup("/instances").AddEndpointFilter(RequireRegistrationKey);
+        membership.MapPost("", (InstanceRegistration registration, ServiceRegistry services) =>
         {
             var errors = Validate(registration);
             return errors.Count > 0
                 ? Results.ValidationProblem(errors)
                 : Results.Created($"/registry/v1/instances/{registration.InstanceId}", services.Register(registration));
-        }).Produces<ServiceInstance>(StatusCodes.Status201Created);
-        registry.MapPut("/instances/{instanceId}/heartbeat", (string instanceId, ServiceRegistry services) =>
+        }).Produces<ServiceInstance>(StatusCodes.Status201Created).ProducesProblem(StatusCodes.Status401Unauthorized);
+        membership.MapPut("/{instanceId}/heartbeat", (string instanceId, ServiceRegistry services) =>
             services.Heartbeat(instanceId) ? Results.NoContent() : NotRegistered(instanceId))
-            .Produces(StatusCodes.Status204NoContent).ProducesProblem(StatusCodes.Status404NotFound);
-        registry.MapDelete("/instances/{instanceId}", (string instanceId, ServiceRegistry services) =>
+            .Produces(StatusCodes.Status204NoContent).ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status401Unauthorized);
+        membership.MapDelete("/{instanceId}", (string instanceId, ServiceRegistry services) =>
             services.Deregister(instanceId, "deregistered by the instance") ? Results.NoContent() : NotRegistered(instanceId))
-            .Produces(StatusCodes.Status204NoContent).ProducesProblem(StatusCodes.Status404NotFound);
+            .Produces(StatusCodes.Status204NoContent).ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status401Unauthorized);
         registry.MapGet("/instances", (ServiceRegistry services) => services.Healthy());
         registry.MapGet("/services/{serviceName}", (string serviceName, ServiceRegistry services) => services.Healthy(serviceName));
 
@@ -34,6 +39,21 @@ public static partial class RegistryEndpoints
                     .Select(g => new RegisteredService(g.Key, g.Count(i => i.Status == InstanceStatus.Healthy), [.. g])))
             .RequireAuthorization(MercatoAuth.AdminPolicy)
             .WithTags("Registry");
+    }
+
+    private static async ValueTask<object?> RequireRegistrationKey(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    {
+        var http = context.HttpContext;
+        var expected = http.RequestServices.GetRequiredService<IOptions<RegistryOptions>>().Value.RegistrationKey;
+        if (expected is not { Length: > 0 })
+        {
+            return await next(context);
+        }
+        var shown = http.Request.Headers[RegistryOptions.RegistrationKeyHeader].ToString();
+        return CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(shown), Encoding.UTF8.GetBytes(expected))
+            ? await next(context)
+            : Results.Problem(statusCode: StatusCodes.Status401Unauthorized, title: "Registration key required",
+                detail: $"Registering, renewing and leaving take this system's registration key in the {RegistryOptions.RegistrationKeyHeader} header.");
     }
 
     private static IResult NotRegistered(string instanceId) =>

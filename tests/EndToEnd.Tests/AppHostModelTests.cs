@@ -100,6 +100,18 @@ public sealed class AppHostModelTests
     }
 
     [Fact]
+    public async Task Every_process_gets_the_runs_registration_key_and_each_run_makes_a_new_one()
+    {
+        var first = await EnvironmentsAsync();
+        var second = await EnvironmentsAsync();
+
+        var key = first["registry"]["Registry__RegistrationKey"];
+        Assert.Equal(64, key.Length);
+        Assert.All(first.Values, environment => Assert.Equal(key, environment.GetValueOrDefault("Registry__RegistrationKey")));
+        Assert.NotEqual(key, second["registry"]["Registry__RegistrationKey"]);
+    }
+
+    [Fact]
     public async Task Every_trace_is_recorded_by_default()
     {
         var environments = await EnvironmentsAsync();

@@ -40,6 +40,33 @@ public sealed class RegistryApiTests(RegistryFactory registry, HealthyInstance l
     }
 
     [Fact]
+    public async Task With_a_registration_key_only_holders_of_it_register_renew_or_leave()
+    {
+        await using var guarded = registry.WithWebHostBuilder(b => b.UseSetting("Registry:RegistrationKey", "the-key"));
+        var stranger = guarded.CreateClient();
+        var member = guarded.CreateClient();
+        member.DefaultRequestHeaders.Add(RegistryOptions.RegistrationKeyHeader, "the-key");
+        var impostor = Registration("identity", live.Address);
+        var instance = Registration("identity", live.Address);
+
+        await ProblemAssert.IsProblem(await stranger.PostAsJsonAsync("/registry/v1/instances", impostor), HttpStatusCode.Unauthorized);
+        using (var wrongKey = new HttpRequestMessage(HttpMethod.Post, "/registry/v1/instances") { Content = JsonContent.Create(impostor) })
+        {
+            wrongKey.Headers.Add(RegistryOptions.RegistrationKeyHeader, "the-kez");
+            await ProblemAssert.IsProblem(await stranger.SendAsync(wrongKey), HttpStatusCode.Unauthorized);
+        }
+        Assert.Equal(HttpStatusCode.Created, (await member.PostAsJsonAsync("/registry/v1/instances", instance)).StatusCode);
+        await ProblemAssert.IsProblem(await stranger.PutAsync($"/registry/v1/instances/{instance.InstanceId}/heartbeat", null), HttpStatusCode.Unauthorized);
+        await ProblemAssert.IsProblem(await stranger.DeleteAsync($"/registry/v1/instances/{instance.InstanceId}"), HttpStatusCode.Unauthorized);
+
+        // Discovery stays open to read, and lists only the holder's instance.
+        var listed = await stranger.GetFromJsonAsync<List<ServiceInstance>>("/registry/v1/services/identity");
+        Assert.Equal([instance.InstanceId], listed!.Select(i => i.InstanceId).Where(id => id == instance.InstanceId || id == impostor.InstanceId));
+        Assert.Equal(HttpStatusCode.NoContent, (await member.PutAsync($"/registry/v1/instances/{instance.InstanceId}/heartbeat", null)).StatusCode);
+        Assert.Equal(HttpStatusCode.NoContent, (await member.DeleteAsync($"/registry/v1/instances/{instance.InstanceId}")).StatusCode);
+    }
+
+    [Fact]
     public async Task An_instance_failing_its_readiness_probe_is_evicted()
     {
         var client = registry.CreateClient();

@@ -16,7 +16,7 @@ public sealed class RegistryClient(HttpClient http) : IDisposable
     public static RegistryClient Create(IOptions<RegistryOptions> options)
     {
         var url = options.Value.Url ?? throw new InvalidOperationException("Registry:Url is not configured.");
-        return new RegistryClient(new HttpClient(new SocketsHttpHandler
+        var http = new HttpClient(new SocketsHttpHandler
         {
             ConnectTimeout = TimeSpan.FromSeconds(2),
             PooledConnectionLifetime = TimeSpan.FromMinutes(2),
@@ -24,7 +24,12 @@ public sealed class RegistryClient(HttpClient http) : IDisposable
         {
             BaseAddress = new Uri(url.TrimEnd('/') + "/"),
             Timeout = TimeSpan.FromSeconds(5),
-        });
+        };
+        if (options.Value.RegistrationKey is { Length: > 0 } key)
+        {
+            http.DefaultRequestHeaders.Add(RegistryOptions.RegistrationKeyHeader, key);
+        }
+        return new RegistryClient(http);
     }
 
     public async Task RegisterAsync(InstanceRegistration registration, CancellationToken ct)

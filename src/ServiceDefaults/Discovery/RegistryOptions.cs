@@ -19,6 +19,15 @@ public sealed class RegistryOptions
 
     public string InstanceId { get; set; } = "";
 
+    /// <summary>
+    /// The shared secret an instance shows (header <see cref="RegistrationKeyHeader"/>) to register, renew or leave. A
+    /// registry that has one refuses those calls without it, so no other process can register as "identity" and hand
+    /// out its own signing keys. Unset, anyone who reaches the registry may register. The AppHost makes one per run.
+    /// </summary>
+    public string? RegistrationKey { get; set; }
+
+    public const string RegistrationKeyHeader = "X-Registry-Key";
+
     public string Version { get; set; } = "1.0.0";
 
     /// <summary>Address to advertise; by default the first address Kestrel actually bound.</summary>
