@@ -11,8 +11,8 @@ namespace Mercato.ServiceDefaults.Resilience;
 /// <summary>
 /// The in-process sidecar: every HttpClient gets one Polly pipeline per target service (the request's logical host,
 /// before discovery resolves it), built from that target's entry in the policy document and rebuilt when it changes.
-/// Outermost first: total timeout (or the caller's shorter <see cref="Budget"/>) → retry (exponential backoff, full jitter, idempotent methods only) → circuit breaker
-/// → per-attempt timeout → bulkhead → rate limit.
+/// Outermost first: total timeout (or the caller's shorter <see cref="Budget"/>) → retry (exponential backoff, full
+/// jitter, idempotent methods only) → circuit breaker → per-attempt timeout → bulkhead → rate limit.
 /// </summary>
 public static class MeshPipeline
 {
