@@ -16,20 +16,21 @@ public static partial class RegistryEndpoints
         var registry = app.MapGroup("/registry/v1").AllowAnonymous().WithTags("Registration");
 
         // Changing who is registered takes the registration key, when the registry has one.
-        var membership = registry.MapGroup("/instances").AddEndpointFilter(RequireRegistrationKey);
+        var membership = registry.MapGroup("/instances").AddEndpointFilter(RequireRegistrationKey)
+            .ProducesProblem(StatusCodes.Status401Unauthorized);
         membership.MapPost("", (InstanceRegistration registration, ServiceRegistry services) =>
         {
             var errors = Validate(registration);
             return errors.Count > 0
                 ? Results.ValidationProblem(errors)
                 : Results.Created($"/registry/v1/instances/{registration.InstanceId}", services.Register(registration));
-        }).Produces<ServiceInstance>(StatusCodes.Status201Created).ProducesProblem(StatusCodes.Status401Unauthorized);
+        }).Produces<ServiceInstance>(StatusCodes.Status201Created);
         membership.MapPut("/{instanceId}/heartbeat", (string instanceId, ServiceRegistry services) =>
             services.Heartbeat(instanceId) ? Results.NoContent() : NotRegistered(instanceId))
-            .Produces(StatusCodes.Status204NoContent).ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status401Unauthorized);
+            .Produces(StatusCodes.Status204NoContent).ProducesProblem(StatusCodes.Status404NotFound);
         membership.MapDelete("/{instanceId}", (string instanceId, ServiceRegistry services) =>
             services.Deregister(instanceId, "deregistered by the instance") ? Results.NoContent() : NotRegistered(instanceId))
-            .Produces(StatusCodes.Status204NoContent).ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status401Unauthorized);
+            .Produces(StatusCodes.Status204NoContent).ProducesProblem(StatusCodes.Status404NotFound);
         registry.MapGet("/instances", (ServiceRegistry services) => services.Healthy());
         registry.MapGet("/services/{serviceName}", (string serviceName, ServiceRegistry services) => services.Healthy(serviceName));
 

@@ -301,7 +301,7 @@ public abstract class MercatoSystem : IAsyncLifetime
     /// </summary>
     private static int FreePort()
     {
-        var ephemeralStart = EphemeralRangeStart();
+        var ephemeralStart = EphemeralRangeStart.Value;
         for (var attempt = 0; attempt < 200; attempt++)
         {
             var port = Random.Shared.Next(20_000, ephemeralStart);
@@ -323,7 +323,9 @@ public abstract class MercatoSystem : IAsyncLifetime
     /// <summary>Ports handed out in this test run: two systems of one run never get the same one.</summary>
     private static readonly HashSet<int> PortsInUse = [];
 
-    private static int EphemeralRangeStart()
+    private static readonly Lazy<int> EphemeralRangeStart = new(ReadEphemeralRangeStart);
+
+    private static int ReadEphemeralRangeStart()
     {
         const string range = "/proc/sys/net/ipv4/ip_local_port_range";
         return File.Exists(range) && int.TryParse(File.ReadAllText(range).Split((char[])['\t', ' ', '\n'], StringSplitOptions.RemoveEmptyEntries)[0], out var start) && start > 21_000

@@ -60,7 +60,7 @@ public sealed partial class ProblemDetailsExceptionHandler(IProblemDetailsServic
     /// A transient database error anywhere in the chain (Npgsql marks connection failures and timeouts transient), or
     /// SQLite's busy and locked, which it reports only after its own busy timeout has run out.
     /// </summary>
-    public static bool DatabaseUnavailable(Exception exception)
+    private static bool DatabaseUnavailable(Exception exception)
     {
         for (var e = exception; e is not null; e = e.InnerException)
         {
