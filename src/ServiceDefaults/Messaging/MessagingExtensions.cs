@@ -47,8 +47,7 @@ public static class MessagingExtensions
         var profile = DeploymentProfiles.From(config);
         if (profile == DeploymentProfile.ScaleOut && config.GetConnectionString("rabbitmq") is { } rabbit && Uri.TryCreate(rabbit, UriKind.Absolute, out var broker))
         {
-            builder.Services.AddHealthChecks().Add(new HealthCheckRegistration(
-                "transport", _ => new TransportHealthCheck(broker.Host, broker.Port > 0 ? broker.Port : 5672, "RabbitMQ"), null, [HealthTags.Ready]));
+            builder.Services.AddBrokerHealthCheck(broker, database);
         }
         else if (profile != DeploymentProfile.ScaleOut && config.GetValue<int?>("Messaging:Port") is { } port)
         {

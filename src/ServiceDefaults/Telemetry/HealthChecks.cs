@@ -1,20 +1,24 @@
 using System.Diagnostics;
 using System.Net.Sockets;
 using System.Text.Json;
+using Mercato.ServiceDefaults.Data;
 using Mercato.ServiceDefaults.Discovery;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
+using RabbitMQ.Client;
 
 namespace Mercato.ServiceDefaults.Telemetry;
 
 /// <summary>
-/// Is the message transport reachable: the broker (scale-out, RabbitMQ) or this service's own TCP listener (embedded).
-/// Reported with readiness, but as Degraded, not Unhealthy: the outbox holds outgoing messages until the broker is back,
-/// so the service can still answer requests, and taking every messaging service out of the registry during a broker
-/// restart would turn a delay into an outage (the broker-restart test caught exactly that).
+/// Is this service's own TCP message listener (embedded profile) accepting connections. The broker of the scale-out
+/// profile is checked by AspNetCore.HealthChecks.Rabbitmq over <see cref="BrokerHealthConnection"/> instead: an AMQP
+/// channel proves credentials and virtual host too, which a TCP connect cannot.
+/// Both report with readiness, but as Degraded, not Unhealthy: the outbox holds outgoing messages until the transport
+/// is back, so the service can still answer requests, and taking every messaging service out of the registry during a
+/// broker restart would turn a delay into an outage (the broker-restart test caught exactly that).
 /// </summary>
 public sealed class TransportHealthCheck(string host, int port, string what) : IHealthCheck
 {
@@ -32,6 +36,62 @@ public sealed class TransportHealthCheck(string host, int port, string what) : I
         {
             return HealthCheckResult.Degraded($"{what} at {host}:{port} is not reachable: {ex.Message}; messages wait in the outbox.");
         }
+    }
+}
+
+public static class BrokerHealthCheckExtensions
+{
+    /// <summary>The readiness check "transport" of a scale-out service: can it open a channel on the RabbitMQ broker.</summary>
+    public static IServiceCollection AddBrokerHealthCheck(this IServiceCollection services, Uri broker, string service)
+    {
+        services.AddSingleton(new BrokerHealthConnection(broker, $"{service} health check"));
+        services.AddHealthChecks().AddRabbitMQ(
+            provider => provider.GetRequiredService<BrokerHealthConnection>().GetAsync(),
+            "transport", HealthStatus.Degraded, [HealthTags.Ready], TimeSpan.FromSeconds(3));
+        return services;
+    }
+}
+
+/// <summary>
+/// The one long-lived AMQP connection the broker health check opens its channels on (RabbitMQ advises against a
+/// connection per probe). Opened at the first check, and again at the next check after an attempt that failed; after
+/// a broker restart the client's automatic recovery reopens it.
+/// </summary>
+public sealed class BrokerHealthConnection(Uri broker, string clientName) : IAsyncDisposable
+{
+    private readonly SemaphoreSlim _opening = new(1, 1);
+    private IConnection? _connection;
+
+    public async Task<IConnection> GetAsync()
+    {
+        if (_connection is { } open)
+        {
+            return open;
+        }
+        await _opening.WaitAsync();
+        try
+        {
+            return _connection ??= await new ConnectionFactory
+            {
+                Uri = broker,
+                AutomaticRecoveryEnabled = true,
+                ClientProvidedName = clientName,
+                RequestedConnectionTimeout = TimeSpan.FromSeconds(2),
+            }.CreateConnectionAsync();
+        }
+        finally
+        {
+            _opening.Release();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_connection is { } open)
+        {
+            await open.DisposeAsync();
+        }
+        _opening.Dispose();
     }
 }
 

@@ -1,0 +1,84 @@
+using System.Net;
+using System.Net.Sockets;
+using Mercato.ServiceDefaults.Telemetry;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Logging;
+
+namespace Mercato.Registry.Tests;
+
+/// <summary>
+/// The scale-out services' readiness check of the broker, against the real RabbitMQ of .ci/servers.sh
+/// (MERCATO_TEST_RABBITMQ overrides its address). Skipped without it unless MERCATO_REQUIRE_SCALEOUT=1 (CI), where it fails.
+/// </summary>
+public sealed class BrokerHealthCheckTests
+{
+    private static readonly Uri Broker = new(Environment.GetEnvironmentVariable("MERCATO_TEST_RABBITMQ") ?? "amqp://guest:guest@127.0.0.1:5672/");
+
+    [SkippableFact]
+    public async Task A_reachable_broker_with_the_right_credentials_is_healthy_and_the_check_keeps_one_connection()
+    {
+        await using var services = Services(Broker);
+        var first = await CheckAsync(services);
+        SkipUnlessRequired(first);
+
+        Assert.Equal(HealthStatus.Healthy, first.Status);
+        var connection = await services.GetRequiredService<BrokerHealthConnection>().GetAsync();
+        Assert.Equal(HealthStatus.Healthy, (await CheckAsync(services)).Status);
+        Assert.Same(connection, await services.GetRequiredService<BrokerHealthConnection>().GetAsync());
+    }
+
+    [SkippableFact]
+    public async Task A_broker_that_refuses_the_credentials_is_degraded_though_it_accepts_TCP_connections()
+    {
+        await using (var rightPassword = Services(Broker))
+        {
+            SkipUnlessRequired(await CheckAsync(rightPassword));
+        }
+        var wrongPassword = new UriBuilder(Broker) { Password = "not-the-password" }.Uri;
+        await using var services = Services(wrongPassword);
+
+        var result = await CheckAsync(services);
+
+        Assert.Equal(HealthStatus.Degraded, result.Status);
+        Assert.Contains("ACCESS_REFUSED", result.Exception?.ToString() ?? "", StringComparison.OrdinalIgnoreCase);
+        // What the check replaced, a TCP connect, would have called this broker reachable.
+        using var tcp = new TcpClient();
+        await tcp.ConnectAsync(Broker.Host, Broker.Port);
+    }
+
+    [Fact]
+    public async Task No_broker_at_the_address_is_degraded_not_unhealthy()
+    {
+        var port = UnusedPort();
+        await using var services = Services(new UriBuilder(Broker) { Host = "127.0.0.1", Port = port }.Uri);
+
+        var result = await CheckAsync(services);
+
+        Assert.Equal(HealthStatus.Degraded, result.Status);
+        Assert.NotNull(result.Exception);
+    }
+
+    private static ServiceProvider Services(Uri broker)
+    {
+        var services = new ServiceCollection().AddLogging(logging => logging.SetMinimumLevel(LogLevel.Warning));
+        services.AddBrokerHealthCheck(broker, "registry-tests");
+        return services.BuildServiceProvider();
+    }
+
+    private static async Task<HealthReportEntry> CheckAsync(ServiceProvider services) =>
+        (await services.GetRequiredService<HealthCheckService>().CheckHealthAsync()).Entries["transport"];
+
+    private static void SkipUnlessRequired(HealthReportEntry withRightCredentials)
+    {
+        Skip.If(withRightCredentials.Status != HealthStatus.Healthy && Environment.GetEnvironmentVariable("MERCATO_REQUIRE_SCALEOUT") != "1",
+            $"RabbitMQ not reachable at {Broker.Host}:{Broker.Port} ({withRightCredentials.Exception?.Message}); run `sudo bash .ci/servers.sh`.");
+    }
+
+    private static int UnusedPort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
