@@ -79,6 +79,42 @@ public sealed class CatalogApiTests(ServiceFactory<Program> catalog) : IClassFix
         Assert.False(invalid.Headers.CacheControl?.Public ?? false);
     }
 
+    [Fact]
+    public async Task Lists_the_products_asked_for_by_id_in_the_order_asked_each_once_without_unknown_ones()
+    {
+        var client = catalog.CreateClient();
+        var seeded = (await client.GetFromJsonAsync<ProductPage>("/api/catalog/products?pageSize=3"))!.Items;
+        var unknown = Guid.NewGuid();
+
+        var commaSeparated = await client.GetFromJsonAsync<ProductPage>(
+            $"/api/catalog/products?ids={seeded[2].Id},{unknown},{seeded[0].Id},{seeded[2].Id}");
+        var repeated = await client.GetFromJsonAsync<ProductPage>($"/api/catalog/products?ids={seeded[1].Id}&ids={seeded[0].Id}");
+
+        Assert.Equal([seeded[2], seeded[0]], commaSeparated!.Items);
+        Assert.Equal(2, commaSeparated.Total);
+        Assert.Equal([seeded[1].Id, seeded[0].Id], repeated!.Items.Select(p => p.Id));
+    }
+
+    [Theory]
+    [InlineData("ids=abc", "ids")]
+    [InlineData("ids=00000000-0000-0000-0000-000000000000", "ids")]
+    [InlineData("ids=5b0f6a57-3f7e-4b4e-9d55-0d3f5a0e8a01,", "ids")]
+    [InlineData("ids=5b0f6a57-3f7e-4b4e-9d55-0d3f5a0e8a01&q=mug", "ids")]
+    [InlineData("ids=5b0f6a57-3f7e-4b4e-9d55-0d3f5a0e8a01&page=2", "ids")]
+    public async Task Rejects_bad_ids(string query, string field)
+    {
+        var response = await catalog.CreateClient().GetAsync($"/api/catalog/products?{query}");
+        await ProblemAssert.NamesField(response, field);
+    }
+
+    [Fact]
+    public async Task Rejects_more_than_100_ids()
+    {
+        var ids = string.Join(',', Enumerable.Range(0, ProductEndpoints.MaxPageSize + 1).Select(_ => Guid.NewGuid()));
+        var response = await catalog.CreateClient().GetAsync($"/api/catalog/products?ids={ids}");
+        await ProblemAssert.NamesField(response, "ids");
+    }
+
     [Theory]
     [InlineData("pageSize=100000", "pageSize")]
     [InlineData("pageSize=0", "pageSize")]

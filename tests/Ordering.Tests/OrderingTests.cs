@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
@@ -7,6 +8,7 @@ using Mercato.Ordering.Domain;
 using Mercato.Testing;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Wolverine;
@@ -20,12 +22,15 @@ public class OrderingFactory : ServiceFactory<Program>
     public static readonly Guid Mug = Guid.NewGuid();
     public static readonly Guid Kettle = Guid.NewGuid();
 
+    /// <summary>Every request ordering sent to the catalog.</summary>
+    public ConcurrentQueue<Uri> CatalogRequests { get; } = new();
+
     /// <summary>A method the payment stand-in cannot check: it answers 503, as a payment service in trouble would.</summary>
     public const string UncheckableMethod = "tok_payment_down";
 
     protected override void ConfigureTestServices(IServiceCollection services)
     {
-        services.AddHttpClient<CatalogClient>().ConfigurePrimaryHttpMessageHandler(() => new PriceList());
+        services.AddHttpClient<CatalogClient>().ConfigurePrimaryHttpMessageHandler(() => new PriceList(CatalogRequests));
         services.AddHttpClient<PaymentClient>().ConfigurePrimaryHttpMessageHandler(() => new PaymentMethods());
     }
 
@@ -88,15 +93,17 @@ public class OrderingFactory : ServiceFactory<Program>
         }
     }
 
-    private sealed class PriceList : HttpMessageHandler
+    /// <summary>The catalog's price lookup, <c>GET /api/catalog/products?ids=a,b</c>: the known products among the ids.</summary>
+    private sealed class PriceList(ConcurrentQueue<Uri> requests) : HttpMessageHandler
     {
         protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
-            var id = Guid.Parse(request.RequestUri!.Segments[^1]);
-            decimal? price = id == Mug ? 8.5m : id == Kettle ? 45m : null;
-            return Task.FromResult(price is null
-                ? new HttpResponseMessage(HttpStatusCode.NotFound)
-                : new HttpResponseMessage(HttpStatusCode.OK) { Content = JsonContent.Create(new { id, name = "x", price }) });
+            requests.Enqueue(request.RequestUri!);
+            Assert.Equal("/api/catalog/products", request.RequestUri!.AbsolutePath);
+            var ids = QueryHelpers.ParseQuery(request.RequestUri.Query)["ids"].SelectMany(v => v!.Split(',')).Select(Guid.Parse);
+            var items = ids.Select(id => (id, price: id == Mug ? 8.5m : id == Kettle ? 45m : (decimal?)null))
+                .Where(x => x.price is not null).Select(x => new { x.id, name = "x", x.price }).ToList();
+            return Task.FromResult(new HttpResponseMessage(HttpStatusCode.OK) { Content = JsonContent.Create(new { items }) });
         }
     }
 }
@@ -107,9 +114,10 @@ public sealed class OrderingTests(OrderingFactory ordering) : IClassFixture<Orde
         ordering.PlaceAsync(client, body ?? new { items = new[] { new { productId = OrderingFactory.Mug, quantity = 2 } } });
 
     [Fact]
-    public async Task Placing_an_order_prices_it_stores_its_first_event_and_starts_the_saga()
+    public async Task Placing_an_order_prices_it_in_one_catalog_call_stores_its_first_event_and_starts_the_saga()
     {
         var client = ordering.CreateCustomerClient();
+        ordering.CatalogRequests.Clear();
         var orderId = await PlaceAsync(client, new
         {
             items = new[] { new { productId = OrderingFactory.Mug, quantity = 2 }, new { productId = OrderingFactory.Kettle, quantity = 1 }, new { productId = OrderingFactory.Mug, quantity = 1 } },
@@ -124,6 +132,8 @@ public sealed class OrderingTests(OrderingFactory ordering) : IClassFixture<Orde
         Assert.Equal(3, view.Items.Single(i => i.ProductId == OrderingFactory.Mug).Quantity);
         Assert.Equal("Submitted", Assert.Single(events.EnumerateArray()).GetProperty("type").GetString());
         Assert.Equal(SagaStage.AwaitingPayment, saga.Stage);
+        var priced = Assert.Single(ordering.CatalogRequests);
+        Assert.Equal($"?ids={OrderingFactory.Mug},{OrderingFactory.Kettle}", priced.Query);
     }
 
     [Fact]

@@ -39,9 +39,13 @@ public static class ProductEndpoints
             .Produces<ProductResponse>().ProducesProblem(StatusCodes.Status404NotFound);
     }
 
-    private static async Task<IResult> ListAsync(string? q, int? page, int? pageSize, CatalogDb db, IProductSearch search, HybridCache cache,
+    private static async Task<IResult> ListAsync(string? q, int? page, int? pageSize, string[]? ids, CatalogDb db, IProductSearch search, HybridCache cache,
         HttpResponse response, IOptions<CatalogOptions> options, CancellationToken ct)
     {
+        if (ids is { Length: > 0 })
+        {
+            return await ListByIdsAsync(ids, q is not null || page is not null || pageSize is not null, db, cache, response, options.Value, ct);
+        }
         var errors = new Dictionary<string, string[]>();
         if (page is < 1 or > 1_000_000)
         {
@@ -77,13 +81,60 @@ public static class ProductEndpoints
         return Results.Ok(result);
     }
 
-    private static async Task<IResult> GetAsync(Guid id, CatalogDb db, HybridCache cache, HttpResponse response, IOptions<CatalogOptions> options, CancellationToken ct)
+    /// <summary>
+    /// <c>?ids=a,b</c> (or <c>?ids=a&amp;ids=b</c>): the products with these ids that exist, in the order asked, each id
+    /// once; ids the catalog does not have are left out. What a caller pricing several products asks in one call.
+    /// </summary>
+    private static async Task<IResult> ListByIdsAsync(string[] values, bool withPaging, CatalogDb db, HybridCache cache,
+        HttpResponse response, CatalogOptions options, CancellationToken ct)
     {
-        var product = await cache.GetOrCreateAsync(
+        var ids = new List<Guid>();
+        string? problem = withPaging ? "Cannot be combined with q, page or pageSize." : null;
+        foreach (var value in values.SelectMany(v => v.Split(',', StringSplitOptions.TrimEntries)))
+        {
+            if (problem is not null)
+            {
+                break;
+            }
+            if (!Guid.TryParse(value, out var id) || id == Guid.Empty)
+            {
+                problem = $"'{(value.Length > 40 ? value[..40] + "…" : value)}' is not a product id.";
+            }
+            else if (!ids.Contains(id))
+            {
+                ids.Add(id);
+            }
+        }
+        if (problem is null && ids.Count > MaxPageSize)
+        {
+            problem = $"At most {MaxPageSize} ids.";
+        }
+        if (problem is not null)
+        {
+            return Results.ValidationProblem(new Dictionary<string, string[]> { ["ids"] = [problem] });
+        }
+        var found = new List<ProductResponse>(ids.Count);
+        foreach (var id in ids)
+        {
+            if (await FindAsync(id, db, cache, ct) is { } product)
+            {
+                found.Add(product);
+            }
+        }
+        AllowSharedCaching(response, options);
+        return Results.Ok(new ProductPage(found, found.Count, 1, ids.Count));
+    }
+
+    private static ValueTask<ProductResponse?> FindAsync(Guid id, CatalogDb db, HybridCache cache, CancellationToken ct) =>
+        cache.GetOrCreateAsync(
             $"product:{id}",
             async token => await db.Products.AsNoTracking().Where(x => x.Id == id).Select(x => ProductResponse.From(x)).SingleOrDefaultAsync(token),
             tags: [CacheTag],
             cancellationToken: ct);
+
+    private static async Task<IResult> GetAsync(Guid id, CatalogDb db, HybridCache cache, HttpResponse response, IOptions<CatalogOptions> options, CancellationToken ct)
+    {
+        var product = await FindAsync(id, db, cache, ct);
         if (product is null)
         {
             return NotFound(id);

@@ -1,4 +1,3 @@
-using System.Net;
 using System.Net.Http.Json;
 
 namespace Mercato.Ordering;
@@ -8,14 +7,15 @@ public sealed record CatalogProduct(Guid Id, string Name, decimal Price);
 /// <summary>Reads current prices from the catalog (http://catalog, resolved through the registry).</summary>
 public sealed class CatalogClient(HttpClient http)
 {
-    public async Task<CatalogProduct?> FindAsync(Guid productId, CancellationToken ct)
+    private sealed record ProductPage(List<CatalogProduct> Items);
+
+    /// <summary>
+    /// The products the catalog has among <paramref name="productIds"/>, priced in one call
+    /// (<c>GET /api/catalog/products?ids=</c>, at most 100 ids; an order has at most <see cref="OrderEndpoints.MaxLines"/>).
+    /// </summary>
+    public async Task<Dictionary<Guid, CatalogProduct>> FindAsync(IReadOnlyCollection<Guid> productIds, CancellationToken ct)
     {
-        using var response = await http.GetAsync($"/api/catalog/products/{productId}", ct);
-        if (response.StatusCode == HttpStatusCode.NotFound)
-        {
-            return null;
-        }
-        response.EnsureSuccessStatusCode();
-        return await response.Content.ReadFromJsonAsync<CatalogProduct>(ct);
+        var page = await http.GetFromJsonAsync<ProductPage>($"/api/catalog/products?ids={string.Join(',', productIds)}", ct);
+        return (page?.Items ?? []).Where(p => productIds.Contains(p.Id)).ToDictionary(p => p.Id);
     }
 }

@@ -83,16 +83,10 @@ public static partial class OrderEndpoints
 
         System.Diagnostics.Activity.Current?.SetTag(Mercato.ServiceDefaults.Telemetry.SpanTags.UserId, customerId)
             .SetTag(Mercato.ServiceDefaults.Telemetry.SpanTags.ItemCount, items.Count);
-        var prices = new Dictionary<Guid, decimal>();
+        Dictionary<Guid, CatalogProduct> products;
         try
         {
-            foreach (var productId in items.Select(i => i.ProductId!.Value).Distinct())
-            {
-                if (await catalog.FindAsync(productId, ct) is { } product)
-                {
-                    prices[productId] = product.Price;
-                }
-            }
+            products = await catalog.FindAsync([.. items.Select(i => i.ProductId!.Value).Distinct()], ct);
         }
         catch (Exception ex) when (Mercato.ServiceDefaults.Http.Downstream.IsUnavailable(ex, ct))
         {
@@ -100,7 +94,7 @@ public static partial class OrderEndpoints
             return Results.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "Catalog unavailable",
                 detail: "Prices could not be read; nothing was ordered. Try again shortly.");
         }
-        var unknown = items.Select((item, index) => (item, index)).Where(x => !prices.ContainsKey(x.item.ProductId!.Value)).ToList();
+        var unknown = items.Select((item, index) => (item, index)).Where(x => !products.ContainsKey(x.item.ProductId!.Value)).ToList();
         if (unknown.Count > 0)
         {
             return Results.ValidationProblem(unknown.ToDictionary(
@@ -109,7 +103,7 @@ public static partial class OrderEndpoints
 
         var lines = items
             .GroupBy(i => i.ProductId!.Value)
-            .Select(g => new OrderLine(g.Key, g.Sum(i => i.Quantity!.Value), prices[g.Key]))
+            .Select(g => new OrderLine(g.Key, g.Sum(i => i.Quantity!.Value), products[g.Key].Price))
             .ToList();
         var total = lines.Sum(l => l.UnitPrice * l.Quantity);
         if (await payments.CheckMethodAsync(paymentMethod, ct) is { Accepted: false } refused)
