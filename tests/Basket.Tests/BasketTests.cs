@@ -6,7 +6,6 @@ using Mercato.Basket.Data;
 using Mercato.ServiceDefaults.Resilience;
 using Mercato.Testing;
 using Microsoft.AspNetCore.Hosting;
-using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -255,27 +254,18 @@ public sealed class BasketTests(BasketFactory basket) : IClassFixture<BasketFact
     [Fact]
     public async Task While_its_database_is_locked_a_write_is_503_with_retry_after_and_changes_nothing()
     {
-        var file = Path.Combine(basket.DataDir, "basket.db");
-        // A short busy timeout, so the test waits 1 s for SQLite to give up instead of the default 30.
-        await using var impatient = basket.WithWebHostBuilder(b => b.UseSetting("ConnectionStrings:basket", $"Data Source={file};Default Timeout=1"));
+        await using var impatient = basket.WithImpatientDatabase("basket");
         var client = impatient.CreateClient();
         client.DefaultRequestHeaders.Authorization = new("Bearer", basket.Tokens.Issue(Guid.NewGuid(), "customer"));
         var kept = Guid.NewGuid();
         (await client.PutAsJsonAsync("/api/basket", new { items = new[] { new { productId = kept, quantity = 1 } } })).EnsureSuccessStatusCode();
 
-        await using (var holder = new SqliteConnection($"Data Source={file}"))
+        await using (await basket.LockDatabaseAsync("basket"))
         {
-            await holder.OpenAsync();
-            await using var hold = holder.CreateCommand();
-            hold.CommandText = "BEGIN EXCLUSIVE;";
-            await hold.ExecuteNonQueryAsync();
-
             var refused = await client.PutAsJsonAsync("/api/basket", new { items = new[] { new { productId = Guid.NewGuid(), quantity = 2 } } });
 
             await ProblemAssert.IsProblem(refused, HttpStatusCode.ServiceUnavailable);
             Assert.Equal(TimeSpan.FromSeconds(5), refused.Headers.RetryAfter?.Delta);
-            hold.CommandText = "ROLLBACK;";
-            await hold.ExecuteNonQueryAsync();
         }
 
         Assert.Equal([new BasketLineResponse(kept, 1)], (await client.GetFromJsonAsync<BasketResponse>("/api/basket"))!.Items);

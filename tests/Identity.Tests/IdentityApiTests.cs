@@ -53,6 +53,24 @@ public sealed class IdentityApiTests(IdentityFactory identity) : IClassFixture<I
     }
 
     [Fact]
+    public async Task While_its_database_is_locked_a_registration_is_503_with_retry_after_not_e_mail_taken()
+    {
+        await using var impatient = identity.WithImpatientDatabase("identity");
+        var client = impatient.CreateClient();
+        var email = NewEmail();
+
+        await using (await identity.LockDatabaseAsync("identity"))
+        {
+            var refused = await client.PostAsJsonAsync("/api/identity/users", new { email, password = "Secret123", name = "Eve" });
+
+            await ProblemAssert.IsProblem(refused, HttpStatusCode.ServiceUnavailable);
+            Assert.Equal(TimeSpan.FromSeconds(5), refused.Headers.RetryAfter?.Delta);
+        }
+
+        Assert.Equal(HttpStatusCode.Created, (await client.PostAsJsonAsync("/api/identity/users", new { email, password = "Secret123", name = "Eve" })).StatusCode);
+    }
+
+    [Fact]
     public async Task Password_is_stored_hashed()
     {
         var email = NewEmail();

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
+using System.Text.Json;
 using Mercato.Inventory;
 using Mercato.Testing;
 using Microsoft.Extensions.DependencyInjection;
@@ -24,6 +25,26 @@ public sealed class InventoryApiTests(InventoryFactory inventory) : IClassFixtur
     [Fact]
     public async Task Every_operation_in_the_openapi_document_lists_its_answers() =>
         await OpenApiAssert.EveryOperationDocumentsItsAnswersAsync(inventory.CreateClient());
+
+    [Fact]
+    public async Task While_its_database_is_locked_a_stock_change_is_503_with_retry_after_not_a_conflict()
+    {
+        var product = KnownProduct();
+        await using var impatient = inventory.WithImpatientDatabase("inventory");
+        var admin = impatient.CreateClient();
+        admin.DefaultRequestHeaders.Authorization = inventory.CreateAdminClient().DefaultRequestHeaders.Authorization;
+        (await admin.PutAsJsonAsync($"/api/inventory/items/{product}", new { onHand = 4 })).EnsureSuccessStatusCode();
+
+        await using (await inventory.LockDatabaseAsync("inventory"))
+        {
+            var refused = await admin.PutAsJsonAsync($"/api/inventory/items/{product}", new { onHand = 9 });
+
+            await ProblemAssert.IsProblem(refused, HttpStatusCode.ServiceUnavailable);
+            Assert.Equal(TimeSpan.FromSeconds(5), refused.Headers.RetryAfter?.Delta);
+        }
+
+        Assert.Equal(4, (await admin.GetFromJsonAsync<JsonElement>($"/api/inventory/items/{product}")).GetProperty("onHand").GetInt32());
+    }
 
     private Guid KnownProduct()
     {

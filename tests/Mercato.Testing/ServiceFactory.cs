@@ -46,6 +46,26 @@ public class ServiceFactory<TProgram> : WebApplicationFactory<TProgram> where TP
     {
     }
 
+    /// <summary>
+    /// This service with a 1 s SQLite busy timeout on its database <paramref name="database"/>, so that a test waits 1 s
+    /// for SQLite to give up on a locked file instead of the default 30.
+    /// </summary>
+    public WebApplicationFactory<TProgram> WithImpatientDatabase(string database) =>
+        WithWebHostBuilder(builder => builder.UseSetting($"ConnectionStrings:{database}", $"Data Source={DatabaseFile(database)};Default Timeout=1"));
+
+    /// <summary>Holds SQLite's exclusive lock on the database file until disposed, as a long write by another process would.</summary>
+    public async Task<IAsyncDisposable> LockDatabaseAsync(string database)
+    {
+        var holder = new SqliteConnection($"Data Source={DatabaseFile(database)};Pooling=False");
+        await holder.OpenAsync();
+        await using var begin = holder.CreateCommand();
+        begin.CommandText = "BEGIN EXCLUSIVE;";
+        await begin.ExecuteNonQueryAsync();
+        return holder;
+    }
+
+    private string DatabaseFile(string database) => Path.Combine(DataDir, $"{database}.db");
+
     public HttpClient CreateClientWithToken(string token)
     {
         var client = CreateClient();

@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using Mercato.Contracts;
 using Mercato.Testing;
+using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
 using Mercato.Notification;
 using Wolverine;
@@ -113,5 +114,65 @@ public sealed class DeadLetterTests(BrokenChannelFactory notification) : IClassF
         Assert.True(delivered, "the replayed message was not processed");
         await ProblemAssert.NamesField(await admin.PostAsJsonAsync("/api/notifications/admin/dead-letters/replay", new { ids = Array.Empty<Guid>() }), "ids");
         await ProblemAssert.IsProblem(await notification.CreateCustomerClient().GetAsync("/api/notifications/admin/dead-letters"), HttpStatusCode.Forbidden);
+    }
+}
+
+/// <summary>
+/// A channel whose first send meets the real database busy, as any query of a handler does while another process holds
+/// the write lock: it tries to write to the service's own SQLite file, whose lock the handler's transaction holds, and
+/// SQLite gives up after a 1 s busy timeout with its raw "database is locked" error.
+/// </summary>
+public sealed class BusyOnceSender(string databaseFile) : INotificationSender
+{
+    private int _calls;
+
+    public int Calls => _calls;
+
+    public async Task SendAsync(Data.NotificationRecord notification, CancellationToken ct)
+    {
+        if (Interlocked.Increment(ref _calls) > 1)
+        {
+            return;
+        }
+        await using var other = new SqliteConnection($"Data Source={databaseFile};Default Timeout=1;Pooling=False");
+        await other.OpenAsync(ct);
+        await using var write = other.CreateCommand();
+        write.CommandText = "BEGIN IMMEDIATE;";
+        await write.ExecuteNonQueryAsync(ct);
+    }
+}
+
+public sealed class BusyDatabaseFactory : ServiceFactory<Program>
+{
+    public BusyOnceSender Sender { get; }
+
+    public BusyDatabaseFactory() => Sender = new BusyOnceSender(Path.Combine(DataDir, "notification.db"));
+
+    protected override void ConfigureTestServices(IServiceCollection services) => services.AddSingleton<INotificationSender>(Sender);
+}
+
+public sealed class BusyDatabaseTests(BusyDatabaseFactory notification) : IClassFixture<BusyDatabaseFactory>
+{
+    [Fact]
+    public async Task A_message_whose_handler_meets_a_busy_database_is_retried_not_dead_lettered()
+    {
+        var order = Guid.NewGuid();
+        await using (var scope = notification.Services.CreateAsyncScope())
+        {
+            await scope.ServiceProvider.GetRequiredService<IMessageBus>()
+                .PublishAsync(new OrderConfirmed(order, notification.CustomerId, 3m, [new OrderLine(Guid.NewGuid(), 1, 3m)], DateTimeOffset.UtcNow));
+        }
+
+        var delivered = false;
+        for (var i = 0; i < 300 && !delivered; i++)
+        {
+            await Task.Delay(100);
+            delivered = (await notification.CreateCustomerClient().GetFromJsonAsync<JsonElement>("/api/notifications")).EnumerateArray()
+                .Any(n => n.GetProperty("orderId").GetGuid() == order);
+        }
+
+        Assert.True(delivered, "the message was not handled after the database was free again");
+        Assert.Equal(2, notification.Sender.Calls);
+        Assert.Empty((await notification.CreateAdminClient().GetFromJsonAsync<JsonElement>("/api/notifications/admin/dead-letters")).EnumerateArray());
     }
 }

@@ -1,7 +1,5 @@
-using System.Data.Common;
 using System.Text.Json;
 using System.Text.RegularExpressions;
-using Microsoft.Data.Sqlite;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc;
@@ -30,7 +28,7 @@ public sealed partial class ProblemDetailsExceptionHandler(IProblemDetailsServic
                 Detail = message,
             };
         }
-        else if (DatabaseUnavailable(exception))
+        else if (Data.DatabaseErrors.IsTransientFailure(exception))
         {
             logger.LogWarning("Database unavailable on {Method} {Path}: {Error}", httpContext.Request.Method, httpContext.Request.Path, exception.GetBaseException().Message);
             Telemetry.SpanTags.RecordError(exception.GetBaseException().Message);
@@ -54,22 +52,6 @@ public sealed partial class ProblemDetailsExceptionHandler(IProblemDetailsServic
         }
         httpContext.Response.StatusCode = problem.Status!.Value;
         return await problems.TryWriteAsync(new ProblemDetailsContext { HttpContext = httpContext, ProblemDetails = problem, Exception = exception });
-    }
-
-    /// <summary>
-    /// A transient database error anywhere in the chain (Npgsql marks connection failures and timeouts transient), or
-    /// SQLite's busy and locked, which it reports only after its own busy timeout has run out.
-    /// </summary>
-    private static bool DatabaseUnavailable(Exception exception)
-    {
-        for (var e = exception; e is not null; e = e.InnerException)
-        {
-            if (e is SqliteException { SqliteErrorCode: 5 or 6 } || e is DbException { IsTransient: true })
-            {
-                return true;
-            }
-        }
-        return false;
     }
 
     private static (string Field, string Message) Describe(BadHttpRequestException bad, HttpContext context)

@@ -94,7 +94,7 @@ public static class MessagingExtensions
             // Optimistic-concurrency conflicts are expected when instances compete for one row (a hot product's stock,
             // two events for one order stream): always worth retrying, quickly at first.
             opts.Policies.OnException<DbUpdateConcurrencyException>()
-                .Or<DbUpdateException>(WriteConflicts.IsUniqueViolation)
+                .Or<DbUpdateException>(DatabaseErrors.IsUniqueViolation)
                 .RetryWithCooldown(Milliseconds(10, 20, 50, 100, 200, 400, 800))
                 .Then.ScheduleRetry(Milliseconds(1000, 2000, 5000, 10000))
                 .Then.MoveToErrorQueue()
@@ -105,7 +105,10 @@ public static class MessagingExtensions
                 .Then.ScheduleRetry(Milliseconds(5000, 10000, 30000))
                 .Then.MoveToErrorQueue()
                 .WithFullJitter();
-            opts.Policies.OnException<DbUpdateException>().Or<TimeoutException>().Or<HttpRequestException>().Or<Polly.ExecutionRejectedException>()
+            // A database that is down or busy fails wherever the handler touches it (begin, query, commit), often
+            // unwrapped: those count as transient too, not only a failed SaveChanges.
+            opts.Policies.OnException<DbUpdateException>().Or<Exception>(DatabaseErrors.IsTransientFailure)
+                .Or<TimeoutException>().Or<HttpRequestException>().Or<Polly.ExecutionRejectedException>()
                 .RetryWithCooldown(Milliseconds(100, 500))
                 .Then.ScheduleRetry(Milliseconds(2000, 10000, 30000))
                 .Then.MoveToErrorQueue()

@@ -2,6 +2,7 @@ using System.Security.Claims;
 using System.Text.Json;
 using Mercato.Basket.Data;
 using Mercato.ServiceDefaults.Auth;
+using Mercato.ServiceDefaults.Data;
 using Mercato.ServiceDefaults.Http;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
@@ -98,7 +99,7 @@ public static class BasketEndpoints
                 await transaction.CommitAsync(ct);
                 return Results.Ok(new BasketResponse(lines));
             }
-            catch (DbUpdateException) when (attempt < 3)
+            catch (DbUpdateException ex) when (attempt < 3 && DatabaseErrors.IsUniqueViolation(ex))
             {
                 await transaction.RollbackAsync(ct);
                 db.ChangeTracker.Clear();
@@ -233,7 +234,7 @@ public static class BasketEndpoints
         {
             await db.SaveChangesAsync(ct);
         }
-        catch (DbUpdateException)
+        catch (DbUpdateException ex) when (DatabaseErrors.IsUniqueViolation(ex))
         {
             // The same key taken a moment ago by a concurrent request, or another checkout of this basket in progress.
             await transaction.RollbackAsync(ct);

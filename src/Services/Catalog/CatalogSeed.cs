@@ -1,4 +1,5 @@
 using Mercato.Catalog.Data;
+using Mercato.ServiceDefaults.Data;
 using Microsoft.EntityFrameworkCore;
 
 namespace Mercato.Catalog;
@@ -57,7 +58,7 @@ public static class CatalogSeed
         {
             await db.SaveChangesAsync();
         }
-        catch (DbUpdateException)
+        catch (DbUpdateException ex) when (DatabaseErrors.IsUniqueViolation(ex))
         {
             // Another instance of the catalog seeded the same file first.
         }

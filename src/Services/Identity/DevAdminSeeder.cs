@@ -1,5 +1,6 @@
 using Mercato.Identity.Data;
 using Mercato.ServiceDefaults.Auth;
+using Mercato.ServiceDefaults.Data;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
 
@@ -46,7 +47,7 @@ public static class DevAdminSeeder
             await db.SaveChangesAsync();
             app.Logger.LogInformation("Seeded admin account {Email}", AdminEmail);
         }
-        catch (DbUpdateException)
+        catch (DbUpdateException ex) when (DatabaseErrors.IsUniqueViolation(ex))
         {
             // Another instance seeded it first.
         }

@@ -1,6 +1,7 @@
 using System.Net.Mail;
 using Mercato.Identity.Data;
 using Mercato.ServiceDefaults.Auth;
+using Mercato.ServiceDefaults.Data;
 using Mercato.ServiceDefaults.Http;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
@@ -64,9 +65,10 @@ public static class UserEndpoints
         {
             await db.SaveChangesAsync(ct);
         }
-        catch (DbUpdateException)
+        catch (DbUpdateException ex) when (DatabaseErrors.IsUniqueViolation(ex))
         {
-            // Lost a race with a concurrent registration of the same address: the unique index decided.
+            // Lost a race with a concurrent registration of the same address: the unique index decided. Any other
+            // failure goes on to the exception handler (a database that is down or busy is a 503 there).
             return EmailTaken();
         }
         return Results.Created($"/api/identity/users/{user.Id}", new UserResponse(user.Id, user.Email, user.Name));

@@ -1,5 +1,6 @@
 using Mercato.Inventory.Data;
 using Mercato.ServiceDefaults.Auth;
+using Mercato.ServiceDefaults.Data;
 using Microsoft.EntityFrameworkCore;
 
 namespace Mercato.Inventory;
@@ -77,7 +78,7 @@ public static class StockEndpoints
         {
             await db.SaveChangesAsync(ct);
         }
-        catch (DbUpdateException)
+        catch (DbUpdateException ex) when (ex is DbUpdateConcurrencyException || DatabaseErrors.IsUniqueViolation(ex))
         {
             return Results.Problem(statusCode: StatusCodes.Status409Conflict, title: "Concurrent update",
                 detail: "The stock of this product changed meanwhile; read it again and retry.");

@@ -4,6 +4,7 @@ using Mercato.Contracts;
 using Mercato.Ordering.Data;
 using Mercato.Ordering.Domain;
 using Mercato.ServiceDefaults.Auth;
+using Mercato.ServiceDefaults.Data;
 using Mercato.ServiceDefaults.Http;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
@@ -120,7 +121,7 @@ public static partial class OrderEndpoints
         {
             await outbox.SaveChangesAndFlushMessagesAsync(ct);
         }
-        catch (DbUpdateException)
+        catch (DbUpdateException ex) when (DatabaseErrors.IsUniqueViolation(ex))
         {
             // The same key raced in from a concurrent request and won: answer as a retry of it is answered. Any other
             // failure goes on to the exception handler (a database that is down or busy is a 503 there).
