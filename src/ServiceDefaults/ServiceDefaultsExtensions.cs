@@ -242,6 +242,7 @@ public static class ServiceDefaultsExtensions
             });
         }
         app.UseExceptionHandler();
+        app.UseMiddleware<ContentCharsetGuard>();
         app.UseMiddleware<FaultInjectionMiddleware>();
         app.UseStatusCodePages();
         app.UseAuthentication();

@@ -214,6 +214,21 @@ public sealed class CatalogApiTests(ServiceFactory<Program> catalog) : IClassFix
     }
 
     [Fact]
+    public async Task Request_metrics_count_a_method_of_the_clients_invention_as_OTHER_not_as_a_series_of_its_own()
+    {
+        var client = catalog.CreateClient();
+        var invented = $"BREW{Guid.NewGuid():N}".ToUpperInvariant();
+
+        var answer = await client.SendAsync(new HttpRequestMessage(new HttpMethod(invented), "/api/catalog/products"));
+        var metrics = await client.GetStringAsync("/metrics");
+
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, answer.StatusCode);
+        Assert.DoesNotContain(invented, metrics, StringComparison.Ordinal);
+        Assert.Contains(metrics.Split('\n'), line => line.StartsWith("requests_total{", StringComparison.Ordinal)
+            && line.Contains("method=\"_OTHER\"", StringComparison.Ordinal) && line.Contains("status=\"405\"", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Readiness_checks_the_database_and_openapi_is_published()
     {
         var client = catalog.CreateClient();

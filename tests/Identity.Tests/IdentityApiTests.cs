@@ -105,6 +105,7 @@ public sealed class IdentityApiTests(IdentityFactory identity) : IClassFixture<I
     [InlineData("""{"email":"a@b.test","password":123,"name":"A"}""", "password")]
     [InlineData("""{"email":"a@b.test",""", "body")]
     [InlineData("", "body")]
+    [InlineData("null", "body")]
     [InlineData("""{"email":"a@b.test","password":"Secret123","name":"a\u0001b"}""", "name")]
     [InlineData("""{"email":"a\u202Eb@b.test","password":"Secret123","name":"A"}""", "email")]
     public async Task Invalid_registrations_are_400_naming_the_field(string json, string field)
@@ -114,6 +115,30 @@ public sealed class IdentityApiTests(IdentityFactory identity) : IClassFixture<I
         Assert.True(problem.GetProperty("errors").TryGetProperty(field, out var messages), $"Expected the problem to name '{field}': {problem}");
         // The client's words, not the framework's ("Implicit body inferred for parameter ...").
         Assert.DoesNotContain("parameter", messages.ToString(), StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Theory]
+    [InlineData("application/json; charset=\"utf-8\"", HttpStatusCode.Created)]
+    [InlineData("application/json; charset=UTF-8", HttpStatusCode.Created)]
+    [InlineData("application/json; charset=x-bogus", HttpStatusCode.UnsupportedMediaType)]
+    [InlineData("application/json; charset=\"\"", HttpStatusCode.UnsupportedMediaType)]
+    public async Task A_declared_charset_is_read_when_dotnet_knows_it_quoted_or_not_and_is_415_naming_Content_Type_otherwise(
+        string contentType, HttpStatusCode expected)
+    {
+        var content = new StringContent($$"""{"email":"{{NewEmail()}}","password":"Secret123","name":"Cy"}""");
+        content.Headers.Remove("Content-Type");
+        content.Headers.TryAddWithoutValidation("Content-Type", contentType);
+
+        var response = await identity.CreateClient().PostAsync("/api/identity/users", content);
+
+        if (expected == HttpStatusCode.Created)
+        {
+            Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        }
+        else
+        {
+            await ProblemAssert.NamesField(response, "Content-Type", HttpStatusCode.UnsupportedMediaType);
+        }
     }
 
     [Fact]

@@ -18,10 +18,10 @@ public static class ProblemAssert
         return json;
     }
 
-    /// <summary>Asserts a 400 validation problem that names <paramref name="field"/>.</summary>
-    public static async Task NamesField(HttpResponseMessage response, string field)
+    /// <summary>Asserts a validation problem (400 unless <paramref name="status"/> says otherwise) that names <paramref name="field"/>.</summary>
+    public static async Task NamesField(HttpResponseMessage response, string field, HttpStatusCode status = HttpStatusCode.BadRequest)
     {
-        var json = await IsProblem(response, HttpStatusCode.BadRequest);
+        var json = await IsProblem(response, status);
         Assert.True(json.TryGetProperty("errors", out var errors) && errors.TryGetProperty(field, out _),
             $"Expected the problem to name '{field}': {json}");
     }

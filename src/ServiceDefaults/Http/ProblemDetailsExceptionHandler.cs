@@ -20,7 +20,7 @@ public sealed partial class ProblemDetailsExceptionHandler(IProblemDetailsServic
         ProblemDetails problem;
         if (exception is BadHttpRequestException bad)
         {
-            var (field, message) = Describe(bad, httpContext);
+            var (field, message) = Describe(bad);
             problem = new HttpValidationProblemDetails(new Dictionary<string, string[]> { [field] = [message] })
             {
                 Status = bad.StatusCode,
@@ -54,11 +54,14 @@ public sealed partial class ProblemDetailsExceptionHandler(IProblemDetailsServic
         return await problems.TryWriteAsync(new ProblemDetailsContext { HttpContext = httpContext, ProblemDetails = problem, Exception = exception });
     }
 
-    private static (string Field, string Message) Describe(BadHttpRequestException bad, HttpContext context)
+    private static (string Field, string Message) Describe(BadHttpRequestException bad)
     {
-        // "Implicit body inferred for parameter ... but no body was provided": the framework's words, about a parameter.
-        if (bad is { InnerException: null, StatusCode: StatusCodes.Status400BadRequest } && context.Request.ContentLength is null or 0
-            && bad.Message.Contains("body", StringComparison.OrdinalIgnoreCase))
+        // "Implicit body inferred for parameter ... but no body was provided" (also for a JSON null, whatever its
+        // Content-Length) or "... was not provided from body": the framework's words, about a parameter; to the client
+        // it is the body.
+        if (bad is { InnerException: null, StatusCode: StatusCodes.Status400BadRequest }
+            && (bad.Message.Contains("no body was provided", StringComparison.OrdinalIgnoreCase)
+                || bad.Message.Contains("from body", StringComparison.OrdinalIgnoreCase)))
         {
             return ("body", "A JSON request body is required.");
         }

@@ -34,7 +34,7 @@ public sealed class RequestMetrics : IDisposable
             return;
         }
         var serviceTag = new KeyValuePair<string, object?>("service", service);
-        var method = new KeyValuePair<string, object?>("method", context.Request.Method);
+        var method = new KeyValuePair<string, object?>("method", MethodLabel(context.Request.Method));
         _active.Add(1, serviceTag);
         var started = Stopwatch.GetTimestamp();
         var status = 500;
@@ -50,6 +50,23 @@ public sealed class RequestMetrics : IDisposable
             _requests.Add(1, serviceTag, method, new("status", status));
         }
     }
+
+    /// <summary>
+    /// The method as a metric label: a client can send any token as its method, and each new one would be a new series
+    /// (held in memory, shown on every scrape, and crowding out real series at the SDK's cardinality limit). Unknown
+    /// methods count as <c>_OTHER</c>, as ASP.NET Core's own <c>http.server.request.duration</c> does.
+    /// </summary>
+    public static string MethodLabel(string method) => method switch
+    {
+        _ when HttpMethods.IsGet(method) => HttpMethods.Get,
+        _ when HttpMethods.IsPost(method) => HttpMethods.Post,
+        _ when HttpMethods.IsPut(method) => HttpMethods.Put,
+        _ when HttpMethods.IsDelete(method) => HttpMethods.Delete,
+        _ when HttpMethods.IsPatch(method) => HttpMethods.Patch,
+        _ when HttpMethods.IsHead(method) => HttpMethods.Head,
+        _ when HttpMethods.IsOptions(method) => HttpMethods.Options,
+        _ => "_OTHER",
+    };
 
     public void Dispose() => _meter.Dispose();
 }
