@@ -76,7 +76,7 @@ public sealed partial record MercatoSettings(
             _ => throw new InvalidOperationException($"--profile '{value}': use embedded or scale-out."),
         };
 
-    [GeneratedRegex("^[a-z][a-z0-9_]{0,30}$")]
+    [GeneratedRegex("^[a-z][a-z0-9_]{0,30}\\z")]
     private static partial Regex InstanceNamePattern();
 }
 

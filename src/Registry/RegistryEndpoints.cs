@@ -90,10 +90,10 @@ public static partial class RegistryEndpoints
         return errors;
     }
 
-    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$")]
+    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}\\z")]
     private static partial Regex InstanceIdPattern();
 
-    [GeneratedRegex("^[a-z][a-z0-9-]{0,62}$")]
+    [GeneratedRegex("^[a-z][a-z0-9-]{0,62}\\z")]
     private static partial Regex ServiceNamePattern();
 }
 

@@ -46,6 +46,8 @@ public sealed class ControlPlaneApiTests(RegistryFactory registry) : IClassFixtu
     [InlineData("""{"targets":{"catalog":{"faults":{"errorRate":1.5}}}}""", "targets.catalog.faults.errorRate")]
     [InlineData("""{"targets":{"catalog":{"routing":{"weights":{"1.0":0}}}}}""", "targets.catalog.routing.weights")]
     [InlineData("""{"targets":{"Not A Service":{}}}""", "targets.Not A Service")]
+    [InlineData("""{"targets":{"catalog\n":{}}}""", "targets.catalog\n")]
+    [InlineData("""{"targets":{"catalog":{"routing":{"canaryHeader":"X-Canary\n"}}}}""", "targets.catalog.routing.canaryHeader")]
     [InlineData("""{"gateway":{"rateLimit":{"userPermitsPerSecond":0}}}""", "gateway.rateLimit.userPermitsPerSecond")]
     [InlineData("""{"targets":{"catalog":{"retry":{"maxRetrys":3}}}}""", "targets.catalog.retry.maxRetrys")]
     [InlineData("""{"targets":{"catalog":{"retry":null}}}""", "targets.catalog.retry")]

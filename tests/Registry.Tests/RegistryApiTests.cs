@@ -125,6 +125,8 @@ public sealed class RegistryApiTests(RegistryFactory registry, HealthyInstance l
     [InlineData("""{"serviceName":"ok","instanceId":"x","address":"http://a:1","version":""}""", "version")]
     [InlineData("""{"serviceName":"ok","instanceId":"x-\u00e9","address":"http://a:1","version":"1"}""", "instanceId")]
     [InlineData("""{"serviceName":"ok","instanceId":"x/y","address":"http://a:1","version":"1"}""", "instanceId")]
+    [InlineData("""{"serviceName":"ok\n","instanceId":"x","address":"http://a:1","version":"1"}""", "serviceName")]
+    [InlineData("""{"serviceName":"ok","instanceId":"x\n","address":"http://a:1","version":"1"}""", "instanceId")]
     [InlineData("""{"serviceName":"ok","instanceId":"x","address":"http://user:pw@a:1","version":"1"}""", "address")]
     [InlineData("""{"serviceName":"ok","instanceId":"x","address":"http://a:1","version":"1\u0000"}""", "version")]
     [InlineData("""{"serviceName":"ok","instanceId":"x","address":"http://a:1","version":"1","metadata":{"k\u202e":"v"}}""", "metadata")]

@@ -89,9 +89,9 @@ public static partial class MeshPolicyValidator
 
     private static bool IsRate(double value) => value is >= 0 and <= 1;
 
-    [GeneratedRegex("^[a-z][a-z0-9-]{0,62}$")]
+    [GeneratedRegex("^[a-z][a-z0-9-]{0,62}\\z")]
     private static partial Regex ServiceName();
 
-    [GeneratedRegex("^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")]
+    [GeneratedRegex("^[A-Za-z0-9!#$%&'*+.^_`|~-]+\\z")]
     private static partial Regex HeaderName();
 }

@@ -301,6 +301,6 @@ public static partial class OrderEndpoints
         return errors;
     }
 
-    [GeneratedRegex("^[A-Za-z0-9_-]{1,64}$")]
+    [GeneratedRegex("^[A-Za-z0-9_-]{1,64}\\z")]
     private static partial Regex PaymentMethodPattern();
 }
