@@ -3,7 +3,6 @@ using JasperFx.CodeGeneration.Model;
 using Mercato.ServiceDefaults.Messaging;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Npgsql;
 using Wolverine.Runtime.Handlers;
 using Xunit;
 
@@ -73,43 +72,33 @@ public static class GeneratedHandlerCode
     public static async Task AssertScaleOutGeneratesTheSameFor<TProgram>(Type testClass, string service) where TProgram : class
     {
         AssertRunsAlone(testClass);
-        var admin = Environment.GetEnvironmentVariable("MERCATO_TEST_POSTGRES") ?? "Host=127.0.0.1;Port=5432;Username=postgres;Password=postgres";
-        var databases = SagaStyleNames.Select(style => $"codegen_{service}_{style.ToLowerInvariant()}_{Guid.NewGuid():N}").ToArray();
+        var databases = new List<PostgresTestDatabase>();
         try
         {
-            await using var connection = new NpgsqlConnection(admin);
-            await connection.OpenAsync();
-            foreach (var database in databases)
+            foreach (var style in SagaStyleNames)
             {
-                await using var create = new NpgsqlCommand($"CREATE DATABASE \"{database}\"", connection);
-                await create.ExecuteNonQueryAsync();
+                databases.Add(await PostgresTestDatabase.CreateAsync($"codegen_{service}_{style.ToLowerInvariant()}"));
             }
-        }
-        catch (Exception ex) when (ex is NpgsqlException or System.Net.Sockets.SocketException
-            && Environment.GetEnvironmentVariable("MERCATO_REQUIRE_SCALEOUT") != "1")
-        {
-            throw new SkipException($"PostgreSQL not reachable ({ex.Message}); run `sudo bash .ci/servers.sh`.");
-        }
-        var hosts = SagaStyleNames.Select((style, i) => new ConfiguredServiceFactory<TProgram>(
-            ("Mercato:Profile", "ScaleOut"),
-            ("Ordering:SagaStyle", style),
-            ($"ConnectionStrings:{service}", new NpgsqlConnectionStringBuilder(admin) { Database = databases[i] }.ConnectionString),
-            // Never connected to: the test host replaces external transports.
-            ("ConnectionStrings:rabbitmq", "amqp://guest:guest@127.0.0.1:5672/"))).ToList();
-        try
-        {
-            AssertCommittedCodeIsCurrent([.. hosts.Select(host => host.Services)]);
+            var hosts = SagaStyleNames.Select((style, i) => new ConfiguredServiceFactory<TProgram>(
+                ("Mercato:Profile", "ScaleOut"),
+                ("Ordering:SagaStyle", style),
+                ($"ConnectionStrings:{service}", databases[i].ConnectionString),
+                // Never connected to: the test host replaces external transports.
+                ("ConnectionStrings:rabbitmq", "amqp://guest:guest@127.0.0.1:5672/"))).ToList();
+            try
+            {
+                AssertCommittedCodeIsCurrent([.. hosts.Select(host => host.Services)]);
+            }
+            finally
+            {
+                hosts.ForEach(host => host.Dispose());
+            }
         }
         finally
         {
-            hosts.ForEach(host => host.Dispose());
-            NpgsqlConnection.ClearAllPools();
-            await using var connection = new NpgsqlConnection(admin);
-            await connection.OpenAsync();
             foreach (var database in databases)
             {
-                await using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)", connection);
-                await drop.ExecuteNonQueryAsync();
+                await database.DisposeAsync();
             }
         }
     }

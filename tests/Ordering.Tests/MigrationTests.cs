@@ -1,8 +1,8 @@
 using Mercato.Ordering.Data;
 using Mercato.ServiceDefaults.Data;
+using Mercato.Testing;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Configuration;
-using Npgsql;
 
 namespace Mercato.Ordering.Tests;
 
@@ -17,21 +17,11 @@ public sealed class MigrationTests
     [SkippableFact]
     public async Task Instances_starting_together_migrate_one_postgresql_database_without_failing()
     {
-        var admin = Environment.GetEnvironmentVariable("MERCATO_TEST_POSTGRES") ?? "Host=127.0.0.1;Port=5432;Username=postgres;Password=postgres";
-        var database = $"migrate_together_{Guid.NewGuid():N}";
-        try
-        {
-            await ExecuteAsync(admin, $"CREATE DATABASE \"{database}\"");
-        }
-        catch (Exception ex) when (ex is NpgsqlException or System.Net.Sockets.SocketException
-            && Environment.GetEnvironmentVariable("MERCATO_REQUIRE_SCALEOUT") != "1")
-        {
-            throw new SkipException($"PostgreSQL not reachable ({ex.Message}); run `sudo bash .ci/servers.sh`.");
-        }
+        await using var database = await PostgresTestDatabase.CreateAsync("migrate_together");
         var config = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
         {
             ["Mercato:Profile"] = "ScaleOut",
-            ["ConnectionStrings:ordering"] = new NpgsqlConnectionStringBuilder(admin) { Database = database }.ConnectionString,
+            ["ConnectionStrings:ordering"] = database.ConnectionString,
         }).Build();
         var instances = Enumerable.Range(0, 6)
             .Select(_ =>
@@ -53,16 +43,6 @@ public sealed class MigrationTests
             {
                 await db.DisposeAsync();
             }
-            NpgsqlConnection.ClearAllPools();
-            await ExecuteAsync(admin, $"DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)");
         }
-    }
-
-    private static async Task ExecuteAsync(string connectionString, string sql)
-    {
-        await using var connection = new NpgsqlConnection(connectionString);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand(sql, connection);
-        await command.ExecuteNonQueryAsync();
     }
 }

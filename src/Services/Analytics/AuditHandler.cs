@@ -61,24 +61,38 @@ public static class AuditHandler
 /// <summary>Trending and bought-together figures, derived from confirmed orders only.</summary>
 public static class SalesFigures
 {
+    /// <remarks>
+    /// Counters are added to in the database (<c>SET quantity = quantity + n</c>), not read and written back: two
+    /// confirmed orders of one product handled at once, by two handlers or two instances on PostgreSQL, would otherwise
+    /// both write N + q and lose one. A row that does not exist yet is inserted; two first sales racing to insert it break
+    /// its key and the message is retried. Rows are touched in key order, so two such transactions cannot deadlock.
+    /// </remarks>
     public static async Task ApplyAsync(AnalyticsDb db, OrderConfirmed order)
     {
-        var products = order.Lines.Select(l => l.ProductId).Distinct().ToList();
-        foreach (var line in order.Lines)
+        var lines = order.Lines.GroupBy(l => l.ProductId).Select(g => (ProductId: g.Key, Quantity: g.Sum(l => l.Quantity)))
+            .OrderBy(l => l.ProductId).ToList();
+        foreach (var (productId, quantity) in lines)
         {
-            var sales = await db.ProductSales.FindAsync(line.ProductId) ?? db.ProductSales.Add(new ProductSales { ProductId = line.ProductId }).Entity;
-            sales.Quantity += line.Quantity;
-            sales.Orders++;
-            var mine = await db.CustomerPurchases.FindAsync(order.CustomerId, line.ProductId)
-                ?? db.CustomerPurchases.Add(new CustomerPurchase { CustomerId = order.CustomerId, ProductId = line.ProductId }).Entity;
-            mine.Quantity += line.Quantity;
-        }
-        foreach (var a in products)
-        {
-            foreach (var b in products.Where(b => b != a))
+            if (await db.ProductSales.Where(s => s.ProductId == productId)
+                    .ExecuteUpdateAsync(s => s.SetProperty(x => x.Quantity, x => x.Quantity + quantity).SetProperty(x => x.Orders, x => x.Orders + 1)) == 0)
             {
-                var pair = await db.CoPurchases.FindAsync(a, b) ?? db.CoPurchases.Add(new CoPurchase { ProductId = a, BoughtWithId = b }).Entity;
-                pair.Count++;
+                db.ProductSales.Add(new ProductSales { ProductId = productId, Quantity = quantity, Orders = 1 });
+            }
+            if (await db.CustomerPurchases.Where(p => p.CustomerId == order.CustomerId && p.ProductId == productId)
+                    .ExecuteUpdateAsync(p => p.SetProperty(x => x.Quantity, x => x.Quantity + quantity)) == 0)
+            {
+                db.CustomerPurchases.Add(new CustomerPurchase { CustomerId = order.CustomerId, ProductId = productId, Quantity = quantity });
+            }
+        }
+        foreach (var (a, _) in lines)
+        {
+            foreach (var (b, _) in lines.Where(l => l.ProductId != a))
+            {
+                if (await db.CoPurchases.Where(p => p.ProductId == a && p.BoughtWithId == b)
+                        .ExecuteUpdateAsync(p => p.SetProperty(x => x.Count, x => x.Count + 1)) == 0)
+                {
+                    db.CoPurchases.Add(new CoPurchase { ProductId = a, BoughtWithId = b, Count = 1 });
+                }
             }
         }
     }
