@@ -5,6 +5,7 @@ using System.Net.Sockets;
 using System.Text.Json;
 using Aspire.Hosting;
 using Aspire.Hosting.Testing;
+using Mercato.ServiceDefaults.Resilience;
 
 namespace Mercato.EndToEnd.Tests;
 
@@ -272,6 +273,76 @@ public abstract class MercatoSystem : IAsyncLifetime
     }
 
     public async Task<HttpClient> AdminAsync() => ClientWithToken(await TokenAsync(AdminEmail, AdminPassword));
+
+    public sealed record Instance(string Service, string Id, string Address, string Version);
+
+    /// <summary>Every registered instance, as the registry lists them to an admin.</summary>
+    public async Task<List<Instance>> InstancesAsync(HttpClient admin)
+    {
+        var services = await admin.GetFromJsonAsync<JsonElement>("/api/registry/services");
+        return [.. services.EnumerateArray().SelectMany(s => s.GetProperty("instances").EnumerateArray()).Select(i => new Instance(
+            i.GetProperty("serviceName").GetString()!, i.GetProperty("instanceId").GetString()!,
+            i.GetProperty("address").GetString()!, i.GetProperty("version").GetString()!))];
+    }
+
+    /// <summary>A client with the admin's token aimed at one instance directly (admin and metrics endpoints, not routed by the gateway).</summary>
+    public static HttpClient Direct(HttpClient admin, Instance instance)
+    {
+        var client = new HttpClient { BaseAddress = new Uri(instance.Address) };
+        client.DefaultRequestHeaders.Authorization = admin.DefaultRequestHeaders.Authorization;
+        return client;
+    }
+
+    /// <summary>A policy document with these targets, and edge limits generous enough for tests that send bursts on purpose.</summary>
+    public static MeshPolicy Policy(params (string Target, TargetPolicy Policy)[] targets) => new()
+    {
+        Gateway = new GatewayPolicy { RateLimit = new GatewayRateLimit { UserPermitsPerSecond = 100_000, UserBurst = 100_000, AnonymousPermitsPerSecond = 100_000, AnonymousBurst = 100_000 } },
+        Targets = targets.ToDictionary(t => t.Target, t => t.Policy),
+    };
+
+    /// <summary>
+    /// Puts a policy document and waits until every instance of every service reports it in force.
+    /// </summary>
+    /// <returns>
+    /// How long after the PUT the last instance applied it, by the instances' own clock (the same machine's), so the
+    /// time this test takes to ask them all is not counted.
+    /// </returns>
+    public async Task<TimeSpan> ApplyPolicyAsync(HttpClient admin, MeshPolicy policy)
+    {
+        var putAt = DateTimeOffset.UtcNow;
+        var put = await admin.PutAsJsonAsync("/api/registry/policies", policy, MeshPolicy.Json);
+        Assert.True(put.StatusCode == HttpStatusCode.OK, $"the policy was refused: {await put.Content.ReadAsStringAsync()}");
+        var version = (await put.Content.ReadFromJsonAsync<MeshPolicy>(MeshPolicy.Json))!.Version;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var waiting = await InstancesAsync(admin);
+        var lastAppliedAt = putAt;
+        while (waiting.Count > 0)
+        {
+            var stillWaiting = new List<Instance>();
+            foreach (var instance in waiting)
+            {
+                using var direct = Direct(admin, instance);
+                var effective = await direct.GetFromJsonAsync<JsonElement>($"/api/{instance.Service}/admin/policies");
+                if (effective.GetProperty("version").GetInt64() < version)
+                {
+                    stillWaiting.Add(instance);
+                }
+                else
+                {
+                    var appliedAt = effective.GetProperty("appliedAt").GetDateTimeOffset();
+                    lastAppliedAt = appliedAt > lastAppliedAt ? appliedAt : lastAppliedAt;
+                }
+            }
+            waiting = stillWaiting;
+            Assert.True(waiting.Count == 0 || clock.Elapsed < TimeSpan.FromSeconds(30),
+                $"policy version {version} not in force at {string.Join(", ", waiting.Select(w => w.Id))}");
+            if (waiting.Count > 0)
+            {
+                await Task.Delay(200);
+            }
+        }
+        return lastAppliedAt - putAt;
+    }
 
     /// <summary>
     /// A GET that must reach the service: the gateway's shared cache steps aside for <c>Cache-Control: no-cache</c>.

@@ -34,76 +34,14 @@ public sealed class ResilienceTests(EmbeddedSystem system) : IAsyncLifetime
     private async Task<HttpClient> AdminAsync() =>
         system.ClientWithToken(_adminToken ??= await system.TokenAsync(MercatoSystem.AdminEmail, MercatoSystem.AdminPassword));
 
-    private sealed record Instance(string Service, string Id, string Address, string Version);
-
-    private async Task<List<Instance>> InstancesAsync()
-    {
-        var admin = await AdminAsync();
-        var services = await admin.GetFromJsonAsync<JsonElement>("/api/registry/services");
-        return [.. services.EnumerateArray().SelectMany(s => s.GetProperty("instances").EnumerateArray()).Select(i => new Instance(
-            i.GetProperty("serviceName").GetString()!, i.GetProperty("instanceId").GetString()!,
-            i.GetProperty("address").GetString()!, i.GetProperty("version").GetString()!))];
-    }
+    private async Task<List<MercatoSystem.Instance>> InstancesAsync() => await system.InstancesAsync(await AdminAsync());
 
     /// <summary>An admin client aimed at one instance directly (admin and metrics endpoints, not routed by the gateway).</summary>
-    private async Task<HttpClient> DirectAsync(Instance instance)
-    {
-        var client = await AdminAsync();
-        client.BaseAddress = new Uri(instance.Address);
-        return client;
-    }
+    private async Task<HttpClient> DirectAsync(MercatoSystem.Instance instance) => MercatoSystem.Direct(await AdminAsync(), instance);
 
-    /// <summary>
-    /// Puts a policy document and waits until every instance of every service reports it in force.
-    /// </summary>
-    /// <returns>
-    /// How long after the PUT the last instance applied it, by the instances' own clock (the same machine's), so the
-    /// time this test takes to ask them all is not counted.
-    /// </returns>
-    private async Task<TimeSpan> ApplyAsync(MeshPolicy policy)
-    {
-        var admin = await AdminAsync();
-        var putAt = DateTimeOffset.UtcNow;
-        var put = await admin.PutAsJsonAsync("/api/registry/policies", policy, MeshPolicy.Json);
-        Assert.True(put.StatusCode == HttpStatusCode.OK, $"the policy was refused: {await put.Content.ReadAsStringAsync()}");
-        var version = (await put.Content.ReadFromJsonAsync<MeshPolicy>(MeshPolicy.Json))!.Version;
-        var clock = Stopwatch.StartNew();
-        var waiting = await InstancesAsync();
-        var lastAppliedAt = putAt;
-        while (waiting.Count > 0)
-        {
-            var stillWaiting = new List<Instance>();
-            foreach (var instance in waiting)
-            {
-                using var direct = await DirectAsync(instance);
-                var effective = await direct.GetFromJsonAsync<JsonElement>($"/api/{instance.Service}/admin/policies");
-                if (effective.GetProperty("version").GetInt64() < version)
-                {
-                    stillWaiting.Add(instance);
-                }
-                else
-                {
-                    var appliedAt = effective.GetProperty("appliedAt").GetDateTimeOffset();
-                    lastAppliedAt = appliedAt > lastAppliedAt ? appliedAt : lastAppliedAt;
-                }
-            }
-            waiting = stillWaiting;
-            Assert.True(waiting.Count == 0 || clock.Elapsed < TimeSpan.FromSeconds(30),
-                $"policy version {version} not in force at {string.Join(", ", waiting.Select(w => w.Id))}");
-            if (waiting.Count > 0)
-            {
-                await Task.Delay(200);
-            }
-        }
-        return lastAppliedAt - putAt;
-    }
+    private async Task<TimeSpan> ApplyAsync(MeshPolicy policy) => await system.ApplyPolicyAsync(await AdminAsync(), policy);
 
-    private static MeshPolicy Policy(params (string Target, TargetPolicy Policy)[] targets) => new()
-    {
-        // Generous edge limits: these tests send bursts through the gateway on purpose.
-        Gateway = new GatewayPolicy { RateLimit = new GatewayRateLimit { UserPermitsPerSecond = 100_000, UserBurst = 100_000, AnonymousPermitsPerSecond = 100_000, AnonymousBurst = 100_000 } },
-        Targets = targets.ToDictionary(t => t.Target, t => t.Policy),
-    };
+    private static MeshPolicy Policy(params (string Target, TargetPolicy Policy)[] targets) => MercatoSystem.Policy(targets);
 
     /// <summary>
     /// Sum of a metric's samples over a service's instances (from their Prometheus endpoints), for the samples whose
@@ -320,57 +258,6 @@ public sealed class ResilienceTests(EmbeddedSystem system) : IAsyncLifetime
         using var response = await impatient.GetAsync("/api/catalog/products?pageSize=1");
 
         Assert.True((int)response.StatusCode is 502 or 503, $"answered {(int)response.StatusCode}");
-    }
-
-    [SkippableFact]
-    public async Task A_handler_fault_sends_the_message_to_the_dead_letter_queue_with_the_reason_and_replay_delivers_it()
-    {
-        var admin = await AdminAsync();
-        var (customer, customerId, _) = await system.NewCustomerAsync();
-        var product = new Guid("00000000-0000-4000-8000-000000000003");
-        (await admin.PutAsJsonAsync($"/api/inventory/items/{product}", new { onHand = 1000 })).EnsureSuccessStatusCode();
-        await ApplyAsync(Policy(("notification", new TargetPolicy { Faults = new FaultPolicy { MessageErrorRate = 1 } })));
-
-        var place = new HttpRequestMessage(HttpMethod.Post, "/api/orders")
-        {
-            Content = JsonContent.Create(new { items = new[] { new { productId = product, quantity = 1 } } }),
-        };
-        place.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString());
-        var placed = await customer.SendAsync(place);
-        Assert.Equal(HttpStatusCode.Accepted, placed.StatusCode);
-        var orderId = (await placed.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("orderId").GetGuid();
-
-        // The saga does not depend on notification: the order completes. The notification lands in the DLQ, with why.
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        List<JsonElement> dead = [];
-        while (DateTime.UtcNow < deadline)
-        {
-            dead = [.. (await admin.GetFromJsonAsync<JsonElement>("/api/notifications/admin/dead-letters")).EnumerateArray()
-                .Where(d => d.GetProperty("exceptionMessage").GetString()!.Contains("Injected error", StringComparison.Ordinal))];
-            if (dead.Count > 0)
-            {
-                break;
-            }
-            await Task.Delay(500);
-        }
-        Assert.NotEmpty(dead);
-        Assert.Contains(dead, d => d.GetProperty("exceptionType").GetString()!.EndsWith(nameof(InjectedFaultException), StringComparison.Ordinal));
-
-        await ApplyAsync(Policy());
-        var replay = await admin.PostAsJsonAsync("/api/notifications/admin/dead-letters/replay", new { ids = dead.Select(d => d.GetProperty("id").GetGuid()).ToArray() });
-        Assert.Equal(HttpStatusCode.Accepted, replay.StatusCode);
-        deadline = DateTime.UtcNow.AddSeconds(60);
-        var notified = false;
-        while (!notified && DateTime.UtcNow < deadline)
-        {
-            var mine = await customer.GetFromJsonAsync<JsonElement>("/api/notifications");
-            notified = mine.EnumerateArray().Any(n => n.ToString().Contains(orderId.ToString(), StringComparison.OrdinalIgnoreCase));
-            if (!notified)
-            {
-                await Task.Delay(500);
-            }
-        }
-        Assert.True(notified, $"no notification for order {orderId} after the replay (customer {customerId})");
     }
 
     [SkippableFact]

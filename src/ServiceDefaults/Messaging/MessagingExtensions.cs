@@ -179,6 +179,10 @@ public static class MessagingExtensions
         opts.UseRabbitMq(new Uri(config.GetConnectionString("rabbitmq")
                 ?? throw new InvalidOperationException("The scale-out profile needs ConnectionStrings:rabbitmq (amqp://user:password@host:5672/vhost).")))
             .AutoProvision()
+            // Failed messages go to the service's own dead-letter table, like the embedded profile's, where its admin API
+            // lists and replays them; Wolverine's default would hand them to one native RabbitMQ queue shared by every
+            // service, out of that API's sight.
+            .DisableDeadLetterQueueing()
             // Confirms: a message leaves the outbox only once RabbitMQ has it (off by default in Wolverine).
             .ConfigureChannelCreation(channel =>
             {
