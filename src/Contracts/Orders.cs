@@ -16,6 +16,12 @@ public sealed record RefundPayment(Guid OrderId, string Reason);
 
 public sealed record PaymentRefunded(Guid OrderId, Guid PaymentId, decimal Amount);
 
+/// <summary>
+/// Payment's answer to a refund when nothing was captured (none taken yet, or declined): nothing to give back, and no
+/// capture will follow; the compensation is done.
+/// </summary>
+public sealed record PaymentVoided(Guid OrderId);
+
 /// <summary>Ordering asks Inventory to hold stock for an order: all lines or none.</summary>
 public sealed record ReserveStock(Guid OrderId, IReadOnlyList<OrderLine> Lines);
 

@@ -287,6 +287,32 @@ public sealed class OrderingTests(OrderingFactory ordering) : IClassFixture<Orde
     }
 
     [Fact]
+    public async Task A_payment_that_times_out_asks_for_a_refund_and_an_answer_that_nothing_was_captured_completes_it()
+    {
+        var client = ordering.CreateCustomerClient();
+        var orderId = await PlaceAsync(client);
+
+        var timedOut = await ordering.DeliverAndTrackAsync(new PaymentTimedOut(orderId, TimeSpan.Zero));
+        Assert.Equal(orderId, timedOut.Sent.SingleMessage<RefundPayment>().OrderId);
+        Assert.Contains((await client.GetFromJsonAsync<OrderView>($"/api/orders/{orderId}"))!.Steps, s => s is { Name: "refund", Status: "pending" });
+
+        // Payment voids the order (no capture was taken): the refund step completes, once.
+        await ordering.DeliverAsync(new PaymentVoided(orderId));
+        await ordering.DeliverAsync(new PaymentVoided(orderId));
+        var view = await client.GetFromJsonAsync<OrderView>($"/api/orders/{orderId}");
+        Assert.Contains(view!.Steps, s => s is { Name: "refund", Status: "completed", Detail: "nothing was captured" });
+        var events = await client.GetFromJsonAsync<JsonElement>($"/api/orders/{orderId}/events");
+        Assert.Single(events.EnumerateArray(), e => e.GetProperty("type").GetString() == "PaymentVoided");
+
+        // Payment's answer to a cancellation that never asked for a refund changes nothing.
+        var declined = await PlaceAsync(client);
+        await ordering.DeliverAsync(new PaymentDeclined(declined, "card declined"));
+        var before = await client.GetStringAsync($"/api/orders/{declined}");
+        await ordering.DeliverAsync(new PaymentVoided(declined));
+        Assert.Equal(before, await client.GetStringAsync($"/api/orders/{declined}"));
+    }
+
+    [Fact]
     public async Task A_step_that_times_out_cancels_and_compensates()
     {
         var client = ordering.CreateCustomerClient();

@@ -97,12 +97,24 @@ public sealed class PaymentTests(PaymentFactory payment) : IClassFixture<Payment
     {
         var order = Guid.NewGuid();
 
-        var refund = await Invoke<PaymentRefunded?>(new RefundPayment(order, "timed out"));
+        var refund = await Invoke<PaymentVoided>(new RefundPayment(order, "timed out"));
         var lateCapture = await Invoke<PaymentDeclined>(new CapturePayment(order, Guid.NewGuid(), 50m, "tok_visa"));
 
-        Assert.Null(refund);
+        Assert.Equal(order, refund.OrderId);
         Assert.Contains("cancelled", lateCapture.Reason, StringComparison.Ordinal);
         Assert.Equal(("Voided", 0m), (Assert.Single(await PaymentsOf(order)).Status, Assert.Single(await PaymentsOf(order)).Amount));
+    }
+
+    [Fact]
+    public async Task A_refund_of_a_declined_payment_answers_that_nothing_was_captured()
+    {
+        var order = Guid.NewGuid();
+        await Invoke<PaymentDeclined>(new CapturePayment(order, Guid.NewGuid(), 10m, "tok_decline"));
+
+        var refund = await Invoke<PaymentVoided>(new RefundPayment(order, "payment step timed out"));
+
+        Assert.Equal(order, refund.OrderId);
+        Assert.Equal("Declined", Assert.Single(await PaymentsOf(order)).Status);
     }
 
     [Fact]

@@ -192,6 +192,17 @@ public static class CompensationHandler
         await store.AppendAsync(refunded.OrderId, new OrderEvent.PaymentRefunded(refunded.PaymentId, refunded.Amount, time.GetUtcNow()));
     }
 
+    /// <summary>Only a refund the order asked for is recorded: payment also answers cancellations that charged nothing.</summary>
+    public static async Task Handle(PaymentVoided voided, OrderEventStore store, TimeProvider time)
+    {
+        var view = await store.LoadViewAsync(voided.OrderId);
+        if (view is null || !view.Steps.Any(s => s is { Name: "refund", Status: "pending" }))
+        {
+            return;
+        }
+        await store.AppendAsync(voided.OrderId, new OrderEvent.PaymentVoided(time.GetUtcNow()));
+    }
+
     /// <summary>Only a release the order asked for is recorded: inventory also answers cancellations that held nothing.</summary>
     public static async Task Handle(StockReleased released, OrderEventStore store, TimeProvider time)
     {

@@ -15,15 +15,15 @@ public static class PaymentHandler
     public static Task<object> Handle(OrderSubmitted order, PaymentDb db, SimulatedPaymentProvider provider, TimeProvider time, ILogger<PaymentRecord> logger) =>
         CaptureAsync(new CapturePayment(order.OrderId, order.CustomerId, order.Total, order.PaymentMethod), db, provider, time, logger);
 
-    public static Task<PaymentRefunded?> Handle(RefundPayment command, PaymentDb db, TimeProvider time, ILogger<PaymentRecord> logger) =>
+    public static Task<object?> Handle(RefundPayment command, PaymentDb db, TimeProvider time, ILogger<PaymentRecord> logger) =>
         RefundAsync(command, db, time, logger);
 
     /// <summary>Choreography: compensate by reaction when the stock could not be reserved.</summary>
-    public static Task<PaymentRefunded?> Handle(StockReservationFailed failed, PaymentDb db, TimeProvider time, ILogger<PaymentRecord> logger) =>
+    public static Task<object?> Handle(StockReservationFailed failed, PaymentDb db, TimeProvider time, ILogger<PaymentRecord> logger) =>
         RefundAsync(new RefundPayment(failed.OrderId, $"Insufficient stock: {failed.Reason}"), db, time, logger);
 
     /// <summary>Choreography: whatever cancelled the order, no money is kept for it.</summary>
-    public static Task<PaymentRefunded?> Handle(OrderCancelled cancelled, PaymentDb db, TimeProvider time, ILogger<PaymentRecord> logger) =>
+    public static Task<object?> Handle(OrderCancelled cancelled, PaymentDb db, TimeProvider time, ILogger<PaymentRecord> logger) =>
         RefundAsync(new RefundPayment(cancelled.OrderId, cancelled.Reason), db, time, logger);
 
     private static async Task<object> CaptureAsync(CapturePayment command, PaymentDb db, SimulatedPaymentProvider provider, TimeProvider time, ILogger<PaymentRecord> logger)
@@ -59,7 +59,11 @@ public static class PaymentHandler
         return reason is null ? new PaymentCaptured(command.OrderId, payment.Id, payment.Amount) : new PaymentDeclined(command.OrderId, reason);
     }
 
-    private static async Task<PaymentRefunded?> RefundAsync(RefundPayment command, PaymentDb db, TimeProvider time, ILogger<PaymentRecord> logger)
+    /// <returns>
+    /// PaymentRefunded when captured money went back; PaymentVoided when there was none to give back, so that the order's
+    /// refund step completes either way; nothing for a refund already made (its answer was sent then).
+    /// </returns>
+    private static async Task<object?> RefundAsync(RefundPayment command, PaymentDb db, TimeProvider time, ILogger<PaymentRecord> logger)
     {
         var payment = await db.Payments.SingleOrDefaultAsync(p => p.OrderId == command.OrderId);
         var now = time.GetUtcNow();
@@ -75,7 +79,11 @@ public static class PaymentHandler
                 CreatedAt = now,
                 UpdatedAt = now,
             });
-            return null;
+            return new PaymentVoided(command.OrderId);
+        }
+        if (payment.Status is PaymentStatus.Declined or PaymentStatus.Voided)
+        {
+            return new PaymentVoided(command.OrderId);
         }
         if (payment.Status != PaymentStatus.Captured)
         {

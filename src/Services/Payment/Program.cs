@@ -12,7 +12,8 @@ var capturedTo = SagaStyles.From(builder.Configuration) == SagaStyle.Choreograph
 builder.AddMessaging<PaymentDb>("payment", routes => routes
     .Send<PaymentCaptured>(capturedTo)
     .Send<PaymentDeclined>("ordering", "analytics")
-    .Send<PaymentRefunded>("ordering", "analytics"));
+    .Send<PaymentRefunded>("ordering", "analytics")
+    .Send<PaymentVoided>("ordering"));
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.Configure<PaymentProviderOptions>(builder.Configuration.GetSection("Payment"));
 builder.Services.AddSingleton<SimulatedPaymentProvider>();

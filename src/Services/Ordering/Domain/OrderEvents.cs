@@ -28,6 +28,9 @@ public static class OrderEvent
 
     public sealed record PaymentRefunded(Guid PaymentId, decimal Amount, DateTimeOffset At);
 
+    /// <summary>Payment had captured nothing for the order: the refund asked for was not needed.</summary>
+    public sealed record PaymentVoided(DateTimeOffset At);
+
     public sealed record StockReleaseRequested(DateTimeOffset At);
 
     public sealed record StockReleased(DateTimeOffset At);

@@ -40,6 +40,7 @@ public sealed record OrderView(
         OrderEvent.Cancelled e => view.Step("cancellation", "completed", e.At, e.Reason).Touch(e.At) with { Status = OrderStatus.Cancelled, CancellationReason = e.Reason },
         OrderEvent.RefundRequested e => view.Step("refund", "pending", e.At).Touch(e.At),
         OrderEvent.PaymentRefunded e => view.Step("refund", "completed", e.At, $"refunded {e.Amount}").Touch(e.At),
+        OrderEvent.PaymentVoided e => view.Step("refund", "completed", e.At, "nothing was captured").Touch(e.At),
         OrderEvent.StockReleaseRequested e => view.Step("release", "requested", e.At).Touch(e.At),
         OrderEvent.StockReleased e => view.Step("release", "completed", e.At).Touch(e.At),
         _ => throw new InvalidOperationException($"Unknown order event {@event.GetType().Name}"),
