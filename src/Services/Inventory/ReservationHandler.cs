@@ -50,11 +50,25 @@ public static class ReservationHandler
     /// <summary>Choreography: a cancelled order's units go back.</summary>
     public static Task<StockReleased> Handle(OrderCancelled cancelled, InventoryDb db, TimeProvider time) => ReleaseAsync(cancelled.OrderId, db, time);
 
+    /// <remarks>
+    /// The order's row is claimed first (an update that writes nothing new, or an insert): a release of the same order
+    /// claims it too before it looks for held units, so one of the two waits for the other. Without it, on PostgreSQL, a
+    /// reservation and a release running at once each missed what the other wrote: the release found nothing held, the
+    /// reservation did not see the cancellation, and the units stayed held for a cancelled order.
+    /// </remarks>
     private static async Task<object> ReserveAsync(ReserveStock command, InventoryDb db, TimeProvider time)
     {
-        if (await db.PendingOrders.FindAsync(command.OrderId) is { Cancelled: true })
+        var claimed = await db.PendingOrders.Where(p => p.OrderId == command.OrderId && !p.Cancelled)
+            .ExecuteUpdateAsync(p => p.SetProperty(x => x.Cancelled, false));
+        if (claimed == 0)
         {
-            return new StockReservationFailed(command.OrderId, "The order was cancelled.");
+            if (await db.PendingOrders.AnyAsync(p => p.OrderId == command.OrderId))
+            {
+                return new StockReservationFailed(command.OrderId, "The order was cancelled.");
+            }
+            // Orchestration announces no order here: the row is created now (a release racing to create it breaks its key,
+            // and the loser is retried).
+            db.PendingOrders.Add(new PendingOrder { OrderId = command.OrderId, LinesJson = System.Text.Json.JsonSerializer.Serialize(command.Lines) });
         }
         var existing = await db.Reservations.Where(r => r.OrderId == command.OrderId).ToListAsync();
         if (existing.Count > 0)
@@ -102,8 +116,12 @@ public static class ReservationHandler
     /// </summary>
     private static async Task<StockReleased> ReleaseAsync(Guid orderId, InventoryDb db, TimeProvider time)
     {
-        var known = await db.PendingOrders.FindAsync(orderId) ?? db.PendingOrders.Add(new PendingOrder { OrderId = orderId, LinesJson = "[]" }).Entity;
-        known.Cancelled = true;
+        // Claims the order's row before looking for held units: a reservation of this order running at the same moment
+        // has claimed it first (then this waits, and finds its units) or finds the order cancelled (see ReserveAsync).
+        if (await db.PendingOrders.Where(p => p.OrderId == orderId).ExecuteUpdateAsync(p => p.SetProperty(x => x.Cancelled, true)) == 0)
+        {
+            db.PendingOrders.Add(new PendingOrder { OrderId = orderId, LinesJson = "[]", Cancelled = true });
+        }
         await Settle(orderId, ReservationStatus.Released, db, time);
         return new StockReleased(orderId);
     }
