@@ -301,6 +301,44 @@ public sealed class BrowserTests(EmbeddedSystem system, Browser browser) : IClas
     }
 
     [SkippableFact]
+    public async Task A_checkout_that_got_no_answer_is_finished_from_the_basket_page_and_orders_once()
+    {
+        var (page, client) = await ShopperWithABasketAsync("bamboo");
+        var admin = await system.AdminAsync();
+        // Ordering takes longer than basket is willing to wait for it: basket gets no answer, the order may exist.
+        await system.ApplyPolicyAsync(admin, MercatoSystem.Policy(("ordering", new TargetPolicy
+        {
+            AttemptTimeoutMs = 2_000,
+            Faults = new FaultPolicy { LatencyMs = 4_000, LatencyRate = 1 },
+        })));
+        try
+        {
+            await page.GotoAsync("/#/checkout");
+            await page.GetByTestId("place-order").ClickAsync();
+            await Assertions.Expect(page.Locator("main")).ToContainTextAsync("may have been placed", new() { Timeout = 30_000 });
+        }
+        finally
+        {
+            await system.ApplyPolicyAsync(admin, new MeshPolicy());
+        }
+
+        await page.GotoAsync("/#/basket");
+        var notice = page.GetByTestId("unfinished-checkout");
+        await Assertions.Expect(notice).ToBeVisibleAsync();
+        await Browser.ScreenshotAsync(page, "storefront-unfinished-checkout");
+        await notice.GetByRole(AriaRole.Link).ClickAsync();
+        await Assertions.Expect(page.GetByTestId("checkout-line")).ToHaveCountAsync(1);
+        await page.GetByTestId("place-order").ClickAsync();
+        await WaitForOrderPageAsync(page);
+        await Assertions.Expect(page.GetByTestId("order-status")).ToHaveTextAsync("Confirmed", new() { Timeout = (float)SagaTimeout.TotalMilliseconds });
+
+        Assert.Equal(1, (await client.GetFromJsonAsync<JsonElement>("/api/orders")).GetArrayLength());
+        await page.GotoAsync("/#/basket");
+        await Assertions.Expect(page.GetByTestId("basket-empty")).ToBeVisibleAsync();
+        await Assertions.Expect(page.GetByTestId("unfinished-checkout")).ToHaveCountAsync(0);
+    }
+
+    [SkippableFact]
     public async Task A_double_click_on_place_order_places_one_order()
     {
         var (page, client) = await ShopperWithABasketAsync("kettle");

@@ -10,4 +10,14 @@ public static class Downstream
     public static bool IsUnavailable(Exception ex, CancellationToken requestAborted) =>
         ex is HttpRequestException or InvalidOperationException or TimeoutException or Polly.ExecutionRejectedException
         || (ex is OperationCanceledException && !requestAborted.IsCancellationRequested);
+
+    /// <summary>
+    /// A failed call that certainly never reached the target: its breaker was open, a limiter refused it, discovery
+    /// found no instance (an InvalidOperationException), or no connection could be opened. Any other failure (a
+    /// timeout, a connection lost mid-call) may have reached it and been acted on, which matters for a call that is
+    /// not safe to repeat blindly.
+    /// </summary>
+    public static bool NeverSent(Exception ex) =>
+        ex is Polly.CircuitBreaker.BrokenCircuitException or Polly.RateLimiting.RateLimiterRejectedException or InvalidOperationException
+        || ex is HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError };
 }

@@ -13,7 +13,13 @@ public sealed record BasketItem(Guid? ProductId, int? Quantity);
 
 public sealed record BasketRequest(List<BasketItem>? Items);
 
-public sealed record BasketResponse(IReadOnlyList<BasketLineResponse> Items);
+/// <param name="Checkout">
+/// A checkout of this basket that has not finished (ordering's answer never came): its lines, and the key a retry
+/// needs. Until it is retried the basket cannot change; ordering answers the retry with the order it made, or makes it.
+/// </param>
+public sealed record BasketResponse(IReadOnlyList<BasketLineResponse> Items, PendingCheckout? Checkout = null);
+
+public sealed record PendingCheckout(string IdempotencyKey, IReadOnlyList<BasketLineResponse> Items);
 
 public sealed record BasketLineResponse(Guid ProductId, int Quantity);
 
@@ -32,7 +38,7 @@ public static class BasketEndpoints
         var basket = app.MapGroup("/api/basket").WithTags("Basket");
         basket.MapGet("/", async (ClaimsPrincipal user, BasketDb db, CancellationToken ct) => Results.Ok(await ReadAsync(db, CustomerOf(user), ct)))
             .Produces<BasketResponse>();
-        basket.MapPut("/", ReplaceAsync).Produces<BasketResponse>();
+        basket.MapPut("/", ReplaceAsync).Produces<BasketResponse>().ProducesProblem(StatusCodes.Status409Conflict);
         basket.MapPost("/checkout", CheckoutAsync)
             .Produces<CheckoutAccepted>(StatusCodes.Status202Accepted)
             .ProducesProblem(StatusCodes.Status409Conflict)
@@ -45,8 +51,17 @@ public static class BasketEndpoints
     private static async Task<BasketResponse> ReadAsync(BasketDb db, Guid customerId, CancellationToken ct)
     {
         var lines = await db.Lines.AsNoTracking().Where(l => l.CustomerId == customerId).OrderBy(l => l.ProductId).ToListAsync(ct);
-        return new BasketResponse([.. lines.Select(l => new BasketLineResponse(l.ProductId, l.Quantity))]);
+        var unfinished = await UnfinishedCheckout(db, customerId).AsNoTracking().FirstOrDefaultAsync(ct);
+        return new BasketResponse([.. lines.Select(l => new BasketLineResponse(l.ProductId, l.Quantity))],
+            unfinished is null ? null : new PendingCheckout(unfinished.IdempotencyKey, JsonSerializer.Deserialize<List<BasketLineResponse>>(unfinished.Items)!));
     }
+
+    private static IQueryable<BasketCheckout> UnfinishedCheckout(BasketDb db, Guid customerId) =>
+        db.Checkouts.Where(c => c.CustomerId == customerId && c.ResponseStatus == null);
+
+    private static IResult CheckoutInProgress(string? key) => Results.Problem(statusCode: StatusCodes.Status409Conflict, title: "Checkout in progress",
+        detail: $"A checkout of this basket has not finished (Idempotency-Key '{key}'); retry that key to finish it.",
+        extensions: new Dictionary<string, object?> { ["idempotencyKey"] = key });
 
     private static async Task<IResult> ReplaceAsync(BasketRequest request, ClaimsPrincipal user, BasketDb db, CatalogClient catalog,
         ILogger<CatalogClient> logger, CancellationToken ct)
@@ -94,6 +109,12 @@ public static class BasketEndpoints
             try
             {
                 await db.Lines.Where(l => l.CustomerId == customerId).ExecuteDeleteAsync(ct);
+                // Checked after the delete, which holds the write lock: a checkout taking the basket now waits for this.
+                if (await UnfinishedCheckout(db, customerId).Select(c => c.IdempotencyKey).FirstOrDefaultAsync(ct) is { } unfinished)
+                {
+                    await transaction.RollbackAsync(ct);
+                    return CheckoutInProgress(unfinished);
+                }
                 db.Lines.AddRange(lines.Select(l => new BasketLine { CustomerId = customerId, ProductId = l.ProductId, Quantity = l.Quantity }));
                 await db.SaveChangesAsync(ct);
                 await transaction.CommitAsync(ct);
@@ -143,8 +164,9 @@ public static class BasketEndpoints
     /// <summary>
     /// Checkout takes the basket's lines into a checkout record before it asks ordering, so two checkouts with different
     /// keys cannot both order one basket (the second is a 409 naming the first's key), and records ordering's answer, so
-    /// a retry with the same key gets it again even after the basket was emptied or filled anew. A checkout interrupted
-    /// by a crash stays in progress until it is retried with its key.
+    /// a retry with the same key gets it again even after the basket was emptied or filled anew. A checkout that got no
+    /// answer (ordering too slow, a crash) stays in progress, shown by <c>GET /api/basket</c> with its key, until it is
+    /// retried with that key; meanwhile the basket cannot change.
     /// </summary>
     private static async Task<IResult> CheckoutAsync(
         CheckoutRequest? request, [FromHeader(Name = IdempotencyKeyHeader.Name)] string? idempotencyKey, HttpContext http,
@@ -188,12 +210,23 @@ public static class BasketEndpoints
             placed = await ordering.PlaceOrderAsync(token, key,
                 new { items = items.Select(i => new { productId = i.ProductId, quantity = i.Quantity }), paymentMethod = request?.PaymentMethod }, CancellationToken.None);
         }
-        catch (Exception ex) when (Downstream.IsUnavailable(ex, CancellationToken.None))
+        catch (Exception ex) when (Downstream.IsUnavailable(ex, CancellationToken.None) && Downstream.NeverSent(ex))
         {
             logger.LogWarning("Ordering unavailable at checkout: {Error}", ex.Message);
             await ReturnToBasketAsync(db, checkout, items, CancellationToken.None);
             return Results.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "Ordering unavailable",
-                detail: "The order could not be placed; the basket is kept. Retry with the same Idempotency-Key.");
+                detail: "The order was not placed; the basket is kept. Retry with the same Idempotency-Key.");
+        }
+        catch (Exception ex) when (Downstream.IsUnavailable(ex, CancellationToken.None))
+        {
+            // The request may have reached ordering and the order may exist. Giving the lines back would let a checkout
+            // with a new key order them a second time, so the checkout stays in progress with its lines; a retry with its
+            // key finishes it (ordering answers a repeated key with the order it made, or makes it now).
+            logger.LogWarning("No answer from ordering at checkout {Key}: {Error}", key, ex.Message);
+            http.Response.Headers.RetryAfter = "5";
+            return Results.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "Checkout not finished",
+                detail: "Ordering did not answer, so the order may have been placed. Retry with the same Idempotency-Key to finish this checkout; the basket cannot change until then.",
+                extensions: new Dictionary<string, object?> { ["idempotencyKey"] = key });
         }
         using (placed)
         {
@@ -243,9 +276,8 @@ public static class BasketEndpoints
             {
                 return (same, null);
             }
-            var other = await db.Checkouts.AsNoTracking().FirstOrDefaultAsync(c => c.CustomerId == customerId && c.ResponseStatus == null, ct);
-            return (null, Results.Problem(statusCode: StatusCodes.Status409Conflict, title: "Checkout in progress",
-                detail: $"Another checkout of this basket is in progress (Idempotency-Key '{other?.IdempotencyKey}'); retry that key to finish it."));
+            var other = await UnfinishedCheckout(db, customerId).AsNoTracking().Select(c => c.IdempotencyKey).FirstOrDefaultAsync(ct);
+            return (null, CheckoutInProgress(other));
         }
         var lines = await db.Lines.Where(l => l.CustomerId == customerId).OrderBy(l => l.ProductId).ToListAsync(ct);
         if (lines.Count == 0)

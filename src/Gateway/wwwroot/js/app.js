@@ -443,7 +443,7 @@ async function loadBasket(view, title) {
   loading(view, title);
   try {
     const basket = await request('/api/basket', { signal: view.signal });
-    const products = await loadProducts(basket.items.map((line) => line.productId));
+    const products = await loadProducts([...basket.items, ...(basket.checkout?.items ?? [])].map((line) => line.productId));
     if (!view.alive) return null;
     setBasketCount(basket.items);
     return { basket, products };
@@ -546,17 +546,28 @@ async function basketView(route, view) {
   };
 
   draw();
-  show(view, 'Basket', h('h1', {}, 'Your basket'), container);
+  show(view, 'Basket', h('h1', {}, 'Your basket'), unfinishedCheckoutNotice(basket), container);
+}
+
+/** A checkout that got no answer from ordering: the order may exist, and only a retry with its key can tell. */
+function unfinishedCheckoutNotice(basket) {
+  if (!basket.checkout) return null;
+  return h('div', { class: 'notice', role: 'status', 'data-testid': 'unfinished-checkout' },
+    h('p', {}, 'Your last checkout did not finish, so your order may already be placed. ',
+      h('a', { href: '#/checkout' }, 'Finish the checkout'),
+      ' before changing your basket: placing it again cannot order or charge twice.'));
 }
 
 async function checkoutView(route, view) {
   if (!requireSession(route)) return;
-  // One key per visit of this page: every click (and retry after an error) reuses it, so the API makes one order.
-  const idempotencyKey = uuid();
   const loaded = await loadBasket(view, 'Checkout');
   if (!loaded) return;
   const { basket, products } = loaded;
-  if (basket.items.length === 0) {
+  // One key per visit of this page: every click (and retry after an error) reuses it, so the API makes one order. A
+  // checkout that did not finish is finished with its own key and lines.
+  const idempotencyKey = basket.checkout?.idempotencyKey ?? uuid();
+  const items = basket.checkout?.items ?? basket.items;
+  if (items.length === 0) {
     show(view, 'Checkout', h('h1', {}, 'Checkout'),
       h('p', { 'data-testid': 'basket-empty' }, 'Your basket is empty, so there is nothing to check out.'),
       h('p', {}, h('a', { href: '#/products', class: 'button' }, 'Browse products')));
@@ -564,7 +575,7 @@ async function checkoutView(route, view) {
   }
 
   let total = 0;
-  const summary = h('ul', { class: 'summary-list', 'data-testid': 'checkout-lines' }, basket.items.map((line) => {
+  const summary = h('ul', { class: 'summary-list', 'data-testid': 'checkout-lines' }, items.map((line) => {
     const product = productOf(products, line.productId);
     if (product) total += product.price * line.quantity;
     return h('li', { 'data-testid': 'checkout-line', 'data-product-id': line.productId },
@@ -615,6 +626,7 @@ async function checkoutView(route, view) {
 
   show(view, 'Checkout',
     h('h1', {}, 'Checkout'),
+    unfinishedCheckoutNotice(basket),
     h('section', { 'aria-labelledby': 'summary-heading', class: 'card' },
       h('h2', { id: 'summary-heading' }, 'Order summary'),
       summary,
