@@ -128,6 +128,8 @@ public sealed class Setup(MercatoApi api, Options options, Action<string> log)
             ["userBurst"] = 10_000_000,
             ["anonymousPermitsPerSecond"] = 1_000_000,
             ["anonymousBurst"] = 10_000_000,
+            ["credentialPermitsPerMinute"] = 60_000_000,
+            ["credentialBurst"] = 10_000_000,
         };
         raised["gateway"] = gateway;
         var put = await api.PutAsync<JsonNode>("/api/registry/policies", AdminToken, raised, ct);

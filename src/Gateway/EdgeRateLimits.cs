@@ -9,27 +9,41 @@ namespace Mercato.Gateway;
 
 /// <summary>
 /// Rate limits at the edge (ASP.NET Core rate limiting): a token bucket per signed-in user, and one per client IP for
-/// anonymous calls, sized by the control plane's <c>gateway.rateLimit</c>. A new policy version starts fresh buckets,
-/// so a change applies at once. Refused calls get 429 with Retry-After and a problem document.
+/// anonymous calls, sized by the control plane's <c>gateway.rateLimit</c>; sign-ins and registrations also draw on a
+/// much smaller bucket per client IP. A new policy version starts fresh buckets, so a change applies at once. Refused
+/// calls get 429 with Retry-After and a problem document.
 /// </summary>
 public static class EdgeRateLimits
 {
     public static IServiceCollection AddEdgeRateLimits(this IServiceCollection services) => services.AddRateLimiter(options =>
     {
         options.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
-        options.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(context =>
-        {
-            var path = context.Request.Path;
-            if (path.StartsWithSegments("/health") || path.StartsWithSegments("/metrics"))
+        options.GlobalLimiter = PartitionedRateLimiter.CreateChained(
+            PartitionedRateLimiter.Create<HttpContext, string>(context =>
             {
-                return RateLimitPartition.GetNoLimiter("infrastructure");
-            }
-            var policy = context.RequestServices.GetRequiredService<PolicyStore>().Current;
-            var limits = policy.Gateway.RateLimit;
-            return context.User.FindFirstValue(MercatoAuth.SubjectClaim) is { } userId
-                ? Bucket($"user:{policy.Version}:{userId}", limits.UserPermitsPerSecond, limits.UserBurst)
-                : Bucket($"ip:{policy.Version}:{context.Connection.RemoteIpAddress}", limits.AnonymousPermitsPerSecond, limits.AnonymousBurst);
-        });
+                var path = context.Request.Path;
+                if (path.StartsWithSegments("/health") || path.StartsWithSegments("/metrics"))
+                {
+                    return RateLimitPartition.GetNoLimiter("infrastructure");
+                }
+                var policy = context.RequestServices.GetRequiredService<PolicyStore>().Current;
+                var limits = policy.Gateway.RateLimit;
+                return context.User.FindFirstValue(MercatoAuth.SubjectClaim) is { } userId
+                    ? Bucket($"user:{policy.Version}:{userId}", limits.UserPermitsPerSecond, TimeSpan.FromSeconds(1), limits.UserBurst)
+                    : Bucket($"ip:{policy.Version}:{context.Connection.RemoteIpAddress}", limits.AnonymousPermitsPerSecond, TimeSpan.FromSeconds(1), limits.AnonymousBurst);
+            }),
+            PartitionedRateLimiter.Create<HttpContext, string>(context =>
+            {
+                if (!IsCredentialCheck(context.Request))
+                {
+                    return RateLimitPartition.GetNoLimiter("no-password");
+                }
+                var policy = context.RequestServices.GetRequiredService<PolicyStore>().Current;
+                var limits = policy.Gateway.RateLimit;
+                // One token at a time, spread over the minute, so the bucket never refills in one step.
+                return Bucket($"credentials:{policy.Version}:{context.Connection.RemoteIpAddress}", 1,
+                    TimeSpan.FromMinutes(1) / limits.CredentialPermitsPerMinute, limits.CredentialBurst);
+            }));
         options.OnRejected = async (rejected, ct) =>
         {
             var context = rejected.HttpContext;
@@ -50,12 +64,19 @@ public static class EdgeRateLimits
         };
     });
 
-    private static RateLimitPartition<string> Bucket(string key, int perSecond, int burst) =>
+    /// <summary>The calls that make identity check or hash a password: sign-in and registration.</summary>
+    private static bool IsCredentialCheck(HttpRequest request) =>
+        HttpMethods.IsPost(request.Method)
+        && request.Path.Value?.TrimEnd('/') is { } path
+        && (path.Equals("/api/identity/token", StringComparison.OrdinalIgnoreCase)
+            || path.Equals("/api/identity/users", StringComparison.OrdinalIgnoreCase));
+
+    private static RateLimitPartition<string> Bucket(string key, int tokensPerPeriod, TimeSpan period, int burst) =>
         RateLimitPartition.GetTokenBucketLimiter(key, _ => new TokenBucketRateLimiterOptions
         {
             TokenLimit = burst,
-            TokensPerPeriod = perSecond,
-            ReplenishmentPeriod = TimeSpan.FromSeconds(1),
+            TokensPerPeriod = tokensPerPeriod,
+            ReplenishmentPeriod = period,
             QueueLimit = 0,
             AutoReplenishment = true,
         });

@@ -296,7 +296,14 @@ public abstract class MercatoSystem : IAsyncLifetime
     /// <summary>A policy document with these targets, and edge limits generous enough for tests that send bursts on purpose.</summary>
     public static MeshPolicy Policy(params (string Target, TargetPolicy Policy)[] targets) => new()
     {
-        Gateway = new GatewayPolicy { RateLimit = new GatewayRateLimit { UserPermitsPerSecond = 100_000, UserBurst = 100_000, AnonymousPermitsPerSecond = 100_000, AnonymousBurst = 100_000 } },
+        Gateway = new GatewayPolicy
+        {
+            RateLimit = new GatewayRateLimit
+            {
+                UserPermitsPerSecond = 100_000, UserBurst = 100_000, AnonymousPermitsPerSecond = 100_000, AnonymousBurst = 100_000,
+                CredentialPermitsPerMinute = 100_000, CredentialBurst = 100_000,
+            },
+        },
         Targets = targets.ToDictionary(t => t.Target, t => t.Policy),
     };
 

@@ -49,6 +49,8 @@ public sealed class ControlPlaneApiTests(RegistryFactory registry) : IClassFixtu
     [InlineData("""{"targets":{"catalog\n":{}}}""", "targets.catalog\n")]
     [InlineData("""{"targets":{"catalog":{"routing":{"canaryHeader":"X-Canary\n"}}}}""", "targets.catalog.routing.canaryHeader")]
     [InlineData("""{"gateway":{"rateLimit":{"userPermitsPerSecond":0}}}""", "gateway.rateLimit.userPermitsPerSecond")]
+    [InlineData("""{"gateway":{"rateLimit":{"credentialPermitsPerMinute":0}}}""", "gateway.rateLimit.credentialPermitsPerMinute")]
+    [InlineData("""{"gateway":{"rateLimit":{"credentialBurst":0}}}""", "gateway.rateLimit.credentialBurst")]
     [InlineData("""{"targets":{"catalog":{"retry":{"maxRetrys":3}}}}""", "targets.catalog.retry.maxRetrys")]
     [InlineData("""{"targets":{"catalog":{"retry":null}}}""", "targets.catalog.retry")]
     [InlineData("""{"targets":{"catalog":{"totalTimeoutMs":"soon"}}}""", "targets.catalog.totalTimeoutMs")]

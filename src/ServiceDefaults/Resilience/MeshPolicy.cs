@@ -35,7 +35,10 @@ public sealed record GatewayPolicy
     public GatewayRateLimit RateLimit { get; init; } = new();
 }
 
-/// <summary>Token buckets at the edge: one per signed-in user, one per client IP for anonymous calls.</summary>
+/// <summary>
+/// Token buckets at the edge: one per signed-in user, one per client IP for anonymous calls, and one more per client IP
+/// for the calls that check a password (sign-in and registration).
+/// </summary>
 public sealed record GatewayRateLimit
 {
     public int UserPermitsPerSecond { get; init; } = 500;
@@ -45,6 +48,15 @@ public sealed record GatewayRateLimit
     public int AnonymousPermitsPerSecond { get; init; } = 200;
 
     public int AnonymousBurst { get; init; } = 400;
+
+    /// <summary>
+    /// Sign-ins and registrations per client IP and minute, on top of the anonymous bucket: each one costs identity a
+    /// deliberately slow password hash (PBKDF2), so at the anonymous rate one client could keep its cores busy, and
+    /// guess passwords at that rate.
+    /// </summary>
+    public int CredentialPermitsPerMinute { get; init; } = 120;
+
+    public int CredentialBurst { get; init; } = 30;
 }
 
 /// <summary>Everything about one target service.</summary>

@@ -29,6 +29,8 @@ public static partial class MeshPolicyValidator
         Check(edge.UserBurst >= 1 && edge.UserBurst <= 10_000_000, "gateway.rateLimit.userBurst", "Between 1 and 10000000.");
         Check(edge.AnonymousPermitsPerSecond is >= 1 and <= 1_000_000, "gateway.rateLimit.anonymousPermitsPerSecond", "Between 1 and 1000000.");
         Check(edge.AnonymousBurst is >= 1 and <= 10_000_000, "gateway.rateLimit.anonymousBurst", "Between 1 and 10000000.");
+        Check(edge.CredentialPermitsPerMinute is >= 1 and <= 60_000_000, "gateway.rateLimit.credentialPermitsPerMinute", "Between 1 and 60000000.");
+        Check(edge.CredentialBurst is >= 1 and <= 10_000_000, "gateway.rateLimit.credentialBurst", "Between 1 and 10000000.");
 
         foreach (var (name, target) in policy.Targets)
         {

@@ -1,0 +1,59 @@
+using System.Net;
+using System.Net.Http.Json;
+using Mercato.ServiceDefaults.Resilience;
+using Mercato.Testing;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Mercato.Gateway.Tests;
+
+/// <summary>
+/// Sign-in and registration cost identity a slow password hash each, so they draw on a small bucket per client address
+/// of their own (gateway.rateLimit.credential*), on top of the anonymous one.
+/// </summary>
+public sealed class CredentialRateLimitTests : IAsyncLifetime
+{
+    private WebApplication _services = null!;
+
+    public async Task InitializeAsync() => _services = await LoopbackServer.StartAsync(app =>
+    {
+        app.MapPost("/api/identity/token", () => Results.Unauthorized());
+        app.MapPost("/api/identity/users", () => Results.Created("/api/identity/users/1", new { }));
+        app.MapGet("/api/catalog/products", () => "[]");
+    });
+
+    public async Task DisposeAsync() => await _services.DisposeAsync();
+
+    [Fact]
+    public async Task Sign_ins_and_registrations_beyond_the_credential_burst_are_429_while_other_anonymous_calls_go_on()
+    {
+        await using var gateway = new GatewayFactory(new Dictionary<string, string>
+        {
+            ["identity"] = LoopbackServer.AddressOf(_services),
+            ["catalog"] = LoopbackServer.AddressOf(_services),
+        });
+        using var client = gateway.CreateClient();
+        gateway.Services.GetRequiredService<PolicyStore>().Apply(new MeshPolicy
+        {
+            Version = 2,
+            // Plenty of anonymous calls; three password checks, then one a minute.
+            Gateway = new GatewayPolicy { RateLimit = new GatewayRateLimit { CredentialBurst = 3, CredentialPermitsPerMinute = 1 } },
+        });
+        var credentials = new { email = "a@b.test", password = "Secret123" };
+
+        var allowed = new List<HttpStatusCode>
+        {
+            (await client.PostAsJsonAsync("/api/identity/token", credentials)).StatusCode,
+            (await client.PostAsJsonAsync("/api/identity/users", credentials)).StatusCode,
+            (await client.PostAsJsonAsync("/api/identity/token/", credentials)).StatusCode,
+        };
+        var refused = await client.PostAsJsonAsync("/api/identity/token", credentials);
+        var elsewhere = await client.GetAsync("/api/catalog/products");
+
+        Assert.Equal([HttpStatusCode.Unauthorized, HttpStatusCode.Created, HttpStatusCode.Unauthorized], allowed);
+        await ProblemAssert.IsProblem(refused, HttpStatusCode.TooManyRequests);
+        Assert.True(refused.Headers.RetryAfter?.Delta > TimeSpan.Zero, "no Retry-After on the refusal");
+        Assert.Equal(HttpStatusCode.OK, elsewhere.StatusCode);
+    }
+}
