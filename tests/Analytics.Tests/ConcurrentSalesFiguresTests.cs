@@ -17,11 +17,7 @@ public sealed class ConcurrentSalesFiguresTests
     public async Task Confirmed_orders_of_one_product_handled_at_once_all_count()
     {
         await using var database = await PostgresTestDatabase.CreateAsync("analytics_sales");
-        using var analytics = new ConfiguredServiceFactory<Program>(
-            ("Mercato:Profile", "ScaleOut"),
-            ("ConnectionStrings:analytics", database.ConnectionString),
-            // Never connected to: the test host replaces external transports.
-            ("ConnectionStrings:rabbitmq", "amqp://guest:guest@127.0.0.1:5672/"));
+        using var analytics = database.ScaleOutHost<Program>("analytics");
         var (mug, kettle, customer) = (Guid.NewGuid(), Guid.NewGuid(), Guid.NewGuid());
         OrderConfirmed Order() => new(Guid.NewGuid(), customer, 10m, [new OrderLine(kettle, 1, 5m), new OrderLine(mug, 2, 2.5m)], DateTimeOffset.UtcNow);
         async Task DeliverAsync(OrderConfirmed order)

@@ -17,12 +17,7 @@ public sealed class ConcurrentReleaseTests
     public async Task A_reservation_racing_the_orders_cancellation_never_leaves_units_held()
     {
         await using var database = await PostgresTestDatabase.CreateAsync("inventory_release");
-        using var inventory = new ConfiguredServiceFactory<Program>(
-            ("Mercato:Profile", "ScaleOut"),
-            ("Ordering:SagaStyle", "Choreography"),
-            ("ConnectionStrings:inventory", database.ConnectionString),
-            // Never connected to: the test host replaces external transports.
-            ("ConnectionStrings:rabbitmq", "amqp://guest:guest@127.0.0.1:5672/"));
+        using var inventory = database.ScaleOutHost<Program>("inventory", ("Ordering:SagaStyle", "Choreography"));
         async Task DeliverAsync(object message)
         {
             await using var scope = inventory.Services.CreateAsyncScope();

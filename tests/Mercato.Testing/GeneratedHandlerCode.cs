@@ -79,12 +79,7 @@ public static class GeneratedHandlerCode
             {
                 databases.Add(await PostgresTestDatabase.CreateAsync($"codegen_{service}_{style.ToLowerInvariant()}"));
             }
-            var hosts = SagaStyleNames.Select((style, i) => new ConfiguredServiceFactory<TProgram>(
-                ("Mercato:Profile", "ScaleOut"),
-                ("Ordering:SagaStyle", style),
-                ($"ConnectionStrings:{service}", databases[i].ConnectionString),
-                // Never connected to: the test host replaces external transports.
-                ("ConnectionStrings:rabbitmq", "amqp://guest:guest@127.0.0.1:5672/"))).ToList();
+            var hosts = SagaStyleNames.Select((style, i) => databases[i].ScaleOutHost<TProgram>(service, ("Ordering:SagaStyle", style))).ToList();
             try
             {
                 AssertCommittedCodeIsCurrent([.. hosts.Select(host => host.Services)]);

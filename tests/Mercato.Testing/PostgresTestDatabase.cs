@@ -34,6 +34,15 @@ public sealed class PostgresTestDatabase : IAsyncDisposable
         return database;
     }
 
+    /// <summary>
+    /// <typeparamref name="TProgram"/> in the scale-out profile on this database, with <paramref name="settings"/>
+    /// besides. Its RabbitMQ is never connected to: the test host replaces external transports.
+    /// </summary>
+    public ConfiguredServiceFactory<TProgram> ScaleOutHost<TProgram>(string service, params (string Key, string Value)[] settings)
+        where TProgram : class =>
+        new([("Mercato:Profile", "ScaleOut"), ($"ConnectionStrings:{service}", ConnectionString),
+            ("ConnectionStrings:rabbitmq", "amqp://guest:guest@127.0.0.1:5672/"), .. settings]);
+
     public async ValueTask DisposeAsync()
     {
         NpgsqlConnection.ClearAllPools();
