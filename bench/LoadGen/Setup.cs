@@ -122,15 +122,20 @@ public sealed class Setup(MercatoApi api, Options options, Action<string> log)
         var raised = (JsonObject)document.DeepClone();
         raised.Remove("version");
         var gateway = raised["gateway"] as JsonObject ?? [];
-        gateway["rateLimit"] = new JsonObject
+        var rateLimit = new JsonObject
         {
             ["userPermitsPerSecond"] = 1_000_000,
             ["userBurst"] = 10_000_000,
             ["anonymousPermitsPerSecond"] = 1_000_000,
             ["anonymousBurst"] = 10_000_000,
-            ["credentialPermitsPerMinute"] = 60_000_000,
-            ["credentialBurst"] = 10_000_000,
         };
+        // Systems from before the sign-in bucket refuse fields they do not know: raise it only where it exists.
+        if (gateway["rateLimit"]?["credentialBurst"] is not null)
+        {
+            rateLimit["credentialPermitsPerMinute"] = 60_000_000;
+            rateLimit["credentialBurst"] = 10_000_000;
+        }
+        gateway["rateLimit"] = rateLimit;
         raised["gateway"] = gateway;
         var put = await api.PutAsync<JsonNode>("/api/registry/policies", AdminToken, raised, ct);
         if (put is not { Ok: true, Value: { } accepted })
