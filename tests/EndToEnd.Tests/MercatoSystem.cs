@@ -308,7 +308,9 @@ public abstract class MercatoSystem : IAsyncLifetime
     };
 
     /// <summary>
-    /// Puts a policy document and waits until every instance of every service reports it in force.
+    /// Puts a policy document and waits until every instance of every service reports it in force. An instance that does
+    /// not answer is waited for only while the registry still lists it: a test before may have killed it, and the
+    /// registry drops it after its probes fail.
     /// </summary>
     /// <returns>
     /// How long after the PUT the last instance applied it, by the instances' own clock (the same machine's), so the
@@ -326,10 +328,21 @@ public abstract class MercatoSystem : IAsyncLifetime
         while (waiting.Count > 0)
         {
             var stillWaiting = new List<Instance>();
+            var unreachable = false;
             foreach (var instance in waiting)
             {
                 using var direct = Direct(admin, instance);
-                var effective = await direct.GetFromJsonAsync<JsonElement>($"/api/{instance.Service}/admin/policies");
+                JsonElement effective;
+                try
+                {
+                    effective = await direct.GetFromJsonAsync<JsonElement>($"/api/{instance.Service}/admin/policies");
+                }
+                catch (HttpRequestException)
+                {
+                    unreachable = true;
+                    stillWaiting.Add(instance);
+                    continue;
+                }
                 if (effective.GetProperty("version").GetInt64() < version)
                 {
                     stillWaiting.Add(instance);
@@ -339,6 +352,11 @@ public abstract class MercatoSystem : IAsyncLifetime
                     var appliedAt = effective.GetProperty("appliedAt").GetDateTimeOffset();
                     lastAppliedAt = appliedAt > lastAppliedAt ? appliedAt : lastAppliedAt;
                 }
+            }
+            if (unreachable)
+            {
+                var listed = (await InstancesAsync(admin)).Select(i => i.Id).ToHashSet();
+                stillWaiting.RemoveAll(i => !listed.Contains(i.Id));
             }
             waiting = stillWaiting;
             Assert.True(waiting.Count == 0 || clock.Elapsed < TimeSpan.FromSeconds(30),
