@@ -10,6 +10,8 @@ builder.AddServiceDatabase<IdentityDb>("identity");
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddSingleton<IPasswordHasher<User>, PasswordHasher<User>>();
 builder.Services.AddScoped<TokenIssuer>();
+builder.Services.Configure<SignInLockoutOptions>(builder.Configuration.GetSection("Identity:Lockout"));
+builder.Services.AddScoped<SignInLockout>();
 
 var app = builder.Build();
 app.MapDefaultEndpoints();

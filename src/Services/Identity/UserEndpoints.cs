@@ -30,7 +30,8 @@ public static class UserEndpoints
         identity.MapPost("/users", RegisterAsync).AllowAnonymous()
             .Produces<UserResponse>(StatusCodes.Status201Created).ProducesProblem(StatusCodes.Status409Conflict);
         identity.MapPost("/token", IssueTokenAsync).AllowAnonymous()
-            .Produces<TokenResponse>().ProducesProblem(StatusCodes.Status401Unauthorized);
+            .Produces<TokenResponse>().ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status429TooManyRequests);
         identity.MapGet("/users/me", CurrentUserAsync).Produces<CurrentUserResponse>().ProducesProblem(StatusCodes.Status404NotFound);
 
         app.MapGet("/.well-known/jwks.json", (TokenIssuer issuer, CancellationToken ct) => issuer.GetJwksAsync(ct))
@@ -75,7 +76,8 @@ public static class UserEndpoints
     }
 
     private static async Task<IResult> IssueTokenAsync(
-        TokenRequest request, IdentityDb db, IPasswordHasher<User> hasher, TokenIssuer issuer, CancellationToken ct)
+        TokenRequest request, IdentityDb db, IPasswordHasher<User> hasher, TokenIssuer issuer, SignInLockout lockout,
+        HttpResponse response, CancellationToken ct)
     {
         var errors = new Dictionary<string, string[]>();
         if (string.IsNullOrWhiteSpace(request.Email))
@@ -91,12 +93,25 @@ public static class UserEndpoints
             return Results.ValidationProblem(errors);
         }
         var normalized = request.Email!.Trim().ToLowerInvariant();
-        var user = await db.Users.SingleOrDefaultAsync(u => u.NormalizedEmail == normalized, ct);
+        var user = await db.Users.AsNoTracking().SingleOrDefaultAsync(u => u.NormalizedEmail == normalized, ct);
+        if (user is not null && lockout.RemainingLockout(user) is { } remaining)
+        {
+            // Checked before the password: a locked account costs no hash, and guessing it right changes nothing.
+            var seconds = (int)Math.Ceiling(remaining.TotalSeconds);
+            response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return Results.Problem(statusCode: StatusCodes.Status429TooManyRequests, title: "Account locked",
+                detail: $"Too many wrong passwords for this account; try again in {seconds} seconds.");
+        }
         if (user is null || hasher.VerifyHashedPassword(user, user.PasswordHash, request.Password!) == PasswordVerificationResult.Failed)
         {
+            if (user is not null)
+            {
+                await lockout.RecordFailureAsync(user, ct);
+            }
             return Results.Problem(statusCode: StatusCodes.Status401Unauthorized, title: "Invalid credentials",
                 detail: "The e-mail or password is wrong.");
         }
+        await lockout.RecordSuccessAsync(user, ct);
         var token = await issuer.IssueAsync(user, ct);
         return Results.Ok(new TokenResponse(token, "Bearer", (int)TokenIssuer.Lifetime.TotalSeconds));
     }

@@ -44,6 +44,11 @@ public sealed class User
 
     public DateTimeOffset CreatedAt { get; set; }
 
+    /// <summary>Wrong passwords since the last sign-in or lockout; reaching the limit locks the account.</summary>
+    public int FailedSignIns { get; set; }
+
+    public DateTimeOffset? LockedOutUntil { get; set; }
+
     public IReadOnlyList<string> RoleList => Roles.Split(',', StringSplitOptions.RemoveEmptyEntries);
 }
 

@@ -1,0 +1,98 @@
+using System.Net;
+using System.Net.Http.Json;
+using Mercato.Testing;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.AspNetCore.TestHost;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Mercato.Identity.Tests;
+
+/// <summary>Per-account lockout with the defaults: five wrong passwords in a row lock the account for five minutes.</summary>
+public sealed class SignInLockoutTests(IdentityFactory identity) : IClassFixture<IdentityFactory>
+{
+    private const string Password = "Secret123";
+
+    private readonly FakeTimeProvider _clock = new(DateTimeOffset.UtcNow);
+
+    private WebApplicationFactory<Program> WithClock() =>
+        identity.WithWebHostBuilder(builder => builder.ConfigureTestServices(services => services.AddSingleton<TimeProvider>(_clock)));
+
+    private static async Task<string> RegisterAsync(HttpClient client)
+    {
+        var email = $"lockout-{Guid.NewGuid():N}@example.test";
+        var created = await client.PostAsJsonAsync("/api/identity/users", new { email, password = Password, name = "Lou" });
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        return email;
+    }
+
+    private static Task<HttpResponseMessage> SignInAsync(HttpClient client, string email, string password) =>
+        client.PostAsJsonAsync("/api/identity/token", new { email, password });
+
+    private static async Task FailAsync(HttpClient client, string email, int times)
+    {
+        for (var i = 0; i < times; i++)
+        {
+            await ProblemAssert.IsProblem(await SignInAsync(client, email, "Wrong1234"), HttpStatusCode.Unauthorized);
+        }
+    }
+
+    private static async Task AssertLockedAsync(HttpResponseMessage response, TimeSpan retryAfter)
+    {
+        var problem = await ProblemAssert.IsProblem(response, HttpStatusCode.TooManyRequests);
+        Assert.Equal("Account locked", problem.GetProperty("title").GetString());
+        Assert.Equal(retryAfter, response.Headers.RetryAfter?.Delta);
+    }
+
+    [Fact]
+    public async Task Five_wrong_passwords_lock_the_account_for_five_minutes_even_against_the_right_password()
+    {
+        await using var app = WithClock();
+        var client = app.CreateClient();
+        var email = await RegisterAsync(client);
+        var bystander = await RegisterAsync(client);
+
+        await FailAsync(client, email, 5);
+
+        await AssertLockedAsync(await SignInAsync(client, email, Password), TimeSpan.FromMinutes(5));
+        Assert.Equal(HttpStatusCode.OK, (await SignInAsync(client, bystander, Password)).StatusCode);
+
+        _clock.Advance(TimeSpan.FromMinutes(5) - TimeSpan.FromSeconds(1));
+        await AssertLockedAsync(await SignInAsync(client, email, Password), TimeSpan.FromSeconds(1));
+
+        _clock.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(HttpStatusCode.OK, (await SignInAsync(client, email, Password)).StatusCode);
+    }
+
+    [Fact]
+    public async Task A_successful_sign_in_or_a_lockout_starts_the_count_again()
+    {
+        await using var app = WithClock();
+        var client = app.CreateClient();
+        var email = await RegisterAsync(client);
+
+        await FailAsync(client, email, 4);
+        Assert.Equal(HttpStatusCode.OK, (await SignInAsync(client, email, Password)).StatusCode);
+        await FailAsync(client, email, 4);
+        Assert.Equal(HttpStatusCode.OK, (await SignInAsync(client, email, Password)).StatusCode);
+
+        await FailAsync(client, email, 5);
+        _clock.Advance(TimeSpan.FromMinutes(5));
+        // After the lockout the account has five attempts again, not one.
+        await FailAsync(client, email, 4);
+        Assert.Equal(HttpStatusCode.OK, (await SignInAsync(client, email, Password)).StatusCode);
+    }
+
+    [Fact]
+    public async Task Wrong_passwords_sent_at_once_are_all_counted()
+    {
+        await using var app = WithClock();
+        var email = await RegisterAsync(app.CreateClient());
+
+        var guesses = await Task.WhenAll(Enumerable.Range(0, 12).Select(i => SignInAsync(app.CreateClient(), email, $"Guess{i}abc")));
+
+        // Each guess either met the lock or was counted; none may sign in, and the account ends locked.
+        Assert.All(guesses, g => Assert.Contains(g.StatusCode, (HttpStatusCode[])[HttpStatusCode.Unauthorized, HttpStatusCode.TooManyRequests]));
+        await AssertLockedAsync(await SignInAsync(app.CreateClient(), email, Password), TimeSpan.FromMinutes(5));
+    }
+}
