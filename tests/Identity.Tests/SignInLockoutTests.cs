@@ -87,6 +87,22 @@ public sealed class SignInLockoutTests(IdentityFactory identity) : IClassFixture
     public async Task Wrong_passwords_sent_at_once_are_all_counted()
     {
         await using var app = WithClock();
+        await ParallelGuessesLockTheAccountAsync(app);
+    }
+
+    [SkippableFact]
+    public async Task Wrong_passwords_sent_at_once_are_all_counted_on_postgresql()
+    {
+        // PostgreSQL runs the updates side by side, where SQLite takes one writer at a time.
+        await using var database = await PostgresTestDatabase.CreateAsync("identity_lockout");
+        using var identityOnPostgres = database.ScaleOutHost<Program>("identity");
+        await using var app = identityOnPostgres.WithWebHostBuilder(builder =>
+            builder.ConfigureTestServices(services => services.AddSingleton<TimeProvider>(_clock)));
+        await ParallelGuessesLockTheAccountAsync(app);
+    }
+
+    private static async Task ParallelGuessesLockTheAccountAsync(WebApplicationFactory<Program> app)
+    {
         var email = await RegisterAsync(app.CreateClient());
 
         var guesses = await Task.WhenAll(Enumerable.Range(0, 12).Select(i => SignInAsync(app.CreateClient(), email, $"Guess{i}abc")));
