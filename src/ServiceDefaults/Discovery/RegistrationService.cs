@@ -1,6 +1,8 @@
 using System.Diagnostics;
+using Mercato.ServiceDefaults.Data;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -8,16 +10,20 @@ using Microsoft.Extensions.Options;
 namespace Mercato.ServiceDefaults.Discovery;
 
 /// <summary>
-/// Registers this instance once Kestrel has bound its address, heartbeats, re-registers after an eviction and
-/// deregisters on a graceful stop.
+/// Registers this instance once Kestrel has bound its address and its own readiness checks pass, heartbeats,
+/// re-registers after an eviction (again only once ready) and deregisters on a graceful stop.
 /// </summary>
 public sealed class RegistrationService(
     RegistryClient registry,
+    HealthCheckService health,
     IOptions<RegistryOptions> options,
     IServer server,
     IHostApplicationLifetime lifetime,
     ILogger<RegistrationService> logger) : BackgroundService
 {
+    /// <summary>How soon an instance that is not ready yet checks again, rather than waiting a whole heartbeat.</summary>
+    private static readonly TimeSpan ReadinessRecheck = TimeSpan.FromMilliseconds(500);
+
     private InstanceRegistration? _registration;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -27,14 +33,14 @@ public sealed class RegistrationService(
             return;
         }
         _registration = BuildRegistration();
-        using var timer = new PeriodicTimer(options.Value.HeartbeatInterval);
+        var interval = options.Value.HeartbeatInterval;
         try
         {
-            do
+            while (true)
             {
-                await BeatAsync(_registration, stoppingToken);
+                var waitingForReadiness = !await BeatAsync(_registration, stoppingToken);
+                await Task.Delay(waitingForReadiness && ReadinessRecheck < interval ? ReadinessRecheck : interval, stoppingToken);
             }
-            while (await timer.WaitForNextTickAsync(stoppingToken));
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
@@ -43,14 +49,28 @@ public sealed class RegistrationService(
 
     private bool _registered;
     private int _failures;
+    private int _notReady;
 
-    private async Task BeatAsync(InstanceRegistration registration, CancellationToken stoppingToken)
+    /// <returns>false when the instance is not registered because its readiness checks fail.</returns>
+    private async Task<bool> BeatAsync(InstanceRegistration registration, CancellationToken stoppingToken)
     {
         try
         {
             _registered = _registered && await registry.HeartbeatAsync(registration.InstanceId, stoppingToken);
             if (!_registered)
             {
+                // The registry lists an instance as healthy from its registration on, and evicts one whose readiness
+                // probe fails: re-registering at the next heartbeat regardless would put an instance that lost its
+                // database back into rotation between probes. So only a ready instance (re)registers.
+                if (await NotReadyBecauseAsync(stoppingToken) is { } reason)
+                {
+                    if (_notReady++ % 20 == 0)
+                    {
+                        logger.LogWarning("Not registering {Instance} while it is not ready: {Reason}", registration.InstanceId, reason);
+                    }
+                    return false;
+                }
+                _notReady = 0;
                 await registry.RegisterAsync(registration, stoppingToken);
                 _registered = true;
                 logger.LogInformation("Registered {Service} instance {Instance} at {Address}",
@@ -66,6 +86,17 @@ public sealed class RegistrationService(
                 logger.LogWarning("Registry not reachable ({Error}); will keep trying", ex.Message);
             }
         }
+        return true;
+    }
+
+    /// <summary>What /health/ready would answer 503 for; Degraded (a broker down, say) still serves and registers.</summary>
+    private async Task<string?> NotReadyBecauseAsync(CancellationToken ct)
+    {
+        var report = await health.CheckHealthAsync(check => check.Tags.Contains(HealthTags.Ready), ct);
+        return report.Status == HealthStatus.Unhealthy
+            ? string.Join("; ", report.Entries.Where(e => e.Value.Status == HealthStatus.Unhealthy)
+                .Select(e => $"{e.Key}: {e.Value.Description ?? e.Value.Exception?.Message ?? "unhealthy"}"))
+            : null;
     }
 
     public override async Task StopAsync(CancellationToken cancellationToken)

@@ -1,0 +1,91 @@
+using System.Net.Http.Json;
+using Mercato.ServiceDefaults.Data;
+using Mercato.ServiceDefaults.Discovery;
+using Mercato.Testing;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
+namespace Mercato.Registry.Tests;
+
+/// <summary>
+/// An instance's registration against the real registry: it is listed only while its own readiness checks pass, so one
+/// the registry evicted for failing its probe does not come back at its next heartbeat.
+/// </summary>
+public sealed class RegistrationReadinessTests(RegistryFactory registry) : IClassFixture<RegistryFactory>
+{
+    private volatile bool _ready;
+    private int _checks;
+
+    [Fact]
+    public async Task An_instance_registers_only_while_ready_and_does_not_return_after_an_eviction_until_ready_again()
+    {
+        await using var instance = await LoopbackServer.StartAsync(app =>
+            app.MapGet("/health/ready", () => _ready ? Results.Ok() : Results.StatusCode(StatusCodes.Status503ServiceUnavailable)));
+        var health = new ServiceCollection().AddLogging();
+        health.AddHealthChecks().AddCheck("database", () =>
+        {
+            Interlocked.Increment(ref _checks);
+            return _ready ? HealthCheckResult.Healthy() : HealthCheckResult.Unhealthy("database unreachable");
+        }, [HealthTags.Ready]);
+        await using var healthServices = health.BuildServiceProvider();
+        var service = $"ready{Guid.NewGuid():N}"[..16];
+        using var registration = new RegistrationService(
+            new RegistryClient(new HttpClient(registry.Server.CreateHandler()) { BaseAddress = registry.Server.BaseAddress }),
+            healthServices.GetRequiredService<HealthCheckService>(),
+            Options.Create(new RegistryOptions { ServiceName = service, InstanceId = $"{service}-1", HeartbeatInterval = TimeSpan.FromMilliseconds(200) }),
+            instance.Services.GetRequiredService<IServer>(),
+            instance.Lifetime,
+            NullLogger<RegistrationService>.Instance);
+
+        await registration.StartAsync(CancellationToken.None);
+        try
+        {
+            // Not ready from the start: never listed while it keeps checking.
+            await AssertNeverListedWhileCheckingAsync(service);
+
+            _ready = true;
+            await WaitUntilAsync(async () => (await ListedAsync(service)).Count == 1);
+
+            // Loses its database: the registry's probe evicts it, and its heartbeat, answered "unknown", does not
+            // register it again while it is not ready.
+            _ready = false;
+            await WaitUntilAsync(async () => (await ListedAsync(service)).Count == 0);
+            await AssertNeverListedWhileCheckingAsync(service);
+
+            _ready = true;
+            await WaitUntilAsync(async () => (await ListedAsync(service)).Count == 1);
+        }
+        finally
+        {
+            await registration.StopAsync(CancellationToken.None);
+        }
+    }
+
+    private async Task AssertNeverListedWhileCheckingAsync(string service)
+    {
+        var until = Volatile.Read(ref _checks) + 4;
+        await WaitUntilAsync(async () =>
+        {
+            Assert.Empty(await ListedAsync(service));
+            return Volatile.Read(ref _checks) >= until;
+        });
+    }
+
+    private async Task<List<ServiceInstance>> ListedAsync(string service) =>
+        (await registry.CreateClient().GetFromJsonAsync<List<ServiceInstance>>($"/registry/v1/services/{service}"))!;
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while (!await condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "condition not met within 15 s");
+            await Task.Delay(50);
+        }
+    }
+}
