@@ -124,4 +124,43 @@ public sealed class DiscoveryLoadBalancingTests(RegistryFactory registry) : ICla
             Assert.Equal("v2", await response.Content.ReadAsStringAsync());
         }
     }
+
+    [Fact]
+    public async Task A_call_routed_by_version_to_a_dead_instance_keeps_its_logical_address_and_drops_the_cached_instances()
+    {
+        var service = $"vd{Guid.NewGuid():N}"[..16];
+        await using var alive = await StartInstanceAsync("alive");
+        var registryApi = registry.CreateClient();
+        var dead = new InstanceRegistration(service, $"{service}-dead", "http://127.0.0.1:9", "2.0.0");
+        foreach (var instance in new[] { new InstanceRegistration(service, $"{service}-alive", AddressOf(alive), "2.0.0"), dead })
+        {
+            (await registryApi.PostAsJsonAsync("/registry/v1/instances", instance)).EnsureSuccessStatusCode();
+        }
+        var policies = new PolicyStore("caller");
+        policies.Apply(new MeshPolicy
+        {
+            Version = 1,
+            Targets = { [service] = new TargetPolicy { Routing = new RoutingPolicy { Weights = { ["2.0.0"] = 100 } } } },
+        });
+        await using var clientServices = CreateClientServices(policies);
+        var http = clientServices.GetRequiredService<IHttpClientFactory>().CreateClient("svc");
+        // The client caches both instances (for 30 s); then the dead one leaves the registry.
+        Assert.Equal(2, (await clientServices.GetRequiredService<ServiceInstanceCache>().GetInstancesAsync(service, CancellationToken.None)).Count);
+        (await registryApi.DeleteAsync($"/registry/v1/instances/{dead.InstanceId}")).EnsureSuccessStatusCode();
+
+        HttpRequestException? refused = null;
+        for (var i = 0; i < 50 && refused is null; i++)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, $"http://{service}/who");
+            refused = await Record.ExceptionAsync(() => http.SendAsync(request)) as HttpRequestException;
+            // What a retry of this message would be routed from.
+            Assert.Equal($"http://{service}/who", request.RequestUri!.ToString());
+        }
+
+        Assert.NotNull(refused);
+        for (var i = 0; i < 20; i++)
+        {
+            Assert.Equal("alive", await http.GetStringAsync($"http://{service}/who"));
+        }
+    }
 }

@@ -46,7 +46,9 @@ public static class VersionRouter
 /// <summary>
 /// Applies the target's routing rule to a service-to-service call: when the rule picks a version, the call goes to an
 /// instance of that version (from the same cached registry view discovery uses). The canary header of the request
-/// being served travels on, so a canary request stays on canaries down the call chain.
+/// being served travels on, so a canary request stays on canaries down the call chain. The request keeps its logical
+/// address outside this handler: a retry of the same message is routed afresh, and an instance that refuses the
+/// connection drops the service's cached instance list, as <see cref="DiscoveryRefreshHandler"/> does for the rest.
 /// </summary>
 public sealed class VersionRoutingHandler(PolicyStore policies, ServiceInstanceCache instances, IHttpContextAccessor inbound) : DelegatingHandler
 {
@@ -73,6 +75,19 @@ public sealed class VersionRoutingHandler(PolicyStore policies, ServiceInstanceC
                 {
                     var address = new Uri(chosen[Random.Shared.Next(chosen.Count)].Address);
                     request.RequestUri = new UriBuilder(uri) { Scheme = address.Scheme, Host = address.Host, Port = address.Port }.Uri;
+                    try
+                    {
+                        return await base.SendAsync(request, cancellationToken);
+                    }
+                    catch (HttpRequestException ex) when (ex.HttpRequestError == HttpRequestError.ConnectionError)
+                    {
+                        instances.Invalidate(uri.Host);
+                        throw;
+                    }
+                    finally
+                    {
+                        request.RequestUri = uri;
+                    }
                 }
             }
         }
