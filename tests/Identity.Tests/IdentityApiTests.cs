@@ -171,6 +171,30 @@ public sealed class IdentityApiTests(IdentityFactory identity) : IClassFixture<I
     }
 
     [Fact]
+    public async Task Injected_errors_spare_sign_in_so_a_chaos_experiment_cannot_lock_its_operator_out()
+    {
+        var client = identity.CreateClient();
+        var policies = identity.Services.GetRequiredService<Mercato.ServiceDefaults.Resilience.PolicyStore>();
+        var before = policies.Current;
+        policies.Apply(new Mercato.ServiceDefaults.Resilience.MeshPolicy
+        {
+            Version = before.Version + 1,
+            Targets = { ["identity"] = new Mercato.ServiceDefaults.Resilience.TargetPolicy { Faults = new() { ErrorRate = 1 } } },
+        });
+        try
+        {
+            var registration = await client.PostAsJsonAsync("/api/identity/users", new { email = NewEmail(), password = "Secret123", name = "Ivy" });
+            Assert.Equal("error", registration.Headers.GetValues("X-Injected-Fault").Single());
+
+            await TokenFor(DevAdminSeeder.AdminEmail, DevAdminSeeder.DevelopmentPassword);
+        }
+        finally
+        {
+            policies.Apply(before with { Version = before.Version + 2 });
+        }
+    }
+
+    [Fact]
     public async Task Development_seeds_the_admin_with_the_default_password()
     {
         var token = await TokenFor(DevAdminSeeder.AdminEmail, DevAdminSeeder.DevelopmentPassword);

@@ -9,7 +9,8 @@ namespace Mercato.ServiceDefaults.Resilience;
 /// <summary>
 /// Chaos from the control plane, built on Polly's chaos strategies (Simmy): the faults this service's entry in the policy
 /// document asks for are injected into the requests it receives. Infrastructure endpoints (health, metrics, the
-/// control plane itself) are never affected, so a chaos experiment cannot lock its operator out.
+/// control plane itself) and sign-in are never affected, so a chaos experiment cannot lock its operator out: with every
+/// sign-in failing, nobody could get the admin token that ends the experiment once theirs expired.
 /// </summary>
 public sealed class FaultInjectionMiddleware(RequestDelegate next, PolicyStore policies)
 {
@@ -62,6 +63,7 @@ public sealed class FaultInjectionMiddleware(RequestDelegate next, PolicyStore p
     public static bool IsExempt(PathString path) =>
         path.StartsWithSegments("/health") || path.StartsWithSegments("/metrics") || path.StartsWithSegments("/registry")
         || path.StartsWithSegments("/api/registry") || path.StartsWithSegments("/.well-known")
+        || path.StartsWithSegments("/api/identity/token")
         || (path.Value?.Contains("/admin/policies", StringComparison.Ordinal) ?? false);
 }
 
