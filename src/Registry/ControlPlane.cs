@@ -22,9 +22,37 @@ public sealed class PolicyRepository
         _current = new MeshPolicy { Version = 1 };
         if (_stateFile is not null && File.Exists(_stateFile))
         {
-            _current = JsonSerializer.Deserialize<MeshPolicy>(File.ReadAllText(_stateFile), MeshPolicy.Json) ?? _current;
-            logger.LogInformation("Policy document version {Version} loaded from {File}", _current.Version, _stateFile);
+            _current = Load(_stateFile) ?? _current;
         }
+    }
+
+    /// <summary>
+    /// The saved document, held to the same rules as a PUT: a file edited by hand (or written by a newer build) with a
+    /// value the pipelines cannot take would otherwise be served to every instance. Such a file is moved aside and the
+    /// registry starts from the defaults, so the system keeps running and the operator finds the file and the reason.
+    /// </summary>
+    private MeshPolicy? Load(string stateFile)
+    {
+        string problem;
+        try
+        {
+            var loaded = JsonSerializer.Deserialize<MeshPolicy>(File.ReadAllText(stateFile), MeshPolicy.Json);
+            var errors = loaded is null ? new() { [""] = ["The document is null."] } : MeshPolicyValidator.Validate(loaded);
+            if (errors.Count == 0)
+            {
+                _logger.LogInformation("Policy document version {Version} loaded from {File}", loaded!.Version, stateFile);
+                return loaded;
+            }
+            problem = string.Join("; ", errors.Select(e => $"{e.Key}: {string.Join(" ", e.Value)}"));
+        }
+        catch (JsonException ex)
+        {
+            problem = ex.Message;
+        }
+        var aside = $"{stateFile}.invalid-{DateTime.UtcNow:yyyyMMddHHmmss}";
+        File.Move(stateFile, aside, overwrite: true);
+        _logger.LogError("Policy document in {File} is invalid ({Problem}); moved to {Aside}, starting from the defaults", stateFile, problem, aside);
+        return null;
     }
 
     public MeshPolicy Current => Volatile.Read(ref _current);

@@ -1,8 +1,11 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using Mercato.ServiceDefaults.Discovery;
 using Mercato.ServiceDefaults.Resilience;
 using Mercato.Testing;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
 
 namespace Mercato.Registry.Tests;
 
@@ -108,6 +111,36 @@ public sealed class ControlPlaneApiTests(RegistryFactory registry) : IClassFixtu
         var reloaded = await second.CreateAdminClient().GetFromJsonAsync<MeshPolicy>("/api/registry/policies", MeshPolicy.Json);
         Assert.Equal(version, reloaded!.Version);
         Assert.Equal(7, reloaded.For("catalog").Retry.MaxRetries);
+    }
+
+    [Theory]
+    [InlineData("""{"version":4,"targets":{"catalog":{"bulkhead":{"maxConcurrency":0}}}}""")]
+    [InlineData("""{"version":4,"targets":{"catalog":{"retry":{"maxRetries":""")]
+    public async Task An_invalid_saved_document_is_moved_aside_and_the_registry_starts_from_the_defaults(string saved)
+    {
+        var folder = Directory.CreateTempSubdirectory("mercato-policies-").FullName;
+        var stateFile = Path.Combine(folder, "policies.json");
+        await File.WriteAllTextAsync(stateFile, saved);
+
+        await using var registry = new StatefulRegistry(stateFile);
+        var served = await registry.CreateClient().GetFromJsonAsync<MeshPolicy>("/registry/v1/policies", MeshPolicy.Json);
+
+        Assert.Equal(1, served!.Version);
+        Assert.Empty(served.Targets);
+        Assert.False(File.Exists(stateFile));
+        Assert.Equal(saved, await File.ReadAllTextAsync(Assert.Single(Directory.GetFiles(folder, "policies.json.invalid-*"))));
+    }
+
+    [Fact]
+    public async Task An_instance_takes_a_document_with_settings_its_build_does_not_know()
+    {
+        await using var newerRegistry = await LoopbackServer.StartAsync(app => app.MapGet("/registry/v1/policies", () => Results.Text(
+            """{"version":9,"targets":{"catalog":{"retry":{"maxRetries":4},"settingFromANewerBuild":true}}}""", "application/json")));
+        using var client = new RegistryClient(new HttpClient { BaseAddress = new Uri(LoopbackServer.AddressOf(newerRegistry) + "/") });
+
+        var policy = await client.GetPoliciesAsync(knownVersion: 1, CancellationToken.None);
+
+        Assert.Equal((9, 4), (policy!.Version, policy.For("catalog").Retry.MaxRetries));
     }
 
     private sealed class StatefulRegistry(string stateFile) : ServiceFactory<Program>

@@ -78,7 +78,7 @@ public sealed class RegistryClient(HttpClient http) : IDisposable
             return null;
         }
         response.EnsureSuccessStatusCode();
-        return await response.Content.ReadFromJsonAsync<Resilience.MeshPolicy>(Resilience.MeshPolicy.Json, ct);
+        return await response.Content.ReadFromJsonAsync<Resilience.MeshPolicy>(Resilience.MeshPolicy.TolerantJson, ct);
     }
 
     public void Dispose() => _http.Dispose();

@@ -28,6 +28,13 @@ public sealed record MeshPolicy
         UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
         WriteIndented = false,
     };
+
+    /// <summary>
+    /// What instances read the registry's document with: members they do not know are skipped, so during a rolling
+    /// upgrade an instance of the older build still takes the document a newer registry serves. The registry has
+    /// already validated it.
+    /// </summary>
+    public static readonly JsonSerializerOptions TolerantJson = new(JsonSerializerDefaults.Web);
 }
 
 public sealed record GatewayPolicy
