@@ -16,6 +16,10 @@ public sealed class RegistryServerOptions
 
     /// <summary>Failed readiness probes in a row that evict an instance.</summary>
     public int FailedProbesBeforeEviction { get; set; } = 2;
+
+    public int MaxInstancesPerService { get; set; } = 64;
+
+    public int MaxInstances { get; set; } = 1024;
 }
 
 /// <summary>

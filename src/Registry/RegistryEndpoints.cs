@@ -18,13 +18,22 @@ public static partial class RegistryEndpoints
         // Changing who is registered takes the registration key, when the registry has one.
         var membership = registry.MapGroup("/instances").AddEndpointFilter(RequireRegistrationKey)
             .ProducesProblem(StatusCodes.Status401Unauthorized);
-        membership.MapPost("", (InstanceRegistration registration, ServiceRegistry services) =>
+        membership.MapPost("", (InstanceRegistration registration, ServiceRegistry services, IOptions<RegistryServerOptions> limits) =>
         {
             var errors = Validate(registration);
-            return errors.Count > 0
-                ? Results.ValidationProblem(errors)
-                : Results.Created($"/registry/v1/instances/{registration.InstanceId}", services.Register(registration));
-        }).Produces<ServiceInstance>(StatusCodes.Status201Created);
+            if (errors.Count > 0)
+            {
+                return Results.ValidationProblem(errors);
+            }
+            // The registry keeps every instance in memory and probes each one: registrations, open to anyone who can
+            // reach it when it has no registration key, must not grow without bound.
+            if (services.Full(registration, limits.Value.MaxInstancesPerService, limits.Value.MaxInstances) is { } full)
+            {
+                return Results.ValidationProblem(new Dictionary<string, string[]> { ["serviceName"] = [full] },
+                    statusCode: StatusCodes.Status409Conflict, title: "Registry full");
+            }
+            return Results.Created($"/registry/v1/instances/{registration.InstanceId}", services.Register(registration));
+        }).Produces<ServiceInstance>(StatusCodes.Status201Created).ProducesProblem(StatusCodes.Status409Conflict);
         membership.MapPut("/{instanceId}/heartbeat", (string instanceId, ServiceRegistry services) =>
             services.Heartbeat(instanceId) ? Results.NoContent() : NotRegistered(instanceId))
             .Produces(StatusCodes.Status204NoContent).ProducesProblem(StatusCodes.Status404NotFound);
@@ -72,11 +81,14 @@ public static partial class RegistryEndpoints
         {
             errors["instanceId"] = ["1 to 200 letters, digits, '.', '_', ':' or '-', starting with a letter or digit."];
         }
-        // Instances are listed to every caller of the registry: an address must not carry credentials.
+        // Instances are listed to every caller of the registry: an address must not carry credentials. Scheme, host and
+        // port only: the registry probes {address}/health/ready, and a path or query would let a registration aim that
+        // probe at any URL of an internal host.
         if (registration.Address is not { Length: <= 2048 } || !Uri.TryCreate(registration.Address, UriKind.Absolute, out var address)
-            || address.Scheme is not ("http" or "https") || address.UserInfo.Length > 0)
+            || address.Scheme is not ("http" or "https") || address.UserInfo.Length > 0
+            || address.AbsolutePath != "/" || address.Query.Length > 0 || address.Fragment.Length > 0)
         {
-            errors["address"] = ["An absolute http(s) URL without user information, at most 2048 characters."];
+            errors["address"] = ["An absolute http(s) URL of scheme, host and port only (no user information, path or query), at most 2048 characters."];
         }
         if (string.IsNullOrWhiteSpace(registration.Version) || registration.Version.Length > 64 || !InputText.IsClean(registration.Version))
         {

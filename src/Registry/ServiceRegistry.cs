@@ -23,6 +23,25 @@ public sealed class ServiceRegistry(TimeProvider time, ILogger<ServiceRegistry> 
         return instance;
     }
 
+    /// <summary>
+    /// Why a new instance cannot be taken, or null. A registration renewing its own id always can. The limits are soft:
+    /// registrations racing each other may pass them by a few.
+    /// </summary>
+    public string? Full(InstanceRegistration registration, int maxPerService, int maxInstances)
+    {
+        if (_instances.ContainsKey(registration.InstanceId))
+        {
+            return null;
+        }
+        if (_instances.Count >= maxInstances)
+        {
+            return $"The registry holds its maximum of {maxInstances} instances.";
+        }
+        return _instances.Values.Count(i => i.ServiceName == registration.ServiceName) >= maxPerService
+            ? $"Service '{registration.ServiceName}' has its maximum of {maxPerService} instances."
+            : null;
+    }
+
     public bool Heartbeat(string instanceId)
     {
         while (_instances.TryGetValue(instanceId, out var current))

@@ -122,6 +122,9 @@ public sealed class RegistryApiTests(RegistryFactory registry, HealthyInstance l
     [InlineData("""{"serviceName":"Bad Name","instanceId":"x","address":"http://a:1","version":"1"}""", "serviceName")]
     [InlineData("""{"serviceName":"ok","instanceId":"","address":"http://a:1","version":"1"}""", "instanceId")]
     [InlineData("""{"serviceName":"ok","instanceId":"x","address":"ftp://a","version":"1"}""", "address")]
+    [InlineData("""{"serviceName":"ok","instanceId":"x","address":"http://internal/admin/x?a=","version":"1"}""", "address")]
+    [InlineData("""{"serviceName":"ok","instanceId":"x","address":"http://a:1/base","version":"1"}""", "address")]
+    [InlineData("""{"serviceName":"ok","instanceId":"x","address":"http://a:1/#f","version":"1"}""", "address")]
     [InlineData("""{"serviceName":"ok","instanceId":"x","address":"http://a:1","version":""}""", "version")]
     [InlineData("""{"serviceName":"ok","instanceId":"x-\u00e9","address":"http://a:1","version":"1"}""", "instanceId")]
     [InlineData("""{"serviceName":"ok","instanceId":"x/y","address":"http://a:1","version":"1"}""", "instanceId")]
@@ -136,6 +139,22 @@ public sealed class RegistryApiTests(RegistryFactory registry, HealthyInstance l
         var response = await client.PostAsync("/registry/v1/instances", new StringContent(json, System.Text.Encoding.UTF8, "application/json"));
         await ProblemAssert.NamesField(response, field);
         Assert.DoesNotContain((await client.GetFromJsonAsync<ServiceInstance[]>("/registry/v1/instances"))!, i => i.ServiceName == "ok");
+    }
+
+    [Fact]
+    public async Task A_service_at_its_instance_limit_takes_no_new_instance_but_renews_its_own()
+    {
+        await using var limited = registry.WithWebHostBuilder(b => b.UseSetting("RegistryServer:MaxInstancesPerService", "2"));
+        var client = limited.CreateClient();
+        var service = $"cap{Guid.NewGuid():N}"[..16];
+        var first = Registration(service, live.Address);
+        Assert.Equal(HttpStatusCode.Created, (await client.PostAsJsonAsync("/registry/v1/instances", first)).StatusCode);
+        Assert.Equal(HttpStatusCode.Created, (await client.PostAsJsonAsync("/registry/v1/instances", Registration(service, live.Address))).StatusCode);
+
+        await ProblemAssert.NamesField(await client.PostAsJsonAsync("/registry/v1/instances", Registration(service, live.Address)),
+            "serviceName", HttpStatusCode.Conflict);
+        Assert.Equal(HttpStatusCode.Created, (await client.PostAsJsonAsync("/registry/v1/instances", first)).StatusCode);
+        Assert.Equal(HttpStatusCode.Created, (await client.PostAsJsonAsync("/registry/v1/instances", Registration("other" + service, live.Address))).StatusCode);
     }
 
     [Fact]
