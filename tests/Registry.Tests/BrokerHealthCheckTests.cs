@@ -59,6 +59,21 @@ public sealed class BrokerHealthCheckTests
         Assert.NotNull(result.Exception);
     }
 
+    [Fact]
+    public async Task A_broker_that_accepts_TCP_but_never_answers_is_degraded_while_the_connection_is_still_opening()
+    {
+        // Accepts the connection and says nothing: RabbitMQ's client waits 10 s for the handshake before it gives up.
+        using var silent = new TcpListener(IPAddress.Loopback, 0);
+        silent.Start();
+        await using var services = Services(new UriBuilder(Broker) { Host = "127.0.0.1", Port = ((IPEndPoint)silent.LocalEndpoint).Port }.Uri);
+
+        var result = await CheckAsync(services);
+
+        Assert.Equal(HealthStatus.Degraded, result.Status);
+        Assert.Contains("not open yet", result.Exception?.Message ?? "", StringComparison.Ordinal);
+        using var accepted = await silent.AcceptSocketAsync();
+    }
+
     private static ServiceProvider Services(Uri broker)
     {
         var services = new ServiceCollection().AddLogging(logging => logging.SetMinimumLevel(LogLevel.Warning));

@@ -41,13 +41,19 @@ public sealed class TransportHealthCheck(string host, int port, string what) : I
 
 public static class BrokerHealthCheckExtensions
 {
+    /// <summary>
+    /// Well under the registry's probe timeout (2 s) and Kubernetes' (3 s): a broker that does not answer makes the check
+    /// Degraded in time, rather than the probe timing out and the instance being taken out of service.
+    /// </summary>
+    public static readonly TimeSpan CheckTimeout = TimeSpan.FromSeconds(1.5);
+
     /// <summary>The readiness check "transport" of a scale-out service: can it open a channel on the RabbitMQ broker.</summary>
     public static IServiceCollection AddBrokerHealthCheck(this IServiceCollection services, Uri broker, string service)
     {
         services.AddSingleton(new BrokerHealthConnection(broker, $"{service} health check"));
         services.AddHealthChecks().AddRabbitMQ(
             provider => provider.GetRequiredService<BrokerHealthConnection>().GetAsync(),
-            "transport", HealthStatus.Degraded, [HealthTags.Ready], TimeSpan.FromSeconds(3));
+            "transport", HealthStatus.Degraded, [HealthTags.Ready], CheckTimeout);
         return services;
     }
 }
@@ -55,43 +61,61 @@ public static class BrokerHealthCheckExtensions
 /// <summary>
 /// The one long-lived AMQP connection the broker health check opens its channels on (RabbitMQ advises against a
 /// connection per probe). Opened at the first check, and again at the next check after an attempt that failed; after
-/// a broker restart the client's automatic recovery reopens it.
+/// a broker restart the client's automatic recovery reopens it. Opening runs in the background: a check waits for it
+/// at most <see cref="OpenWait"/>, so a broker that accepts TCP but never completes the AMQP handshake (the client waits
+/// 10 s for that) cannot hold a readiness probe past its timeout.
 /// </summary>
 public sealed class BrokerHealthConnection(Uri broker, string clientName) : IAsyncDisposable
 {
-    private readonly SemaphoreSlim _opening = new(1, 1);
-    private IConnection? _connection;
+    public static readonly TimeSpan OpenWait = TimeSpan.FromSeconds(1);
+
+    private readonly Lock _gate = new();
+    private Task<IConnection>? _opening;
 
     public async Task<IConnection> GetAsync()
     {
-        if (_connection is { } open)
+        Task<IConnection> opening;
+        lock (_gate)
         {
-            return open;
+            if (_opening is null || _opening.IsFaulted || _opening.IsCanceled)
+            {
+                _opening = new ConnectionFactory
+                {
+                    Uri = broker,
+                    AutomaticRecoveryEnabled = true,
+                    ClientProvidedName = clientName,
+                    RequestedConnectionTimeout = TimeSpan.FromSeconds(2),
+                }.CreateConnectionAsync();
+            }
+            opening = _opening;
         }
-        await _opening.WaitAsync();
         try
         {
-            return _connection ??= await new ConnectionFactory
-            {
-                Uri = broker,
-                AutomaticRecoveryEnabled = true,
-                ClientProvidedName = clientName,
-                RequestedConnectionTimeout = TimeSpan.FromSeconds(2),
-            }.CreateConnectionAsync();
+            return await opening.WaitAsync(OpenWait);
         }
-        finally
+        catch (TimeoutException)
         {
-            _opening.Release();
+            throw new TimeoutException($"The connection to the broker at {broker.Host}:{broker.Port} is not open yet; still trying.");
         }
     }
 
     public async ValueTask DisposeAsync()
     {
-        if (_connection is { } open)
+        Task<IConnection>? opening;
+        lock (_gate)
         {
-            await open.DisposeAsync();
+            opening = _opening;
         }
-        _opening.Dispose();
+        if (opening is { IsCompletedSuccessfully: true })
+        {
+            await opening.Result.DisposeAsync();
+        }
+        else
+        {
+            // Still opening (a stop must not wait for the handshake): closed once it opens, if it ever does.
+            _ = opening?.ContinueWith(static async open => await open.Result.DisposeAsync(), CancellationToken.None,
+                TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
+        }
     }
 }
 
