@@ -50,7 +50,7 @@ public static partial class OrderEndpoints
             .Produces<OrderView>().Produces(StatusCodes.Status304NotModified).ProducesProblem(StatusCodes.Status404NotFound);
         orders.MapGet("/{id}/events", EventsAsync).Produces<List<OrderEventResponse>>().ProducesProblem(StatusCodes.Status404NotFound);
         orders.MapPost("/admin/rebuild-projections", async (OrderingDb db, CancellationToken ct) =>
-                Results.Ok(new RebuildResult(await OrderEventStore.RebuildProjectionsAsync(db, ct))))
+                Results.Ok(new RebuildResult(await OrderEventStore.RebuildProjectionsAsync(db, ct: ct))))
             .RequireAuthorization(MercatoAuth.AdminPolicy).Produces<RebuildResult>();
     }
 

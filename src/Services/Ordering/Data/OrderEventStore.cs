@@ -85,25 +85,50 @@ public sealed class OrderEventStore(OrderingDb db, OrderMetrics? metrics = null)
     public static object Deserialize(StoredEvent stored) =>
         JsonSerializer.Deserialize(stored.Data, OrderEvent.Types[stored.Type], Json)!;
 
-    /// <summary>Drops every projection and replays every stream from the events.</summary>
-    public static async Task<int> RebuildProjectionsAsync(OrderingDb db, CancellationToken ct = default)
+    /// <summary>Streams a rebuild replays per transaction.</summary>
+    public const int RebuildBatchSize = 500;
+
+    /// <summary>
+    /// Replays every stream from its events into its view, <paramref name="batchSize"/> streams per transaction, then
+    /// drops views left without events. Short transactions keep orders flowing during a rebuild: one transaction over
+    /// the whole store held SQLite's only write lock (and PostgreSQL's view table) for as long as the replay took, so
+    /// placing orders and handling messages stalled, and a call through the gateway ran out of time and rolled it all back.
+    /// </summary>
+    /// <returns>The number of streams replayed.</returns>
+    public static async Task<int> RebuildProjectionsAsync(OrderingDb db, int batchSize = RebuildBatchSize, CancellationToken ct = default)
     {
-        await using var transaction = await db.Database.BeginTransactionAsync(ct);
-        await db.Orders.ExecuteDeleteAsync(ct);
-        var views = new Dictionary<Guid, OrderView>();
-        await foreach (var stored in db.Events.AsNoTracking().OrderBy(e => e.Sequence).AsAsyncEnumerable().WithCancellation(ct))
+        // Streams that start after this list is read get their views from their own appends.
+        var streams = await db.Events.Select(e => e.StreamId).Distinct().ToListAsync(ct);
+        foreach (var batch in streams.Chunk(batchSize))
         {
-            views[stored.StreamId] = OrderView.Apply(views.GetValueOrDefault(stored.StreamId), Deserialize(stored))!;
+            await using var transaction = await db.Database.BeginTransactionAsync(ct);
+            if (db.Database.IsNpgsql())
+            {
+                // An append writes a stream's events and its view in one transaction. PostgreSQL reads each statement
+                // below at its own moment, so an append committing between the delete and the read would leave its view
+                // in place and the insert would collide with it. Appends wait for this batch instead; reads go on.
+                await db.Database.ExecuteSqlRawAsync("LOCK TABLE \"OrderViews\" IN EXCLUSIVE MODE", ct);
+            }
+            await db.Orders.Where(o => batch.Contains(o.Id)).ExecuteDeleteAsync(ct);
+            var views = new Dictionary<Guid, OrderView>();
+            var events = db.Events.AsNoTracking().Where(e => batch.Contains(e.StreamId)).OrderBy(e => e.Sequence).AsAsyncEnumerable();
+            await foreach (var stored in events.WithCancellation(ct))
+            {
+                views[stored.StreamId] = OrderView.Apply(views.GetValueOrDefault(stored.StreamId), Deserialize(stored))!;
+            }
+            db.Orders.AddRange(views.Values.Select(v => new OrderDocument
+            {
+                Id = v.Id,
+                CustomerId = v.CustomerId,
+                CreatedAtTicks = v.CreatedAt.UtcTicks,
+                Json = JsonSerializer.Serialize(v, Json),
+            }));
+            await db.SaveChangesAsync(ct);
+            await transaction.CommitAsync(ct);
+            db.ChangeTracker.Clear();
         }
-        db.Orders.AddRange(views.Values.Select(v => new OrderDocument
-        {
-            Id = v.Id,
-            CustomerId = v.CustomerId,
-            CreatedAtTicks = v.CreatedAt.UtcTicks,
-            Json = JsonSerializer.Serialize(v, Json),
-        }));
-        await db.SaveChangesAsync(ct);
-        await transaction.CommitAsync(ct);
-        return views.Count;
+        // A view is written with its stream's first event, so one without events is left from something else.
+        await db.Orders.Where(o => !db.Events.Any(e => e.StreamId == o.Id)).ExecuteDeleteAsync(ct);
+        return streams.Count;
     }
 }
