@@ -39,4 +39,40 @@ public sealed class ConcurrentSalesFiguresTests
         Assert.Equal([41, 41], await db.CoPurchases.AsNoTracking().Where(p => p.ProductId == mug || p.ProductId == kettle).Select(p => p.Count).ToListAsync());
         Assert.Equal(41, await db.Events.CountAsync(e => e.Type == nameof(OrderConfirmed)));
     }
+
+    [SkippableFact]
+    public async Task Replays_beside_first_sales_count_every_order_once()
+    {
+        await using var database = await PostgresTestDatabase.CreateAsync("analytics_replay");
+        using var analytics = database.ScaleOutHost<Program>("analytics");
+        var products = Enumerable.Range(0, 200).Select(_ => Guid.NewGuid()).ToList();
+        async Task DeliverAsync(Guid product)
+        {
+            await using var scope = analytics.Services.CreateAsyncScope();
+            await scope.ServiceProvider.GetRequiredService<IMessageBus>().InvokeAsync(
+                new OrderConfirmed(Guid.NewGuid(), Guid.NewGuid(), 3m, [new OrderLine(product, 1, 3m)], DateTimeOffset.UtcNow));
+        }
+        async Task ReplayAsync()
+        {
+            await using var scope = analytics.Services.CreateAsyncScope();
+            await SalesFigures.ReplayAsync(scope.ServiceProvider.GetRequiredService<AnalyticsDb>(), CancellationToken.None);
+        }
+
+        await ReplayAsync(); // starts the host before anything runs beside it
+        // Each order is the first sale of its product, so its rows are new while replays delete and rebuild the figures.
+        var sales = Task.WhenAll(products.Select(p => Task.Run(() => DeliverAsync(p))));
+        var replays = 0;
+        while (!sales.IsCompleted || replays < 3)
+        {
+            await ReplayAsync();
+            replays++;
+        }
+        await sales;
+
+        await using var check = analytics.Services.CreateAsyncScope();
+        var db = check.ServiceProvider.GetRequiredService<AnalyticsDb>();
+        var counted = await db.ProductSales.AsNoTracking().Where(s => products.Contains(s.ProductId)).ToListAsync();
+        Assert.Equal(200, counted.Count);
+        Assert.All(counted, s => Assert.Equal((1, 1), (s.Quantity, s.Orders)));
+    }
 }

@@ -101,6 +101,14 @@ public static class SalesFigures
     public static async Task<int> ReplayAsync(AnalyticsDb db, CancellationToken ct)
     {
         await using var transaction = await db.Database.BeginTransactionAsync(ct);
+        if (db.Database.IsNpgsql())
+        {
+            // A handler records an order and adds it to the figures in one transaction. PostgreSQL reads each statement
+            // below at its own moment, so an order committed between the deletes and the read of the log would count
+            // twice (its new rows survive the deletes, and the replay adds it again). Handlers wait for the replay.
+            await db.Database.ExecuteSqlRawAsync(
+                "LOCK TABLE \"ProductSales\", \"CoPurchases\", \"CustomerPurchases\" IN EXCLUSIVE MODE", ct);
+        }
         await db.ProductSales.ExecuteDeleteAsync(ct);
         await db.CoPurchases.ExecuteDeleteAsync(ct);
         await db.CustomerPurchases.ExecuteDeleteAsync(ct);
