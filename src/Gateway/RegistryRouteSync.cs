@@ -8,7 +8,8 @@ namespace Mercato.Gateway;
 /// <summary>
 /// Keeps YARP's routes and clusters in step with the registry: /api/{service}/... goes to the healthy instances of
 /// {service}. A service whose last instance vanished keeps its (empty) cluster, so callers get a quick 503 rather
-/// than a 404. When the registry is unreachable the last known table stays in force.
+/// than a 404. When the registry is unreachable the last known table stays in force, and while a registry that just
+/// restarted warms up, instances it does not list yet stay in it.
 /// </summary>
 public sealed class RegistryRouteSync(
     RegistryClient registry,
@@ -21,6 +22,7 @@ public sealed class RegistryRouteSync(
     private string _lastSignature = "";
     private bool _loaded;
     private string? _lastError;
+    private IReadOnlyList<ServiceInstance> _lastInstances = [];
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -43,7 +45,9 @@ public sealed class RegistryRouteSync(
         IReadOnlyList<ServiceInstance> instances;
         try
         {
-            instances = await registry.GetHealthyInstancesAsync(ct);
+            var lookup = await registry.LookupAsync(null, ct);
+            // A registry that just restarted lists instances as they register again: keep the others meanwhile.
+            instances = lookup.Warming ? RegistryWarming.Merge(lookup.Instances, _lastInstances) : lookup.Instances;
         }
         catch (Exception ex) when (!ct.IsCancellationRequested)
         {
@@ -55,6 +59,7 @@ public sealed class RegistryRouteSync(
             return;
         }
         _lastError = null;
+        _lastInstances = instances;
         var settings = options.Value;
         var byService = instances
             .Where(i => !settings.ExcludedServices.Contains(i.ServiceName))

@@ -17,6 +17,13 @@ public sealed class RegistryServerOptions
     /// <summary>Failed readiness probes in a row that evict an instance.</summary>
     public int FailedProbesBeforeEviction { get; set; } = 2;
 
+    /// <summary>
+    /// How long after start the registry's answers may be incomplete: it keeps instances in memory only, so after a
+    /// restart it knows an instance again only once that instance's heartbeat was refused and it registered anew
+    /// (clients beat every 5 s). Lookups say so meanwhile (<see cref="RegistryWarming.Header"/>).
+    /// </summary>
+    public TimeSpan WarmUp { get; set; } = TimeSpan.FromSeconds(7);
+
     public int MaxInstancesPerService { get; set; } = 64;
 
     public int MaxInstances { get; set; } = 1024;

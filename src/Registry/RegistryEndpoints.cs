@@ -40,8 +40,10 @@ public static partial class RegistryEndpoints
         membership.MapDelete("/{instanceId}", (string instanceId, ServiceRegistry services) =>
             services.Deregister(instanceId, "deregistered by the instance") ? Results.NoContent() : NotRegistered(instanceId))
             .Produces(StatusCodes.Status204NoContent).ProducesProblem(StatusCodes.Status404NotFound);
-        registry.MapGet("/instances", (ServiceRegistry services) => services.Healthy());
-        registry.MapGet("/services/{serviceName}", (string serviceName, ServiceRegistry services) => services.Healthy(serviceName));
+        registry.MapGet("/instances", (ServiceRegistry services, HttpResponse response, IOptions<RegistryServerOptions> settings) =>
+            Lookup(services, response, settings.Value, null));
+        registry.MapGet("/services/{serviceName}", (string serviceName, ServiceRegistry services, HttpResponse response,
+            IOptions<RegistryServerOptions> settings) => Lookup(services, response, settings.Value, serviceName));
 
         app.MapGet("/api/registry/services", (ServiceRegistry services) =>
                 services.All()
@@ -64,6 +66,16 @@ public static partial class RegistryEndpoints
             ? await next(context)
             : Results.Problem(statusCode: StatusCodes.Status401Unauthorized, title: "Registration key required",
                 detail: $"Registering, renewing and leaving take this system's registration key in the {RegistryOptions.RegistrationKeyHeader} header.");
+    }
+
+    private static IReadOnlyList<ServiceInstance> Lookup(ServiceRegistry services, HttpResponse response, RegistryServerOptions settings,
+        string? serviceName)
+    {
+        if (services.IsWarming(settings.WarmUp))
+        {
+            response.Headers[RegistryWarming.Header] = "true";
+        }
+        return services.Healthy(serviceName);
     }
 
     private static IResult NotRegistered(string instanceId) =>

@@ -9,6 +9,10 @@ public sealed class ServiceRegistry(TimeProvider time, ILogger<ServiceRegistry> 
     private readonly ConcurrentDictionary<string, ServiceInstance> _instances = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, int> _failedProbes = new(StringComparer.Ordinal);
     private readonly Lock _probeEvictions = new();
+    private readonly DateTimeOffset _startedAt = time.GetUtcNow();
+
+    /// <summary>Started less than <paramref name="warmUp"/> ago: instances alive before a restart may not be back yet.</summary>
+    public bool IsWarming(TimeSpan warmUp) => time.GetUtcNow() - _startedAt < warmUp;
 
     public ServiceInstance Register(InstanceRegistration registration)
     {

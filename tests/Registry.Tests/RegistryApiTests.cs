@@ -15,6 +15,8 @@ public sealed class RegistryFactory : ServiceFactory<Program>
         base.ConfigureWebHost(builder);
         builder.UseSetting("RegistryServer:ProbeInterval", "00:00:00.200");
         builder.UseSetting("RegistryServer:ProbeTimeout", "00:00:01");
+        // Tests that are about a registry warming up after a restart ask for it.
+        builder.UseSetting("RegistryServer:WarmUp", "00:00:00");
     }
 }
 
@@ -155,6 +157,18 @@ public sealed class RegistryApiTests(RegistryFactory registry, HealthyInstance l
             "serviceName", HttpStatusCode.Conflict);
         Assert.Equal(HttpStatusCode.Created, (await client.PostAsJsonAsync("/registry/v1/instances", first)).StatusCode);
         Assert.Equal(HttpStatusCode.Created, (await client.PostAsJsonAsync("/registry/v1/instances", Registration("other" + service, live.Address))).StatusCode);
+    }
+
+    [Fact]
+    public async Task Lookups_say_so_while_the_registry_is_warming_up_after_its_start()
+    {
+        await using var justStarted = registry.WithWebHostBuilder(b => b.UseSetting("RegistryServer:WarmUp", "01:00:00"));
+
+        foreach (var path in (string[])["/registry/v1/instances", "/registry/v1/services/catalog"])
+        {
+            Assert.Equal("true", (await justStarted.CreateClient().GetAsync(path)).Headers.GetValues(RegistryWarming.Header).Single());
+            Assert.False((await registry.CreateClient().GetAsync(path)).Headers.Contains(RegistryWarming.Header));
+        }
     }
 
     [Fact]

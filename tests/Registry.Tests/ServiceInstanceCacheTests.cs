@@ -1,4 +1,6 @@
 using System.Net.Http.Json;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.TestHost;
 using Mercato.ServiceDefaults.Discovery;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
@@ -36,6 +38,42 @@ public sealed class ServiceInstanceCacheTests(RegistryFactory registry, HealthyI
         var instance = new InstanceRegistration(service, $"{service}-{Guid.NewGuid():N}", live.Address, "1.0.0");
         (await registry.CreateClient().PostAsJsonAsync("/registry/v1/instances", instance)).EnsureSuccessStatusCode();
         return instance;
+    }
+
+    /// <summary>Sends every request to whichever registry is current, as a registry restart behind one address would.</summary>
+    private sealed class RestartableRegistry(HttpMessageHandler first) : HttpMessageHandler
+    {
+        public HttpMessageHandler Current { get; set; } = first;
+
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
+            new HttpMessageInvoker(Current, disposeHandler: false).SendAsync(request, cancellationToken);
+    }
+
+    [Fact]
+    public async Task After_a_registry_restart_instances_it_does_not_list_yet_are_kept_until_it_has_warmed_up()
+    {
+        var service = $"svc{Guid.NewGuid():N}"[..20];
+        var gone = await RegisterAsync(service);
+        var back = await RegisterAsync(service);
+        var network = new RestartableRegistry(registry.Server.CreateHandler());
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var cache = new ServiceInstanceCache(new RegistryClient(new HttpClient(network) { BaseAddress = registry.Server.BaseAddress }),
+            Options.Create(new RegistryOptions { CacheTtl = TimeSpan.FromSeconds(30) }), time, NullLogger<ServiceInstanceCache>.Instance);
+        Assert.Equal(2, (await cache.GetInstancesAsync(service, default)).Count);
+
+        // Restarted with nothing in memory; one instance has registered again so far.
+        await using var restarted = registry.WithWebHostBuilder(b => b.UseSetting("RegistryServer:WarmUp", "01:00:00"));
+        (await restarted.CreateClient().PostAsJsonAsync("/registry/v1/instances", back)).EnsureSuccessStatusCode();
+        network.Current = restarted.Server.CreateHandler();
+        time.Advance(TimeSpan.FromSeconds(31));
+        Assert.Equal([back.InstanceId, gone.InstanceId], (await cache.GetInstancesAsync(service, default)).Select(i => i.InstanceId));
+
+        // Warmed up: what it lists now is the truth.
+        await using var warm = registry.WithWebHostBuilder(b => b.UseSetting("RegistryServer:WarmUp", "00:00:00"));
+        (await warm.CreateClient().PostAsJsonAsync("/registry/v1/instances", back)).EnsureSuccessStatusCode();
+        network.Current = warm.Server.CreateHandler();
+        time.Advance(TimeSpan.FromSeconds(3));
+        Assert.Equal([back.InstanceId], (await cache.GetInstancesAsync(service, default)).Select(i => i.InstanceId));
     }
 
     [Fact]

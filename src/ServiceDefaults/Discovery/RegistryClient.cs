@@ -61,11 +61,17 @@ public sealed class RegistryClient(HttpClient http) : IDisposable
 
     /// <summary>Healthy instances of every service.</summary>
     public async Task<IReadOnlyList<ServiceInstance>> GetHealthyInstancesAsync(CancellationToken ct) =>
-        await _http.GetFromJsonAsync<List<ServiceInstance>>("registry/v1/instances", ct) ?? [];
+        (await LookupAsync(null, ct)).Instances;
 
-    /// <summary>Healthy instances of one service.</summary>
-    public async Task<IReadOnlyList<ServiceInstance>> GetHealthyInstancesAsync(string serviceName, CancellationToken ct) =>
-        await _http.GetFromJsonAsync<List<ServiceInstance>>($"registry/v1/services/{Uri.EscapeDataString(serviceName)}", ct) ?? [];
+    /// <summary>Healthy instances of one service, or of every service when <paramref name="serviceName"/> is null.</summary>
+    public async Task<RegistryLookup> LookupAsync(string? serviceName, CancellationToken ct)
+    {
+        using var response = await _http.GetAsync(
+            serviceName is null ? "registry/v1/instances" : $"registry/v1/services/{Uri.EscapeDataString(serviceName)}", ct);
+        response.EnsureSuccessStatusCode();
+        var instances = await response.Content.ReadFromJsonAsync<List<ServiceInstance>>(ct) ?? [];
+        return new RegistryLookup(instances, response.Headers.Contains(RegistryWarming.Header));
+    }
 
     /// <summary>The control plane's policy document, or null when it is still at <paramref name="knownVersion"/>.</summary>
     public async Task<Resilience.MeshPolicy?> GetPoliciesAsync(long knownVersion, CancellationToken ct)

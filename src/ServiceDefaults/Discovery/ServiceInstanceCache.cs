@@ -34,7 +34,15 @@ public sealed class ServiceInstanceCache(
 
         try
         {
-            var fresh = await registry.GetHealthyInstancesAsync(serviceName, ct);
+            var lookup = await registry.LookupAsync(serviceName, ct);
+            var fresh = lookup.Instances;
+            if (lookup.Warming && cached is not null)
+            {
+                // A registry that just restarted: instances not listed yet are kept until it has heard from them.
+                fresh = RegistryWarming.Merge(fresh, cached.Instances);
+                _entries[serviceName] = new Entry(fresh, now + ShortRetry);
+                return fresh;
+            }
             _entries[serviceName] = new Entry(fresh, now + (fresh.Count == 0 ? ShortRetry : options.Value.CacheTtl));
             return fresh;
         }
