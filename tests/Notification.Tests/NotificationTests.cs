@@ -86,11 +86,12 @@ public sealed class DeadLetterTests(BrokenChannelFactory notification) : IClassF
         {
             await Task.Delay(100);
             dead = (await admin.GetFromJsonAsync<JsonElement>("/api/notifications/admin/dead-letters")).EnumerateArray()
-                .FirstOrDefault(d => d.GetProperty("messageType").GetString()!.Contains("OrderCancelled", StringComparison.Ordinal));
+                .FirstOrDefault(d => d.GetProperty("messageType").GetString()!.Contains(nameof(SendNotification), StringComparison.Ordinal));
         }
         Assert.Equal(JsonValueKind.Object, dead.ValueKind);
         Assert.Contains("SMTP relay refused", dead.GetProperty("exceptionMessage").GetString(), StringComparison.Ordinal);
-        Assert.Empty((await notification.CreateCustomerClient().GetFromJsonAsync<JsonElement>("/api/notifications")).EnumerateArray());
+        // Recorded (the event was handled), not sent: what failed, and waits for replay, is the send.
+        Assert.Equal(JsonValueKind.Null, (await NotificationOfAsync(order)).GetProperty("sentAt").ValueKind);
 
         notification.Sender.Broken = false;
         var deadId = dead.GetProperty("id").GetGuid();
@@ -108,37 +109,42 @@ public sealed class DeadLetterTests(BrokenChannelFactory notification) : IClassF
         for (var i = 0; i < 300 && !delivered; i++)
         {
             await Task.Delay(100);
-            delivered = (await notification.CreateCustomerClient().GetFromJsonAsync<JsonElement>("/api/notifications")).EnumerateArray()
-                .Any(n => n.GetProperty("orderId").GetGuid() == order);
+            delivered = (await NotificationOfAsync(order)).GetProperty("sentAt").ValueKind == JsonValueKind.String;
         }
         Assert.True(delivered, "the replayed message was not processed");
         await ProblemAssert.NamesField(await admin.PostAsJsonAsync("/api/notifications/admin/dead-letters/replay", new { ids = Array.Empty<Guid>() }), "ids");
         await ProblemAssert.IsProblem(await notification.CreateCustomerClient().GetAsync("/api/notifications/admin/dead-letters"), HttpStatusCode.Forbidden);
     }
+
+    private async Task<JsonElement> NotificationOfAsync(Guid order) =>
+        Assert.Single((await notification.CreateCustomerClient().GetFromJsonAsync<JsonElement>("/api/notifications")).EnumerateArray(),
+            n => n.GetProperty("orderId").GetGuid() == order);
 }
 
 /// <summary>
-/// A channel whose first send meets the real database busy, as any query of a handler does while another process holds
-/// the write lock: it tries to write to the service's own SQLite file, whose lock the handler's transaction holds, and
-/// SQLite gives up after a 1 s busy timeout with its raw "database is locked" error.
+/// A channel whose first send leaves the service's SQLite file locked by another connection for a moment, as a long
+/// write by another process would: the handler's commit that records the send meets SQLite's raw "database is locked"
+/// after its 1 s busy timeout. Every send is recorded with the notification's id.
 /// </summary>
 public sealed class BusyOnceSender(string databaseFile) : INotificationSender
 {
-    private int _calls;
+    private readonly System.Collections.Concurrent.ConcurrentQueue<Guid> _sent = new();
 
-    public int Calls => _calls;
+    public IReadOnlyCollection<Guid> Sent => _sent;
 
     public async Task SendAsync(Data.NotificationRecord notification, CancellationToken ct)
     {
-        if (Interlocked.Increment(ref _calls) > 1)
+        _sent.Enqueue(notification.Id);
+        if (_sent.Count > 1)
         {
             return;
         }
-        await using var other = new SqliteConnection($"Data Source={databaseFile};Default Timeout=1;Pooling=False");
+        var other = new SqliteConnection($"Data Source={databaseFile};Pooling=False");
         await other.OpenAsync(ct);
         await using var write = other.CreateCommand();
         write.CommandText = "BEGIN IMMEDIATE;";
         await write.ExecuteNonQueryAsync(ct);
+        _ = Task.Delay(TimeSpan.FromSeconds(2), CancellationToken.None).ContinueWith(_ => other.Dispose(), TaskScheduler.Default);
     }
 }
 
@@ -146,7 +152,18 @@ public sealed class BusyDatabaseFactory : ServiceFactory<Program>
 {
     public BusyOnceSender Sender { get; }
 
-    public BusyDatabaseFactory() => Sender = new BusyOnceSender(Path.Combine(DataDir, "notification.db"));
+    public BusyDatabaseFactory()
+    {
+        Directory.CreateDirectory(DataDir);
+        Sender = new BusyOnceSender(Path.Combine(DataDir, "notification.db"));
+    }
+
+    protected override void ConfigureWebHost(Microsoft.AspNetCore.Hosting.IWebHostBuilder builder)
+    {
+        base.ConfigureWebHost(builder);
+        // Gives up on a locked file after 1 s instead of 30, so the commit fails while the lock is still held.
+        builder.UseSetting("ConnectionStrings:notification", $"Data Source={Path.Combine(DataDir, "notification.db")};Default Timeout=1");
+    }
 
     protected override void ConfigureTestServices(IServiceCollection services) => services.AddSingleton<INotificationSender>(Sender);
 }
@@ -154,7 +171,7 @@ public sealed class BusyDatabaseFactory : ServiceFactory<Program>
 public sealed class BusyDatabaseTests(BusyDatabaseFactory notification) : IClassFixture<BusyDatabaseFactory>
 {
     [Fact]
-    public async Task A_message_whose_handler_meets_a_busy_database_is_retried_not_dead_lettered()
+    public async Task A_send_whose_commit_meets_a_busy_database_is_retried_under_the_same_id_not_dead_lettered()
     {
         var order = Guid.NewGuid();
         await using (var scope = notification.Services.CreateAsyncScope())
@@ -163,16 +180,18 @@ public sealed class BusyDatabaseTests(BusyDatabaseFactory notification) : IClass
                 .PublishAsync(new OrderConfirmed(order, notification.CustomerId, 3m, [new OrderLine(Guid.NewGuid(), 1, 3m)], DateTimeOffset.UtcNow));
         }
 
-        var delivered = false;
-        for (var i = 0; i < 300 && !delivered; i++)
+        JsonElement record = default;
+        for (var i = 0; i < 300 && record.ValueKind != JsonValueKind.Object; i++)
         {
             await Task.Delay(100);
-            delivered = (await notification.CreateCustomerClient().GetFromJsonAsync<JsonElement>("/api/notifications")).EnumerateArray()
-                .Any(n => n.GetProperty("orderId").GetGuid() == order);
+            record = (await notification.CreateCustomerClient().GetFromJsonAsync<JsonElement>("/api/notifications")).EnumerateArray()
+                .FirstOrDefault(n => n.GetProperty("orderId").GetGuid() == order && n.GetProperty("sentAt").ValueKind == JsonValueKind.String);
         }
 
-        Assert.True(delivered, "the message was not handled after the database was free again");
-        Assert.Equal(2, notification.Sender.Calls);
+        Assert.True(record.ValueKind == JsonValueKind.Object, "the notification was not sent after the database was free again");
+        // Sent twice, because the first send's commit failed; both times under the record's id, which is what lets a
+        // real provider drop the repeat.
+        Assert.Equal([record.GetProperty("id").GetGuid(), record.GetProperty("id").GetGuid()], notification.Sender.Sent);
         Assert.Empty((await notification.CreateAdminClient().GetFromJsonAsync<JsonElement>("/api/notifications/admin/dead-letters")).EnumerateArray());
     }
 }

@@ -19,7 +19,7 @@ app.MapGet("/api/notifications", async (ClaimsPrincipal user, NotificationDb db,
     var customerId = Guid.Parse(user.FindFirstValue(MercatoAuth.SubjectClaim)!);
     return await db.Notifications.AsNoTracking().Where(n => n.CustomerId == customerId)
         .OrderByDescending(n => n.CreatedAtTicks).Take(100)
-        .Select(n => new { n.Id, n.Type, n.OrderId, n.Message, n.CreatedAt })
+        .Select(n => new { n.Id, n.Type, n.OrderId, n.Message, n.CreatedAt, n.SentAt })
         .ToListAsync(ct);
 }).WithTags("Notification");
 app.MapDeadLetterEndpoints("/api/notifications");

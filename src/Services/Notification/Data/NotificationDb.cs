@@ -36,4 +36,7 @@ public sealed class NotificationRecord
 
     /// <summary>For ordering; SQLite cannot order by DateTimeOffset.</summary>
     public long CreatedAtTicks { get; set; }
+
+    /// <summary>When the channel took it; null while the send is still queued (or dead-lettered).</summary>
+    public DateTimeOffset? SentAt { get; set; }
 }
