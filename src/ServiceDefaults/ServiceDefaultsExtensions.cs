@@ -226,7 +226,12 @@ public static class ServiceDefaultsExtensions
     /// Refuse requests whose X-User-* headers disagree with their token. Off only at the edge (the gateway), which
     /// replaces those headers itself.
     /// </param>
-    public static WebApplication MapDefaultEndpoints(this WebApplication app, bool guardUserHeaders = true)
+    /// <param name="beforeAuthorization">
+    /// Middleware that must see who the caller is but run before an unauthorised call is turned away (the gateway's
+    /// rate limits: calls refused for their token count against the caller's bucket too).
+    /// </param>
+    public static WebApplication MapDefaultEndpoints(this WebApplication app, bool guardUserHeaders = true,
+        Action<WebApplication>? beforeAuthorization = null)
     {
         var self = app.Services.GetRequiredService<IOptions<RegistryOptions>>().Value;
         var requestMetrics = app.Services.GetRequiredService<RequestMetrics>();
@@ -250,6 +255,7 @@ public static class ServiceDefaultsExtensions
         {
             app.UseMiddleware<UserContextGuard>();
         }
+        beforeAuthorization?.Invoke(app);
         app.UseAuthorization();
 
         app.MapHealthChecks("/health/live", new HealthCheckOptions

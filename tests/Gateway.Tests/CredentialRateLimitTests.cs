@@ -56,4 +56,32 @@ public sealed class CredentialRateLimitTests : IAsyncLifetime
         Assert.True(refused.Headers.RetryAfter?.Delta > TimeSpan.Zero, "no Retry-After on the refusal");
         Assert.Equal(HttpStatusCode.OK, elsewhere.StatusCode);
     }
+
+    [Fact]
+    public async Task Calls_turned_away_for_their_token_count_against_the_anonymous_bucket()
+    {
+        await using var gateway = new GatewayFactory(new Dictionary<string, string> { ["catalog"] = LoopbackServer.AddressOf(_services) });
+        using var client = gateway.CreateClient();
+        gateway.Services.GetRequiredService<PolicyStore>().Apply(new MeshPolicy
+        {
+            Version = 2,
+            Gateway = new GatewayPolicy { RateLimit = new GatewayRateLimit { AnonymousBurst = 3, AnonymousPermitsPerSecond = 1 } },
+        });
+        HttpRequestMessage WithBadToken()
+        {
+            var request = new HttpRequestMessage(HttpMethod.Post, "/api/catalog/products");
+            request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", "not.a.token");
+            return request;
+        }
+
+        var turnedAway = new List<HttpStatusCode>();
+        for (var i = 0; i < 3; i++)
+        {
+            turnedAway.Add((await client.SendAsync(WithBadToken())).StatusCode);
+        }
+        var limited = await client.SendAsync(WithBadToken());
+
+        Assert.Equal([HttpStatusCode.Unauthorized, HttpStatusCode.Unauthorized, HttpStatusCode.Unauthorized], turnedAway);
+        await ProblemAssert.IsProblem(limited, HttpStatusCode.TooManyRequests);
+    }
 }
