@@ -3,10 +3,12 @@ using Mercato.Gateway;
 using Mercato.ServiceDefaults;
 using Mercato.ServiceDefaults.Data;
 using Mercato.ServiceDefaults.Discovery;
+using Mercato.ServiceDefaults.Telemetry;
 using Yarp.ReverseProxy.Configuration;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
+builder.Services.StartTracesAtTheEdge();
 builder.Services.Configure<GatewayOptions>(builder.Configuration.GetSection(GatewayOptions.SectionName));
 var gateway = builder.Configuration.GetSection(GatewayOptions.SectionName).Get<GatewayOptions>() ?? new GatewayOptions();
 if (gateway.ResponseCache.Enabled)
@@ -49,6 +51,7 @@ if (!routesFromRegistry)
 {
     StaticRoutes.Load(app.Services.GetRequiredService<InMemoryConfigProvider>(), gateway);
 }
+app.Use(ClusterOnlyEndpoints.HideFromForwardedCallersAsync);
 // Rate limits between authentication and authorization: the bucket is per user once the token is read, and a flood of
 // calls with bad or missing tokens is counted, not only turned away with 401/403 at the cost of validating each.
 app.MapDefaultEndpoints(guardUserHeaders: false, beforeAuthorization: edge => edge.UseRateLimiter());

@@ -2,6 +2,8 @@ using System.Net;
 using Mercato.ServiceDefaults.Resilience;
 using Mercato.Testing;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.TestHost;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Mercato.Gateway.Tests;
@@ -60,5 +62,39 @@ public sealed class ForwardedClientAddressTests : IAsyncLifetime
 
         Assert.Equal(HttpStatusCode.TooManyRequests, again);
         Assert.Equal(HttpStatusCode.TooManyRequests, other);
+    }
+
+    [Fact]
+    public async Task Behind_a_proxy_metrics_and_the_detailed_health_report_are_not_served_to_forwarded_callers()
+    {
+        await using var gateway = new GatewayFactory(
+            new Dictionary<string, string> { ["catalog"] = LoopbackServer.AddressOf(_service) },
+            new Dictionary<string, string> { ["ForwardedHeaders_Enabled"] = "true" });
+        // A connection from the Ingress's address, as the gateway's pod sees it (the test client has none of its own).
+        async Task<HttpStatusCode> GetAsync(string path, bool throughTheIngress)
+        {
+            var context = await gateway.Server.SendAsync(http =>
+            {
+                http.Request.Method = HttpMethods.Get;
+                http.Request.Path = path;
+                http.Connection.RemoteIpAddress = IPAddress.Parse("10.0.0.5");
+                if (throughTheIngress)
+                {
+                    http.Request.Headers["X-Forwarded-For"] = "203.0.113.7";
+                }
+            });
+            return (HttpStatusCode)context.Response.StatusCode;
+        }
+
+        foreach (var path in (string[])["/metrics", "/health", "/health/"])
+        {
+            Assert.Equal(HttpStatusCode.NotFound, await GetAsync(path, throughTheIngress: true));
+            Assert.Equal(HttpStatusCode.OK, await GetAsync(path, throughTheIngress: false));
+        }
+        foreach (var probe in (string[])["/health/live", "/health/ready"])
+        {
+            Assert.Equal(HttpStatusCode.OK, await GetAsync(probe, throughTheIngress: true));
+        }
+        Assert.Equal(HttpStatusCode.OK, await GetAsync("/api/catalog/products/ping", throughTheIngress: true));
     }
 }
