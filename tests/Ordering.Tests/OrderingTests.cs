@@ -348,6 +348,26 @@ public sealed class OrderingTests(OrderingFactory ordering) : IClassFixture<Orde
     }
 
     [Fact]
+    public async Task An_append_to_a_stream_whose_view_was_lost_takes_its_version_from_the_stream_and_restores_the_view()
+    {
+        var client = ordering.CreateCustomerClient();
+        var orderId = await PlaceAsync(client);
+        await using (var scope = ordering.Services.CreateAsyncScope())
+        {
+            await scope.ServiceProvider.GetRequiredService<OrderingDb>().Orders.Where(o => o.Id == orderId).ExecuteDeleteAsync();
+        }
+
+        await ordering.DeliverAsync(new PaymentCaptured(orderId, Guid.NewGuid(), 8.5m));
+
+        var view = await client.GetFromJsonAsync<OrderView>($"/api/orders/{orderId}");
+        Assert.Equal(2, view!.Version);
+        Assert.Contains(view.Steps, s => s is { Name: "submitted", Status: "completed" });
+        Assert.Contains(view.Steps, s => s is { Name: "payment", Status: "completed" });
+        var events = await client.GetFromJsonAsync<JsonElement>($"/api/orders/{orderId}/events");
+        Assert.Equal([1, 2], events.EnumerateArray().Select(e => e.GetProperty("version").GetInt32()));
+    }
+
+    [Fact]
     public async Task Rebuilding_projections_gives_byte_identical_read_models()
     {
         var client = ordering.CreateCustomerClient();

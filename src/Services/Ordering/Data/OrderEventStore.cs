@@ -32,7 +32,17 @@ public sealed class OrderEventStore(OrderingDb db, OrderMetrics? metrics = null)
     {
         var document = await db.Orders.FindAsync(orderId);
         var view = document is null ? null : JsonSerializer.Deserialize<OrderView>(document.Json, Json);
-        var version = view?.Version ?? 0;
+        // The stream is the truth and its view a projection that can lag behind it (lost, edited by hand): the next
+        // version comes from the stream, and a view that does not match it is replayed from the stream first.
+        var version = await db.Events.Where(e => e.StreamId == orderId).MaxAsync(e => (int?)e.Version) ?? 0;
+        if ((view?.Version ?? 0) != version)
+        {
+            view = null;
+            foreach (var (_, @event) in await ReadStreamAsync(orderId))
+            {
+                view = OrderView.Apply(view, @event);
+            }
+        }
         foreach (var @event in events)
         {
             version++;
