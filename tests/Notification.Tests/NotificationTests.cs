@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using Mercato.Contracts;
 using Mercato.Testing;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
 using Mercato.Notification;
@@ -34,6 +35,21 @@ public sealed class NotificationTests(ServiceFactory<Program> notification) : IC
 
         var only = Assert.Single(mine.EnumerateArray(), n => n.GetProperty("orderId").GetGuid() == order);
         Assert.Equal("order_confirmed", only.GetProperty("type").GetString());
+    }
+
+    [Fact]
+    public async Task The_detailed_health_report_shows_what_the_inbox_and_outbox_hold_and_a_backlog_past_the_limit_degrades_it()
+    {
+        var outbox = (await notification.CreateClient().GetFromJsonAsync<JsonElement>("/health")).GetProperty("checks").GetProperty("outbox");
+        Assert.Equal("Healthy", outbox.GetProperty("status").GetString());
+        Assert.Equal(JsonValueKind.Number, outbox.GetProperty("data").GetProperty("outgoing").ValueKind);
+
+        await using var strict = notification.WithWebHostBuilder(b => b.UseSetting("Health:OutboxBacklogLimit", "0"));
+        var report = await strict.CreateClient().GetAsync("/health");
+        var degraded = (await report.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("checks").GetProperty("outbox");
+        Assert.Equal("Degraded", degraded.GetProperty("status").GetString());
+        // Not part of readiness: a backlog does not take the instance out of service.
+        Assert.Equal(HttpStatusCode.OK, (await strict.CreateClient().GetAsync("/health/ready")).StatusCode);
     }
 
     [Fact]

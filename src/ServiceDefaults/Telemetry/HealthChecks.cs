@@ -137,6 +137,31 @@ public sealed class MessagingModeHealthCheck(Wolverine.Runtime.IWolverineRuntime
 }
 
 /// <summary>
+/// What the durable inbox and outbox hold, for the detailed <c>/health</c> only (not readiness): messages waiting to be
+/// handled, to be sent, and scheduled. Outgoing messages pile up when the transport is down or slow; past
+/// <c>Health:OutboxBacklogLimit</c> (1,000) the check says Degraded, while the service keeps serving and the outbox
+/// keeps every message until it is sent.
+/// </summary>
+public sealed class OutboxHealthCheck(Wolverine.Persistence.Durability.IMessageStore store, IConfiguration config) : IHealthCheck
+{
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        var counts = await store.Admin.FetchCountsAsync();
+        var limit = config.GetValue("Health:OutboxBacklogLimit", 1_000);
+        var data = new Dictionary<string, object>
+        {
+            ["incoming"] = counts.Incoming,
+            ["outgoing"] = counts.Outgoing,
+            ["scheduled"] = counts.Scheduled,
+        };
+        var description = $"Inbox {counts.Incoming} to handle, outbox {counts.Outgoing} to send, {counts.Scheduled} scheduled.";
+        return counts.Outgoing >= limit
+            ? HealthCheckResult.Degraded($"{description} The outbox holds {limit} or more: the transport is down or slow.", data: data)
+            : HealthCheckResult.Healthy(description, data);
+    }
+}
+
+/// <summary>
 /// The services this one calls, and whether the registry lists a healthy instance of each: reported beside the
 /// readiness checks, never part of them. As the spec says, a dependency being down does not make this service
 /// unhealthy: it degrades (breakers, fallbacks) instead.
@@ -206,6 +231,7 @@ public static class HealthReportWriter
                 durationMs = e.Value.Duration.TotalMilliseconds,
                 description = e.Value.Description,
                 error = e.Value.Exception?.Message,
+                data = e.Value.Data.Count > 0 ? e.Value.Data : null,
             }),
             dependencies,
         };
