@@ -45,6 +45,11 @@ public sealed class SharedResponseCache : IOutputCachePolicy
     private readonly TimeSpan _maxAge;
     private readonly Counter<long> _requests;
 
+    /// <summary>Successful writes through this gateway, per service: a read that saw the count change is not kept.</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _writes = new(StringComparer.Ordinal);
+
+    private static readonly object WritesSeenKey = new();
+
     public SharedResponseCache(PolicyStore policies, GatewayOptions options, IMeterFactory meters)
     {
         _policies = policies;
@@ -85,6 +90,7 @@ public sealed class SharedResponseCache : IOutputCachePolicy
         context.AllowLocking = true;
         context.CacheVaryByRules.QueryKeys = "*";
         context.Tags.Add(TagOf(service));
+        context.HttpContext.Items[WritesSeenKey] = _writes.GetValueOrDefault(service);
         if (!context.AllowCacheLookup)
         {
             _requests.Add(1, new KeyValuePair<string, object?>("result", "bypass"));
@@ -103,6 +109,13 @@ public sealed class SharedResponseCache : IOutputCachePolicy
         // The lifetime is set only when a storable answer's headers arrived from the service (AddLifetimeTransform).
         // Without one (the gateway's own 502/503), or when the proxy then failed (a body cut off half-way), nothing is kept.
         if (context.ResponseExpirationTimeSpan is null || context.HttpContext.Features.Get<IForwarderErrorFeature>() is not null)
+        {
+            context.AllowCacheStorage = false;
+        }
+        // A write to the service went through while this read was on its way: the read may carry what the write changed,
+        // and the write's eviction has already run, so storing it would serve the old answer for the whole lifetime.
+        if (ServiceOf(context.HttpContext) is { } service && context.HttpContext.Items[WritesSeenKey] is long seen
+            && seen != _writes.GetValueOrDefault(service))
         {
             context.AllowCacheStorage = false;
         }
@@ -153,6 +166,7 @@ public sealed class SharedResponseCache : IOutputCachePolicy
         {
             return;
         }
+        context.RequestServices.GetService<SharedResponseCache>()?._writes.AddOrUpdate(service, 1, (_, n) => n + 1);
         await store.EvictByTagAsync(TagOf(service), CancellationToken.None);
     }
 

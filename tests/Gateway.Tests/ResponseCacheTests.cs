@@ -19,6 +19,8 @@ public sealed class ResponseCacheTests : IAsyncLifetime
 {
     private const string Cacheable = "cc=public,%20max-age=0,%20s-maxage=60";
     private readonly ConcurrentDictionary<string, int> _calls = new(StringComparer.Ordinal);
+    private readonly TaskCompletionSource _slowReadArrived = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _releaseSlowRead = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private WebApplication _service = null!;
     private GatewayFactory _gateway = null!;
     private string _address = null!;
@@ -42,6 +44,18 @@ public sealed class ResponseCacheTests : IAsyncLifetime
                     return;
                 }
                 await context.Response.Body.WriteAsync(body);
+            });
+            // The first read of this path waits inside the service until the test releases it.
+            app.MapGet("/api/catalog/slow", async (HttpRequest request, HttpResponse response) =>
+            {
+                var call = _calls.AddOrUpdate("slow", 1, (_, n) => n + 1);
+                if (call == 1)
+                {
+                    _slowReadArrived.SetResult();
+                    await _releaseSlowRead.Task;
+                }
+                response.Headers.CacheControl = "public, max-age=0, s-maxage=60";
+                return Results.Json(new Answer(call));
             });
             app.MapGet("/{**path}", (HttpRequest request, HttpResponse response) =>
             {
@@ -138,6 +152,23 @@ public sealed class ResponseCacheTests : IAsyncLifetime
         Assert.Equal(1, (await GetAsync(anonymous, url)).Call); // a refused write changed nothing
         Assert.Equal(HttpStatusCode.NoContent, (await client.PutAsync("/api/catalog/products/x", null)).StatusCode);
         Assert.Equal(2, (await GetAsync(anonymous, url)).Call);
+    }
+
+    [Fact]
+    public async Task A_read_that_was_on_its_way_while_a_write_to_its_service_went_through_is_not_kept()
+    {
+        using var writer = _gateway.CreateClient();
+        writer.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", _gateway.Tokens.Issue(Guid.NewGuid(), MercatoAuth.CustomerRole));
+        using var anonymous = _gateway.CreateClient();
+
+        var inFlight = GetAsync(anonymous, "/api/catalog/slow");
+        await _slowReadArrived.Task;
+        Assert.Equal(HttpStatusCode.NoContent, (await writer.PutAsync("/api/catalog/products/x", null)).StatusCode);
+        _releaseSlowRead.SetResult();
+
+        Assert.Equal(1, (await inFlight).Call);
+        Assert.Equal(2, (await GetAsync(anonymous, "/api/catalog/slow")).Call);
+        Assert.Equal(2, (await GetAsync(anonymous, "/api/catalog/slow")).Call);
     }
 
     [Fact]
