@@ -33,11 +33,20 @@ public class ServiceFactory<TProgram> : WebApplicationFactory<TProgram> where TP
         }
         builder.ConfigureTestServices(services =>
         {
-            services.DisableAllExternalWolverineTransports();
+            if (!WithMessageListener)
+            {
+                services.DisableAllExternalWolverineTransports();
+            }
             services.AddHttpClient(MercatoAuth.JwksClient).ConfigurePrimaryHttpMessageHandler(CreateJwksHandler);
             ConfigureTestServices(services);
         });
     }
+
+    /// <summary>
+    /// Keep the service's real message transports (set <c>Messaging:Port</c> to listen on one); by default they are
+    /// replaced, as a single-service test sends nothing across processes.
+    /// </summary>
+    protected virtual bool WithMessageListener => false;
 
     /// <summary>Where the service fetches its JWKS from; by default the test key.</summary>
     protected virtual HttpMessageHandler CreateJwksHandler() => Tokens.CreateJwksHandler();

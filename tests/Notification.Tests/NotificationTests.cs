@@ -53,6 +53,27 @@ public sealed class NotificationTests(ServiceFactory<Program> notification) : IC
     }
 
     [Fact]
+    public async Task A_stopped_listener_degrades_the_detailed_health_report_and_not_readiness()
+    {
+        await using var service = new ListeningFactory();
+        var client = service.CreateClient();
+        var listener = Assert.Single(service.Services.GetRequiredService<Wolverine.Runtime.IWolverineRuntime>().Endpoints.ActiveListeners(),
+            l => l.Uri.Scheme == "tcp");
+        async Task<JsonElement> ListenersAsync() =>
+            (await client.GetFromJsonAsync<JsonElement>("/health")).GetProperty("checks").GetProperty("listeners");
+        Assert.Equal("Healthy", (await ListenersAsync()).GetProperty("status").GetString());
+
+        await listener.StopAndDrainAsync();
+
+        var stopped = await ListenersAsync();
+        Assert.Equal("Degraded", stopped.GetProperty("status").GetString());
+        Assert.Contains(listener.Uri.ToString(), stopped.GetProperty("description").GetString(), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/health/ready")).StatusCode);
+        await listener.StartAsync();
+        Assert.Equal("Healthy", (await ListenersAsync()).GetProperty("status").GetString());
+    }
+
+    [Fact]
     public async Task Customers_see_only_their_own_notifications()
     {
         var stranger = Guid.NewGuid();
@@ -64,6 +85,20 @@ public sealed class NotificationTests(ServiceFactory<Program> notification) : IC
         Assert.DoesNotContain(mine.EnumerateArray(), n => n.GetProperty("type").GetString() == "order_cancelled");
         Assert.Equal("order_cancelled", Assert.Single(theirs.EnumerateArray()).GetProperty("type").GetString());
         await ProblemAssert.IsProblem(await notification.CreateClient().GetAsync("/api/notifications"), HttpStatusCode.Unauthorized);
+    }
+}
+
+/// <summary>Notification with its real TCP message listener on a free loopback port.</summary>
+public sealed class ListeningFactory : ServiceFactory<Program>
+{
+    protected override bool WithMessageListener => true;
+
+    protected override void ConfigureWebHost(Microsoft.AspNetCore.Hosting.IWebHostBuilder builder)
+    {
+        base.ConfigureWebHost(builder);
+        using var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        probe.Start();
+        builder.UseSetting("Messaging:Port", ((System.Net.IPEndPoint)probe.LocalEndpoint).Port.ToString(System.Globalization.CultureInfo.InvariantCulture));
     }
 }
 

@@ -43,7 +43,8 @@ public static class MessagingExtensions
         var connectionString = ServiceDatabase.ConnectionString(config, database);
         builder.Services.AddHealthChecks().AddDbContextCheck<TContext>("database", tags: [HealthTags.Ready])
             .AddCheck<MessagingModeHealthCheck>("messaging", tags: [HealthTags.Ready])
-            .AddCheck<OutboxHealthCheck>("outbox", timeout: TimeSpan.FromSeconds(2));
+            .AddCheck<OutboxHealthCheck>("outbox", timeout: TimeSpan.FromSeconds(2))
+            .AddCheck<ListenersHealthCheck>("listeners");
 
         var profile = DeploymentProfiles.From(config);
         if (profile == DeploymentProfile.ScaleOut && config.GetConnectionString("rabbitmq") is { } rabbit && Uri.TryCreate(rabbit, UriKind.Absolute, out var broker))

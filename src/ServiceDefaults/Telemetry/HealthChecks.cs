@@ -162,6 +162,25 @@ public sealed class OutboxHealthCheck(Wolverine.Persistence.Durability.IMessageS
 }
 
 /// <summary>
+/// Wolverine's listeners (the message transport's queues and the local ones), for the detailed <c>/health</c> only: a
+/// stopped listener receives nothing, while the transport check only asks whether the transport is reachable.
+/// Degraded, not Unhealthy: the service still answers requests, and messages wait in their queue or in the senders'
+/// outboxes until the listener runs again.
+/// </summary>
+public sealed class ListenersHealthCheck(Wolverine.Runtime.IWolverineRuntime runtime) : IHealthCheck
+{
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        var listeners = runtime.Endpoints.ActiveListeners().ToList();
+        var data = listeners.ToDictionary(l => l.Uri.ToString(), l => (object)l.Status.ToString());
+        var stopped = listeners.Where(l => l.Status == Wolverine.Transports.ListeningStatus.Stopped).Select(l => l.Uri.ToString()).ToList();
+        return Task.FromResult(stopped.Count > 0
+            ? HealthCheckResult.Degraded($"{stopped.Count} of {listeners.Count} listener(s) stopped: {string.Join(", ", stopped)}.", data: data)
+            : HealthCheckResult.Healthy($"{listeners.Count} listener(s) receiving.", data));
+    }
+}
+
+/// <summary>
 /// The services this one calls, and whether the registry lists a healthy instance of each: reported beside the
 /// readiness checks, never part of them. As the spec says, a dependency being down does not make this service
 /// unhealthy: it degrades (breakers, fallbacks) instead.
