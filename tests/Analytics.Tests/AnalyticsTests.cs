@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using Mercato.Contracts;
 using Mercato.Testing;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Wolverine;
 using Wolverine.Runtime;
@@ -89,6 +90,40 @@ public sealed class AnalyticsTests(ServiceFactory<Program> analytics) : IClassFi
         Assert.Equal(HttpStatusCode.OK, replay.StatusCode);
         Assert.Equal(before.Trending.ToString(), after.Trending.ToString());
         Assert.Equal(before.Recommendations.ToString(), after.Recommendations.ToString());
+    }
+
+    [Fact]
+    public async Task A_replay_writes_back_exactly_the_figures_the_orders_added_up_to()
+    {
+        Guid tent = Guid.NewGuid(), stove = Guid.NewGuid(), lamp = Guid.NewGuid(), alice = Guid.NewGuid(), bob = Guid.NewGuid();
+        await Deliver(new OrderConfirmed(Guid.NewGuid(), alice, 1m,
+            [new OrderLine(tent, 1, 1m), new OrderLine(stove, 2, 1m), new OrderLine(tent, 3, 1m)], DateTimeOffset.UtcNow));
+        await Deliver(new OrderConfirmed(Guid.NewGuid(), bob, 1m, [new OrderLine(stove, 1, 1m), new OrderLine(lamp, 4, 1m)], DateTimeOffset.UtcNow));
+        await Deliver(new OrderConfirmed(Guid.NewGuid(), alice, 1m, [new OrderLine(lamp, 1, 1m)], DateTimeOffset.UtcNow));
+        Guid[] mine = [tent, stove, lamp];
+        async Task<string[]> FiguresAsync()
+        {
+            await using var scope = analytics.Services.CreateAsyncScope();
+            var db = scope.ServiceProvider.GetRequiredService<Data.AnalyticsDb>();
+            return [
+                .. (await db.ProductSales.AsNoTracking().Where(s => mine.Contains(s.ProductId)).ToListAsync())
+                    .Select(s => $"sales {s.ProductId} {s.Quantity} {s.Orders}"),
+                .. (await db.CustomerPurchases.AsNoTracking().Where(p => mine.Contains(p.ProductId)).ToListAsync())
+                    .Select(p => $"bought {p.CustomerId} {p.ProductId} {p.Quantity}"),
+                .. (await db.CoPurchases.AsNoTracking().Where(p => mine.Contains(p.ProductId)).ToListAsync())
+                    .Select(p => $"pair {p.ProductId} {p.BoughtWithId} {p.Count}"),
+            ];
+        }
+        var live = (await FiguresAsync()).Order(StringComparer.Ordinal).ToList();
+
+        Assert.Equal(HttpStatusCode.OK, (await analytics.CreateAdminClient().PostAsync("/api/analytics/events/replay", null)).StatusCode);
+
+        Assert.Contains($"sales {tent} 4 1", live);
+        Assert.Contains($"sales {stove} 3 2", live);
+        Assert.Contains($"bought {alice} {lamp} 1", live);
+        Assert.Contains($"pair {stove} {lamp} 1", live);
+        Assert.Equal(3 + 5 + 4, live.Count);
+        Assert.Equal(live, (await FiguresAsync()).Order(StringComparer.Ordinal));
     }
 
     [Fact]
