@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Mercato.Analytics.Data;
 using Mercato.Contracts;
+using Mercato.ServiceDefaults.Data;
 using Microsoft.EntityFrameworkCore;
 using Wolverine;
 
@@ -83,18 +84,19 @@ public static class SalesFigures
                 db.CustomerPurchases.Add(new CustomerPurchase { CustomerId = order.CustomerId, ProductId = productId, Quantity = quantity });
             }
         }
-        foreach (var (a, _) in lines)
+        foreach (var (a, b) in PairsOf(lines))
         {
-            foreach (var (b, _) in lines.Where(l => l.ProductId != a))
+            if (await db.CoPurchases.Where(p => p.ProductId == a && p.BoughtWithId == b)
+                    .ExecuteUpdateAsync(p => p.SetProperty(x => x.Count, x => x.Count + 1)) == 0)
             {
-                if (await db.CoPurchases.Where(p => p.ProductId == a && p.BoughtWithId == b)
-                        .ExecuteUpdateAsync(p => p.SetProperty(x => x.Count, x => x.Count + 1)) == 0)
-                {
-                    db.CoPurchases.Add(new CoPurchase { ProductId = a, BoughtWithId = b, Count = 1 });
-                }
+                db.CoPurchases.Add(new CoPurchase { ProductId = a, BoughtWithId = b, Count = 1 });
             }
         }
     }
+
+    /// <summary>Every ordered pair of different products of one order: "a was bought with b".</summary>
+    private static IEnumerable<(Guid ProductId, Guid BoughtWithId)> PairsOf(List<(Guid ProductId, int Quantity)> lines) =>
+        lines.SelectMany(a => lines.Where(b => b.ProductId != a.ProductId).Select(b => (a.ProductId, b.ProductId)));
 
     /// <summary>An order's quantity per product, in product order (the order rows are touched in).</summary>
     private static List<(Guid ProductId, int Quantity)> LinesOf(OrderConfirmed order) =>
@@ -108,14 +110,9 @@ public static class SalesFigures
     public static async Task<int> ReplayAsync(AnalyticsDb db, CancellationToken ct)
     {
         await using var transaction = await db.Database.BeginTransactionAsync(ct);
-        if (db.Database.IsNpgsql())
-        {
-            // A handler records an order and adds it to the figures in one transaction. PostgreSQL reads each statement
-            // below at its own moment, so an order committed between the deletes and the read of the log would count
-            // twice (its new rows survive the deletes, and the replay adds it again). Handlers wait for the replay.
-            await db.Database.ExecuteSqlRawAsync(
-                "LOCK TABLE \"ProductSales\", \"CoPurchases\", \"CustomerPurchases\" IN EXCLUSIVE MODE", ct);
-        }
+        // A handler records an order and adds it to the figures in one transaction: on PostgreSQL, one committed between
+        // the deletes and the read of the log would count twice. Handlers wait for the replay.
+        await db.HoldWritersOffAsync(ct, "ProductSales", "CoPurchases", "CustomerPurchases");
         await db.ProductSales.ExecuteDeleteAsync(ct);
         await db.CoPurchases.ExecuteDeleteAsync(ct);
         await db.CustomerPurchases.ExecuteDeleteAsync(ct);
@@ -137,13 +134,10 @@ public static class SalesFigures
                     ? p : purchases[(order.CustomerId, productId)] = new CustomerPurchase { CustomerId = order.CustomerId, ProductId = productId };
                 bought.Quantity += quantity;
             }
-            foreach (var (a, _) in lines)
+            foreach (var (a, b) in PairsOf(lines))
             {
-                foreach (var (b, _) in lines.Where(l => l.ProductId != a))
-                {
-                    var pair = pairs.TryGetValue((a, b), out var c) ? c : pairs[(a, b)] = new CoPurchase { ProductId = a, BoughtWithId = b };
-                    pair.Count++;
-                }
+                var pair = pairs.TryGetValue((a, b), out var c) ? c : pairs[(a, b)] = new CoPurchase { ProductId = a, BoughtWithId = b };
+                pair.Count++;
             }
             replayed++;
         }

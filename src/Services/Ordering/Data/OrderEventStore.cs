@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Mercato.ServiceDefaults.Data;
 using Mercato.ServiceDefaults.Telemetry;
 using System.Text.Json;
 using Mercato.Ordering.Domain;
@@ -112,13 +113,9 @@ public sealed class OrderEventStore(OrderingDb db, OrderMetrics? metrics = null)
         foreach (var batch in streams.Chunk(batchSize))
         {
             await using var transaction = await db.Database.BeginTransactionAsync(ct);
-            if (db.Database.IsNpgsql())
-            {
-                // An append writes a stream's events and its view in one transaction. PostgreSQL reads each statement
-                // below at its own moment, so an append committing between the delete and the read would leave its view
-                // in place and the insert would collide with it. Appends wait for this batch instead; reads go on.
-                await db.Database.ExecuteSqlRawAsync("LOCK TABLE \"OrderViews\" IN EXCLUSIVE MODE", ct);
-            }
+            // An append writes a stream's events and its view in one transaction: on PostgreSQL, one committing between
+            // the delete and the read below would leave its view in place for the insert to collide with.
+            await db.HoldWritersOffAsync(ct, "OrderViews");
             await db.Orders.Where(o => batch.Contains(o.Id)).ExecuteDeleteAsync(ct);
             var views = new Dictionary<Guid, OrderView>();
             var events = db.Events.AsNoTracking().Where(e => batch.Contains(e.StreamId)).OrderBy(e => e.Sequence).AsAsyncEnumerable();
