@@ -28,6 +28,16 @@ public sealed class BasketFactory : ServiceFactory<Program>
     /// <summary>Ordering answers only after this long: longer than the sidecar's attempt timeout means no answer.</summary>
     public TimeSpan OrderingDelay { get; set; }
 
+    /// <summary>While set, ordering takes the order, says so, and answers only when the test lets it.</summary>
+    public OrderingHold? Hold { get; set; }
+
+    public sealed class OrderingHold
+    {
+        public TaskCompletionSource Taken { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public TaskCompletionSource Answer { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
     protected override void ConfigureTestServices(IServiceCollection services)
     {
         services.AddHttpClient<OrderingClient>().ConfigurePrimaryHttpMessageHandler(() => new FakeOrdering(this));
@@ -48,6 +58,11 @@ public sealed class BasketFactory : ServiceFactory<Program>
             {
                 owner.Placed.Add((request.Headers.Authorization?.ToString(), request.Headers.GetValues("Idempotency-Key").Single(),
                     request.Content!.ReadAsStringAsync(cancellationToken).Result));
+            }
+            if (owner.Hold is { } hold)
+            {
+                hold.Taken.TrySetResult();
+                await hold.Answer.Task.WaitAsync(cancellationToken);
             }
             await Task.Delay(owner.OrderingDelay, cancellationToken);
             return new HttpResponseMessage(HttpStatusCode.Accepted) { Content = JsonContent.Create(new { orderId = Guid.NewGuid(), status = "Pending" }) };
@@ -225,13 +240,18 @@ public sealed class BasketTests(BasketFactory basket) : IClassFixture<BasketFact
     {
         var client = basket.CreateClientWithToken(basket.Tokens.Issue(Guid.NewGuid(), "customer"));
         var key = $"gone-{Guid.NewGuid()}";
-        await client.PutAsJsonAsync("/api/basket", new { items = new[] { new { productId = Guid.NewGuid(), quantity = 1 } } });
-        basket.OrderingDelay = TimeSpan.FromSeconds(1);
+        (await client.PutAsJsonAsync("/api/basket", new { items = new[] { new { productId = Guid.NewGuid(), quantity = 1 } } })).EnsureSuccessStatusCode();
+        var hold = basket.Hold = new BasketFactory.OrderingHold();
         try
         {
-            // The tab is closed while ordering is still deciding.
-            using var gone = new CancellationTokenSource(TimeSpan.FromMilliseconds(200));
-            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => client.SendAsync(Checkout(key), gone.Token));
+            // The tab is closed while ordering is still deciding: the client goes away once ordering has the order and
+            // before it answers, whatever the timing on a busy machine.
+            using var gone = new CancellationTokenSource();
+            var checkout = client.SendAsync(Checkout(key), gone.Token);
+            await hold.Taken.Task.WaitAsync(TimeSpan.FromSeconds(30));
+            await gone.CancelAsync();
+            hold.Answer.SetResult();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => checkout);
 
             // Basket still sees the call through and records ordering's answer.
             for (var waited = 0; !await AnswerRecordedAsync(key) && waited < 100; waited++)
@@ -242,7 +262,7 @@ public sealed class BasketTests(BasketFactory basket) : IClassFixture<BasketFact
         }
         finally
         {
-            basket.OrderingDelay = TimeSpan.Zero;
+            basket.Hold = null;
         }
 
         var retry = await client.SendAsync(Checkout(key));
