@@ -368,6 +368,33 @@ public sealed class OrderingTests(OrderingFactory ordering) : IClassFixture<Orde
     }
 
     [Fact]
+    public async Task An_append_decided_on_a_view_that_another_writer_moved_since_fails_and_appends_nothing()
+    {
+        var client = ordering.CreateCustomerClient();
+        var orderId = await PlaceAsync(client);
+        await using var deciding = ordering.Services.CreateAsyncScope();
+        var stale = deciding.ServiceProvider.GetRequiredService<OrderEventStore>();
+        Assert.Equal(OrderStatus.Pending, (await stale.LoadViewAsync(orderId))!.Status);
+
+        // Another handler (the deadline, on another instance) cancels the order and commits first.
+        await using (var other = ordering.Services.CreateAsyncScope())
+        {
+            await other.ServiceProvider.GetRequiredService<OrderEventStore>().AppendAsync(orderId, new OrderEvent.Cancelled("deadline", DateTimeOffset.UtcNow));
+            await other.ServiceProvider.GetRequiredService<OrderingDb>().SaveChangesAsync();
+        }
+
+        await Assert.ThrowsAsync<DbUpdateConcurrencyException>(() =>
+            stale.AppendAsync(orderId, new OrderEvent.StockReserved(DateTimeOffset.UtcNow), new OrderEvent.Confirmed(DateTimeOffset.UtcNow)));
+
+        // The retry reads the order afresh and may append on top of what it sees.
+        await using var retry = ordering.Services.CreateAsyncScope();
+        var fresh = retry.ServiceProvider.GetRequiredService<OrderEventStore>();
+        Assert.Equal(OrderStatus.Cancelled, (await fresh.LoadViewAsync(orderId))!.Status);
+        var events = await client.GetFromJsonAsync<JsonElement>($"/api/orders/{orderId}/events");
+        Assert.Equal(["Submitted", "Cancelled"], events.EnumerateArray().Select(e => e.GetProperty("type").GetString()));
+    }
+
+    [Fact]
     public async Task Rebuilding_projections_gives_byte_identical_read_models()
     {
         var client = ordering.CreateCustomerClient();
@@ -681,6 +708,25 @@ public sealed class ChoreographyTests(ChoreographedOrderingFactory ordering) : I
         }
         while (order.GetProperty("status").GetString() == OrderStatus.Pending && ++attempts < 300);
         Assert.Equal(OrderStatus.Confirmed, order.GetProperty("status").GetString());
+    }
+
+    [Fact]
+    public async Task A_refund_recorded_before_the_stock_failure_that_asked_for_it_stays_completed()
+    {
+        // Payment refunds on inventory's StockReservationFailed directly; ordering's copy of that failure can be handled
+        // after payment's PaymentRefunded, and must not turn the completed refund back into a pending one.
+        var client = ordering.CreateCustomerClient();
+        var request = OrderingFactory.Place(new { items = new[] { new { productId = OrderingFactory.Mug, quantity = 1 } } });
+        var orderId = (await (await client.SendAsync(request)).Content.ReadFromJsonAsync<JsonElement>()).GetProperty("orderId").GetGuid();
+        var paymentId = Guid.NewGuid();
+
+        await ordering.DeliverAsync(new PaymentCaptured(orderId, paymentId, 8.5m));
+        await ordering.DeliverAsync(new PaymentRefunded(orderId, paymentId, 8.5m));
+        await ordering.DeliverAsync(new StockReservationFailed(orderId, "out of stock"));
+
+        var order = await client.GetFromJsonAsync<OrderView>($"/api/orders/{orderId}");
+        Assert.Equal(OrderStatus.Cancelled, order!.Status);
+        Assert.Contains(order.Steps, s => s is { Name: "refund", Status: "completed" });
     }
 }
 

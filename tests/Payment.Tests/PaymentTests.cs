@@ -2,8 +2,10 @@ using System.Net;
 using System.Net.Http.Json;
 using Mercato.Contracts;
 using Mercato.Payment;
+using Mercato.Payment.Data;
 using Mercato.Testing;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Wolverine;
 
@@ -46,6 +48,27 @@ public sealed class PaymentTests(PaymentFactory payment) : IClassFixture<Payment
         Assert.Equal(first.PaymentId, second.PaymentId);
         var stored = Assert.Single(await PaymentsOf(order));
         Assert.Equal(("Captured", 120m), (stored.Status, stored.Amount));
+    }
+
+    [Fact]
+    public async Task Two_refunds_of_one_capture_that_read_it_at_once_cannot_both_take_it()
+    {
+        var order = Guid.NewGuid();
+        await Invoke<PaymentCaptured>(new CapturePayment(order, Guid.NewGuid(), 40m, "tok_visa"));
+        // Two handlers (the stock failure's refund and the cancellation's) have both read the payment as Captured.
+        await using var first = payment.Services.CreateAsyncScope();
+        await using var second = payment.Services.CreateAsyncScope();
+        var firstDb = first.ServiceProvider.GetRequiredService<PaymentDb>();
+        var secondDb = second.ServiceProvider.GetRequiredService<PaymentDb>();
+        var seenByFirst = await firstDb.Payments.SingleAsync(p => p.OrderId == order);
+        var seenBySecond = await secondDb.Payments.SingleAsync(p => p.OrderId == order);
+        seenByFirst.Status = seenBySecond.Status = PaymentStatus.Refunded;
+
+        await firstDb.SaveChangesAsync();
+
+        // The second is refused; Wolverine retries it, and the retry finds the refund made.
+        await Assert.ThrowsAsync<DbUpdateConcurrencyException>(() => secondDb.SaveChangesAsync());
+        Assert.Equal("Refunded", Assert.Single(await PaymentsOf(order)).Status);
     }
 
     [Theory]

@@ -97,6 +97,7 @@ public static class MessagingExtensions
             // two events for one order stream): always worth retrying, quickly at first.
             opts.Policies.OnException<DbUpdateConcurrencyException>()
                 .Or<DbUpdateException>(DatabaseErrors.IsUniqueViolation)
+                .Or<SagaConcurrencyException>()
                 .RetryWithCooldown(Milliseconds(10, 20, 50, 100, 200, 400, 800))
                 .Then.ScheduleRetry(Milliseconds(1000, 2000, 5000, 10000))
                 .Then.MoveToErrorQueue()

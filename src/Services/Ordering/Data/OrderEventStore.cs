@@ -8,18 +8,34 @@ using Microsoft.EntityFrameworkCore;
 namespace Mercato.Ordering.Data;
 
 /// <summary>
-/// A small event store on EF Core: events are appended to the stream with the next version numbers (a concurrent writer
-/// of the same version fails on the unique index and is retried), and the order's projection is updated inline in the
-/// same transaction. Nothing is saved here: the caller's unit of work (with its outbox messages) commits it all.
+/// A small event store on EF Core: events are appended to the stream with the next version numbers, and the order's
+/// projection is updated inline in the same transaction. Nothing is saved here: the caller's unit of work (with its
+/// outbox messages) commits it all. Optimistic concurrency: an append on top of a view this unit of work read fails
+/// when the stream moved since the read (<see cref="DbUpdateConcurrencyException"/>), and a concurrent writer of the
+/// same version fails on the unique (stream, version) index; both are retried, and the retry decides on the new state.
 /// </summary>
 public sealed class OrderEventStore(OrderingDb db, OrderMetrics? metrics = null)
 {
     public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
+    /// <summary>The stream version each view read by this unit of work stood at: what its caller decided on.</summary>
+    private readonly Dictionary<Guid, int> _readAt = [];
+
+    /// <summary>
+    /// The order as its stream has it now: the stream is the truth and its view a projection that can lag behind it
+    /// (lost, edited by hand), so a view that does not match the stream's version is replayed from the stream.
+    /// </summary>
     public async Task<OrderView?> LoadViewAsync(Guid orderId, CancellationToken ct = default)
     {
         var document = await db.Orders.FindAsync([orderId], ct);
-        return document is null ? null : JsonSerializer.Deserialize<OrderView>(document.Json, Json);
+        var view = document is null ? null : JsonSerializer.Deserialize<OrderView>(document.Json, Json);
+        var version = await StreamVersionAsync(orderId, ct);
+        if ((view?.Version ?? 0) != version)
+        {
+            view = await ReplayAsync(orderId, ct);
+        }
+        _readAt[orderId] = version;
+        return view;
     }
 
     /// <summary>The view as committed now, read afresh (not from this unit of work's tracked entities).</summary>
@@ -33,16 +49,16 @@ public sealed class OrderEventStore(OrderingDb db, OrderMetrics? metrics = null)
     {
         var document = await db.Orders.FindAsync(orderId);
         var view = document is null ? null : JsonSerializer.Deserialize<OrderView>(document.Json, Json);
-        // The stream is the truth and its view a projection that can lag behind it (lost, edited by hand): the next
-        // version comes from the stream, and a view that does not match it is replayed from the stream first.
-        var version = await db.Events.Where(e => e.StreamId == orderId).MaxAsync(e => (int?)e.Version) ?? 0;
+        var version = await StreamVersionAsync(orderId);
+        if (_readAt.TryGetValue(orderId, out var readAt) && readAt != version)
+        {
+            // The caller decided on the order as it stood at readAt; another writer has committed since (a deadline
+            // against a reservation, two instances on PostgreSQL). Appending anyway could confirm a cancelled order.
+            throw new DbUpdateConcurrencyException($"Order {orderId} moved from version {readAt} to {version} since it was read.");
+        }
         if ((view?.Version ?? 0) != version)
         {
-            view = null;
-            foreach (var (_, @event) in await ReadStreamAsync(orderId))
-            {
-                view = OrderView.Apply(view, @event);
-            }
+            view = await ReplayAsync(orderId);
         }
         foreach (var @event in events)
         {
@@ -57,6 +73,7 @@ public sealed class OrderEventStore(OrderingDb db, OrderMetrics? metrics = null)
             });
             view = OrderView.Apply(view, @event)!;
         }
+        _readAt[orderId] = version;
         var current = view!;
         Activity.Current?.SetTag(SpanTags.OrderId, orderId).SetTag(SpanTags.UserId, current.CustomerId);
         if (metrics is not null)
@@ -85,6 +102,19 @@ public sealed class OrderEventStore(OrderingDb db, OrderMetrics? metrics = null)
             document.Json = JsonSerializer.Serialize(current, Json);
         }
         return current;
+    }
+
+    private async Task<int> StreamVersionAsync(Guid orderId, CancellationToken ct = default) =>
+        await db.Events.Where(e => e.StreamId == orderId).MaxAsync(e => (int?)e.Version, ct) ?? 0;
+
+    private async Task<OrderView?> ReplayAsync(Guid orderId, CancellationToken ct = default)
+    {
+        OrderView? view = null;
+        foreach (var (_, @event) in await ReadStreamAsync(orderId, ct))
+        {
+            view = OrderView.Apply(view, @event);
+        }
+        return view;
     }
 
     public async Task<IReadOnlyList<(StoredEvent Stored, object Event)>> ReadStreamAsync(Guid orderId, CancellationToken ct = default)

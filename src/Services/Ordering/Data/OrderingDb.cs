@@ -43,6 +43,9 @@ public sealed class OrderingDb(DbContextOptions<OrderingDb> options) : DbContext
         {
             s.ToTable("OrderSagas");
             s.Property(x => x.Stage).HasConversion<string>().HasMaxLength(32);
+            // Wolverine increments Version whenever a handler changes the saga; as a concurrency token it makes an update
+            // or delete from a stale copy fail (SagaConcurrencyException, retried) instead of overwriting a newer state.
+            s.Property(x => x.Version).IsConcurrencyToken();
         });
     }
 }

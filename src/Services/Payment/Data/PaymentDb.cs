@@ -13,7 +13,10 @@ public sealed class PaymentDb(DbContextOptions<PaymentDb> options) : DbContext(o
             payment.ToTable("Payments");
             // One payment per order: a redelivered capture finds it instead of charging twice.
             payment.HasIndex(p => p.OrderId).IsUnique();
-            payment.Property(p => p.Status).HasConversion<string>().HasMaxLength(16);
+            // Every change is a step from one status to the next, taken only from the status it was read in: two refunds
+            // of one order that run at once (choreography sends one for the stock failure and one for the cancellation)
+            // cannot both move Captured to Refunded.
+            payment.Property(p => p.Status).HasConversion<string>().HasMaxLength(16).IsConcurrencyToken();
             payment.Property(p => p.Method).HasMaxLength(64);
             payment.Property(p => p.Reason).HasMaxLength(200);
         });

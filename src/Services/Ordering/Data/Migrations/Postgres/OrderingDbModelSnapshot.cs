@@ -122,6 +122,7 @@ namespace Mercato.Ordering.Data.Migrations.Postgres
                         .HasColumnType("numeric");
 
                     b.Property<int>("Version")
+                        .IsConcurrencyToken()
                         .HasColumnType("integer");
 
                     b.HasKey("Id");
