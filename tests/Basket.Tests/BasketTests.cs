@@ -28,6 +28,9 @@ public sealed class BasketFactory : ServiceFactory<Program>
     /// <summary>Ordering answers only after this long: longer than the sidecar's attempt timeout means no answer.</summary>
     public TimeSpan OrderingDelay { get; set; }
 
+    /// <summary>While set, ordering fails every order with this status, placing nothing.</summary>
+    public HttpStatusCode? OrderingFails { get; set; }
+
     /// <summary>While set, ordering takes the order, says so, and answers only when the test lets it.</summary>
     public OrderingHold? Hold { get; set; }
 
@@ -52,6 +55,13 @@ public sealed class BasketFactory : ServiceFactory<Program>
             {
                 throw new HttpRequestException(HttpRequestError.ConnectionError, "connection refused");
             }
+            if (owner.OrderingFails is { } failure)
+            {
+                return new HttpResponseMessage(failure)
+                {
+                    Content = JsonContent.Create(new { title = "Ordering failed", status = (int)failure }, options: null, mediaType: new("application/problem+json")),
+                };
+            }
             // Ordering takes the order at once and answers after the delay: an answer that never comes is not an order
             // that was never made.
             lock (owner.Placed)
@@ -70,8 +80,22 @@ public sealed class BasketFactory : ServiceFactory<Program>
     }
 }
 
-public sealed class BasketTests(BasketFactory basket) : IClassFixture<BasketFactory>
+public sealed class BasketTests : IClassFixture<BasketFactory>
 {
+    private readonly BasketFactory basket;
+
+    public BasketTests(BasketFactory basket)
+    {
+        this.basket = basket;
+        // Tests that make ordering fail share this host's circuit breaker with the rest: opened by them, it would answer
+        // the next test's checkout itself. The breaker has its own tests (MeshPipelineTests).
+        basket.Services.GetRequiredService<PolicyStore>().Apply(new MeshPolicy
+        {
+            Version = 1,
+            Targets = { ["ordering"] = TargetPolicy.Default with { CircuitBreaker = new BreakerPolicy { MinimumThroughput = 100_000 } } },
+        });
+    }
+
     private static HttpRequestMessage Checkout(string key, string paymentMethod = "tok_visa")
     {
         var request = new HttpRequestMessage(HttpMethod.Post, "/api/basket/checkout") { Content = JsonContent.Create(new { paymentMethod }) };
@@ -270,6 +294,73 @@ public sealed class BasketTests(BasketFactory basket) : IClassFixture<BasketFact
         Assert.Equal(HttpStatusCode.Accepted, retry.StatusCode);
         Assert.Single(basket.Placed, p => p.Key == key);
         Assert.Empty((await client.GetFromJsonAsync<BasketResponse>("/api/basket"))!.Items);
+    }
+
+    [Fact]
+    public async Task A_retry_of_an_unanswered_checkout_that_fails_again_keeps_it_unfinished_so_nothing_is_ordered_twice()
+    {
+        var client = basket.CreateClientWithToken(basket.Tokens.Issue(Guid.NewGuid(), "customer"));
+        var product = Guid.NewGuid();
+        var key = $"unanswered-{Guid.NewGuid()}";
+        (await client.PutAsJsonAsync("/api/basket", new { items = new[] { new { productId = product, quantity = 1 } } })).EnsureSuccessStatusCode();
+        // The first attempt reaches ordering, which places the order, and its answer is lost.
+        var hold = basket.Hold = new BasketFactory.OrderingHold();
+        try
+        {
+            using var gone = new CancellationTokenSource();
+            var first = client.SendAsync(Checkout(key), gone.Token);
+            await hold.Taken.Task.WaitAsync(TimeSpan.FromSeconds(30));
+            basket.OrderingDown = true;
+            basket.OrderingFails = HttpStatusCode.ServiceUnavailable;
+            hold.Answer.SetException(new HttpRequestException(HttpRequestError.ResponseEnded, "the connection dropped mid-answer"));
+            await ProblemAssert.IsProblem(await first, HttpStatusCode.ServiceUnavailable);
+        }
+        finally
+        {
+            basket.Hold = null;
+        }
+        try
+        {
+            // Retries that meet ordering down (never sent) or failing inside (5xx) cannot tell whether the first placed it.
+            var unreachable = await ProblemAssert.IsProblem(await client.SendAsync(Checkout(key)), HttpStatusCode.ServiceUnavailable);
+            basket.OrderingDown = false;
+            var failing = await ProblemAssert.IsProblem(await client.SendAsync(Checkout(key)), HttpStatusCode.ServiceUnavailable);
+
+            Assert.Equal(key, unreachable.GetProperty("idempotencyKey").GetString());
+            Assert.Equal(key, failing.GetProperty("idempotencyKey").GetString());
+        }
+        finally
+        {
+            basket.OrderingDown = false;
+            basket.OrderingFails = null;
+        }
+        var shown = (await client.GetFromJsonAsync<BasketResponse>("/api/basket"))!;
+        Assert.Empty(shown.Items);
+        Assert.Equal(key, shown.Checkout!.IdempotencyKey);
+        await ProblemAssert.IsProblem(await client.SendAsync(Checkout($"another-{Guid.NewGuid()}")), HttpStatusCode.Conflict);
+        Assert.Single(basket.Placed, p => p.Key == key);
+    }
+
+    [Fact]
+    public async Task A_first_checkout_that_ordering_fails_gives_the_lines_back()
+    {
+        var client = basket.CreateClientWithToken(basket.Tokens.Issue(Guid.NewGuid(), "customer"));
+        var product = Guid.NewGuid();
+        (await client.PutAsJsonAsync("/api/basket", new { items = new[] { new { productId = product, quantity = 2 } } })).EnsureSuccessStatusCode();
+        basket.OrderingFails = HttpStatusCode.ServiceUnavailable;
+        try
+        {
+            // Ordering looks the key up before anything else, so a new key it failed on placed nothing.
+            await ProblemAssert.IsProblem(await client.SendAsync(Checkout($"fails-{Guid.NewGuid()}")), HttpStatusCode.ServiceUnavailable);
+        }
+        finally
+        {
+            basket.OrderingFails = null;
+        }
+
+        var shown = (await client.GetFromJsonAsync<BasketResponse>("/api/basket"))!;
+        Assert.Equal([new BasketLineResponse(product, 2)], shown.Items);
+        Assert.Null(shown.Checkout);
     }
 
     [Fact]

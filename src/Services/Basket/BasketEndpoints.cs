@@ -180,14 +180,17 @@ public static class BasketEndpoints
         var customerId = CustomerOf(http.User);
         var requestHash = Fingerprint(request);
         var checkout = await FindCheckoutAsync(db, customerId, key, ct);
+        // Only a checkout this request took may give its lines back when ordering cannot be reached: a retry of one
+        // left unfinished cannot know whether an earlier attempt placed the order.
+        var takenHere = false;
         if (checkout is null)
         {
-            var (taken, refusal) = await TakeBasketAsync(db, customerId, key, requestHash, ct);
+            var (taken, refusal, byThisRequest) = await TakeBasketAsync(db, customerId, key, requestHash, ct);
             if (refusal is not null)
             {
                 return refusal;
             }
-            checkout = taken!;
+            (checkout, takenHere) = (taken!, byThisRequest);
         }
         // A key names one checkout request: sent again with another payment method it is refused.
         if (checkout.RequestHash is not null && checkout.RequestHash != requestHash)
@@ -210,7 +213,7 @@ public static class BasketEndpoints
             placed = await ordering.PlaceOrderAsync(token, key,
                 new { items = items.Select(i => new { productId = i.ProductId, quantity = i.Quantity }), paymentMethod = request?.PaymentMethod }, CancellationToken.None);
         }
-        catch (Exception ex) when (Downstream.IsUnavailable(ex, CancellationToken.None) && Downstream.NeverSent(ex))
+        catch (Exception ex) when (Downstream.IsUnavailable(ex, CancellationToken.None) && Downstream.NeverSent(ex) && takenHere)
         {
             logger.LogWarning("Ordering unavailable at checkout: {Error}", ex.Message);
             await ReturnToBasketAsync(db, checkout, items, CancellationToken.None);
@@ -219,14 +222,12 @@ public static class BasketEndpoints
         }
         catch (Exception ex) when (Downstream.IsUnavailable(ex, CancellationToken.None))
         {
-            // The request may have reached ordering and the order may exist. Giving the lines back would let a checkout
-            // with a new key order them a second time, so the checkout stays in progress with its lines; a retry with its
-            // key finishes it (ordering answers a repeated key with the order it made, or makes it now).
+            // The request, or an earlier attempt with this key, may have reached ordering and the order may exist. Giving
+            // the lines back would let a checkout with a new key order them a second time, so the checkout stays in
+            // progress with its lines; a retry with its key finishes it (ordering answers a repeated key with the order
+            // it made, or makes it now).
             logger.LogWarning("No answer from ordering at checkout {Key}: {Error}", key, ex.Message);
-            http.Response.Headers.RetryAfter = "5";
-            return Results.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "Checkout not finished",
-                detail: "Ordering did not answer, so the order may have been placed. Retry with the same Idempotency-Key to finish this checkout; the basket cannot change until then.",
-                extensions: new Dictionary<string, object?> { ["idempotencyKey"] = key });
+            return CheckoutNotFinished(http, key, "Ordering did not answer, so the order may have been placed.");
         }
         using (placed)
         {
@@ -238,13 +239,29 @@ public static class BasketEndpoints
                     .ExecuteUpdateAsync(c => c.SetProperty(x => x.ResponseStatus, (int)placed.StatusCode)
                         .SetProperty(x => x.ResponseBody, body).SetProperty(x => x.ResponseContentType, contentType), CancellationToken.None);
             }
+            else if ((int)placed.StatusCode < 500 || takenHere)
+            {
+                // Ordering refused the order (a product gone, a payment method unknown), or failed on the first attempt
+                // with this key: ordering looks a key up before anything else, so no order was made. The lines go back.
+                await ReturnToBasketAsync(db, checkout, items, CancellationToken.None);
+            }
             else
             {
-                // Ordering refused the order (a product gone, a payment method unknown): the lines go back.
-                await ReturnToBasketAsync(db, checkout, items, CancellationToken.None);
+                // A retry that failed inside ordering (its database busy, the catalog down while the first attempt may
+                // still be running there) tells nothing about that first attempt.
+                logger.LogWarning("Ordering failed a retried checkout {Key} with {Status}", key, (int)placed.StatusCode);
+                return CheckoutNotFinished(http, key, $"Ordering failed ({(int)placed.StatusCode}) on this retry, and an earlier attempt may have placed the order.");
             }
             return Results.Content(body, contentType, statusCode: (int)placed.StatusCode);
         }
+    }
+
+    private static IResult CheckoutNotFinished(HttpContext http, string key, string why)
+    {
+        http.Response.Headers.RetryAfter = "5";
+        return Results.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "Checkout not finished",
+            detail: $"{why} Retry with the same Idempotency-Key to finish this checkout; the basket cannot change until then.",
+            extensions: new Dictionary<string, object?> { ["idempotencyKey"] = key });
     }
 
     /// <summary>What a checkout request asks for beyond the basket itself, hashed: its payment method, trimmed.</summary>
@@ -257,7 +274,7 @@ public static class BasketEndpoints
         CheckoutOf(db, customerId, key).AsNoTracking().SingleOrDefaultAsync(ct);
 
     /// <summary>Moves the basket's lines into a new checkout, in one transaction whose first statement is the insert.</summary>
-    private static async Task<(BasketCheckout? Checkout, IResult? Refusal)> TakeBasketAsync(BasketDb db, Guid customerId, string key,
+    private static async Task<(BasketCheckout? Checkout, IResult? Refusal, bool TakenHere)> TakeBasketAsync(BasketDb db, Guid customerId, string key,
         string requestHash, CancellationToken ct)
     {
         await using var transaction = await db.Database.BeginTransactionAsync(ct);
@@ -274,22 +291,22 @@ public static class BasketEndpoints
             db.ChangeTracker.Clear();
             if (await FindCheckoutAsync(db, customerId, key, ct) is { } same)
             {
-                return (same, null);
+                return (same, null, false);
             }
             var other = await UnfinishedCheckout(db, customerId).AsNoTracking().Select(c => c.IdempotencyKey).FirstOrDefaultAsync(ct);
-            return (null, CheckoutInProgress(other));
+            return (null, CheckoutInProgress(other), false);
         }
         var lines = await db.Lines.Where(l => l.CustomerId == customerId).OrderBy(l => l.ProductId).ToListAsync(ct);
         if (lines.Count == 0)
         {
             await transaction.RollbackAsync(ct);
-            return (null, Results.ValidationProblem(new Dictionary<string, string[]> { ["items"] = ["The basket is empty."] }));
+            return (null, Results.ValidationProblem(new Dictionary<string, string[]> { ["items"] = ["The basket is empty."] }), false);
         }
         checkout.Items = JsonSerializer.Serialize(lines.Select(l => new BasketLineResponse(l.ProductId, l.Quantity)));
         db.Lines.RemoveRange(lines);
         await db.SaveChangesAsync(ct);
         await transaction.CommitAsync(ct);
-        return (checkout, null);
+        return (checkout, null, true);
     }
 
     /// <summary>
@@ -300,7 +317,11 @@ public static class BasketEndpoints
     {
         db.ChangeTracker.Clear();
         await using var transaction = await db.Database.BeginTransactionAsync(ct);
-        await CheckoutOf(db, checkout.CustomerId, checkout.IdempotencyKey).ExecuteDeleteAsync(ct);
+        // Only while unanswered: a concurrent request with the same key may have recorded ordering's 202 meanwhile.
+        if (await CheckoutOf(db, checkout.CustomerId, checkout.IdempotencyKey).Where(c => c.ResponseStatus == null).ExecuteDeleteAsync(ct) == 0)
+        {
+            return;
+        }
         var present = await db.Lines.Where(l => l.CustomerId == checkout.CustomerId).Select(l => l.ProductId).ToListAsync(ct);
         db.Lines.AddRange(items.Where(i => !present.Contains(i.ProductId))
             .Select(i => new BasketLine { CustomerId = checkout.CustomerId, ProductId = i.ProductId, Quantity = i.Quantity }));
