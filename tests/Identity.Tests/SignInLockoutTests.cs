@@ -1,6 +1,8 @@
 using System.Net;
 using System.Net.Http.Json;
+using Mercato.Identity.Data;
 using Mercato.Testing;
+using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
@@ -99,6 +101,65 @@ public sealed class SignInLockoutTests(IdentityFactory identity) : IClassFixture
         await using var app = identityOnPostgres.WithWebHostBuilder(builder =>
             builder.ConfigureTestServices(services => services.AddSingleton<TimeProvider>(_clock)));
         await ParallelGuessesLockTheAccountAsync(app);
+    }
+
+    [Fact]
+    public async Task A_burst_of_guesses_gets_no_more_passwords_checked_than_the_limit()
+    {
+        var hasher = new HoldingHasher();
+        await using var app = identity.WithWebHostBuilder(builder => builder.ConfigureTestServices(services =>
+            services.AddSingleton<TimeProvider>(_clock).AddSingleton<IPasswordHasher<User>>(hasher)));
+        var email = await RegisterAsync(app.CreateClient());
+        hasher.Hold = true;
+        var answered = new System.Collections.Concurrent.ConcurrentBag<HttpStatusCode>();
+        try
+        {
+            // Ten guesses arrive while the first ones are still being checked, each reading the account as unlocked.
+            var guesses = Enumerable.Range(0, 10).Select(async i =>
+                answered.Add((await SignInAsync(app.CreateClient(), email, $"Guess{i}abc")).StatusCode)).ToList();
+            for (var waited = 0; answered.Count + hasher.Checking < 10 && waited < 300; waited++)
+            {
+                await Task.Delay(100);
+            }
+
+            Assert.Equal(5, hasher.Checking);
+            Assert.Equal(Enumerable.Repeat(HttpStatusCode.TooManyRequests, 5), answered);
+            hasher.Release();
+            await Task.WhenAll(guesses);
+        }
+        finally
+        {
+            hasher.Release();
+        }
+
+        Assert.Equal(5, answered.Count(s => s == HttpStatusCode.Unauthorized));
+        await AssertLockedAsync(await SignInAsync(app.CreateClient(), email, Password), TimeSpan.FromMinutes(5));
+    }
+
+    /// <summary>The real hasher, whose password checks wait, while held, until the test releases them.</summary>
+    private sealed class HoldingHasher : IPasswordHasher<User>
+    {
+        private readonly PasswordHasher<User> _real = new();
+        private readonly ManualResetEventSlim _released = new();
+        private int _checking;
+
+        public bool Hold { get; set; }
+
+        public int Checking => Volatile.Read(ref _checking);
+
+        public void Release() => _released.Set();
+
+        public string HashPassword(User user, string password) => _real.HashPassword(user, password);
+
+        public PasswordVerificationResult VerifyHashedPassword(User user, string hashedPassword, string providedPassword)
+        {
+            if (Hold)
+            {
+                Interlocked.Increment(ref _checking);
+                _released.Wait(TimeSpan.FromSeconds(60));
+            }
+            return _real.VerifyHashedPassword(user, hashedPassword, providedPassword);
+        }
     }
 
     private static async Task ParallelGuessesLockTheAccountAsync(WebApplicationFactory<Program> app)

@@ -16,7 +16,9 @@ public sealed class SignInLockoutOptions
 /// <summary>
 /// Counts wrong passwords per account and locks it for a while once they reach the limit. The gateway's credential
 /// bucket limits guesses per client address; this limits them per account, whatever addresses they come from.
-/// Counting is one SQL update, so guesses sent in parallel are all counted.
+/// An attempt is counted before its password is checked, in one SQL update that only succeeds while the account is not
+/// locked and has attempts left: a burst of guesses sent at once cannot all be checked against an account that each of
+/// them read as unlocked. (ASP.NET Core Identity's UserManager counts after the check, by read-modify-write.)
 /// </summary>
 public sealed class SignInLockout(IdentityDb db, TimeProvider time, IOptions<SignInLockoutOptions> options)
 {
@@ -29,22 +31,31 @@ public sealed class SignInLockout(IdentityDb db, TimeProvider time, IOptions<Sig
         return remaining > TimeSpan.Zero ? remaining : null;
     }
 
-    public Task RecordFailureAsync(User user, CancellationToken ct)
+    /// <summary>
+    /// Takes one of the account's attempts, as <paramref name="user"/> was read (not locked). False when it was locked
+    /// meanwhile, or when attempts in flight and failed ones already use up the limit.
+    /// </summary>
+    public async Task<bool> TryTakeAttemptAsync(User user, CancellationToken ct)
     {
-        // Reaching the limit locks the account and starts a new count, as ASP.NET Core Identity does: after the
-        // lockout the account has the full number of attempts again. Both columns read the row's old values.
         var limit = _options.MaxFailedAttempts;
-        var until = time.GetUtcNow() + _options.Duration;
-        return db.Users.Where(u => u.Id == user.Id).ExecuteUpdateAsync(set => set
-            .SetProperty(u => u.LockedOutUntil, u => u.FailedSignIns + 1 >= limit ? until : u.LockedOutUntil)
-            .SetProperty(u => u.FailedSignIns, u => u.FailedSignIns + 1 >= limit ? 0 : u.FailedSignIns + 1), ct);
+        var lockedUntil = user.LockedOutUntil;
+        return await db.Users.Where(u => u.Id == user.Id && u.FailedSignIns < limit && u.LockedOutUntil == lockedUntil)
+            .ExecuteUpdateAsync(set => set.SetProperty(u => u.FailedSignIns, u => u.FailedSignIns + 1), ct) == 1;
     }
 
-    public async Task RecordSuccessAsync(User user, CancellationToken ct)
+    /// <summary>The attempt taken was a wrong password: it stays counted, and the count reaching the limit locks the account.</summary>
+    public Task RecordFailureAsync(User user, CancellationToken ct)
     {
-        if (user.FailedSignIns > 0)
-        {
-            await db.Users.Where(u => u.Id == user.Id).ExecuteUpdateAsync(set => set.SetProperty(u => u.FailedSignIns, 0), ct);
-        }
+        // Locking starts a new count, as ASP.NET Core Identity does: after the lockout the account has the full number
+        // of attempts again. Both columns read the row's old values.
+        var limit = _options.MaxFailedAttempts;
+        var until = time.GetUtcNow() + _options.Duration;
+        return db.Users.Where(u => u.Id == user.Id && u.FailedSignIns >= limit).ExecuteUpdateAsync(set => set
+            .SetProperty(u => u.LockedOutUntil, until)
+            .SetProperty(u => u.FailedSignIns, 0), ct);
     }
+
+    /// <summary>A sign-in starts the count again.</summary>
+    public Task RecordSuccessAsync(User user, CancellationToken ct) =>
+        db.Users.Where(u => u.Id == user.Id).ExecuteUpdateAsync(set => set.SetProperty(u => u.FailedSignIns, 0), ct);
 }

@@ -94,13 +94,14 @@ public static class UserEndpoints
         }
         var normalized = request.Email!.Trim().ToLowerInvariant();
         var user = await db.Users.AsNoTracking().SingleOrDefaultAsync(u => u.NormalizedEmail == normalized, ct);
-        if (user is not null && lockout.RemainingLockout(user) is { } remaining)
+        // Checked and counted before the password: a locked account costs no hash, and guessing it right changes nothing.
+        if (user is not null && (lockout.RemainingLockout(user) is not null || !await lockout.TryTakeAttemptAsync(user, ct)))
         {
-            // Checked before the password: a locked account costs no hash, and guessing it right changes nothing.
-            var seconds = (int)Math.Ceiling(remaining.TotalSeconds);
+            var now = await db.Users.AsNoTracking().SingleAsync(u => u.Id == user.Id, ct);
+            var seconds = lockout.RemainingLockout(now) is { } remaining ? (int)Math.Ceiling(remaining.TotalSeconds) : 1;
             response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
             return Results.Problem(statusCode: StatusCodes.Status429TooManyRequests, title: "Account locked",
-                detail: $"Too many wrong passwords for this account; try again in {seconds} seconds.");
+                detail: $"Too many wrong passwords for this account, or sign-ins at once; try again in {seconds} seconds.");
         }
         if (user is null || hasher.VerifyHashedPassword(user, user.PasswordHash, request.Password!) == PasswordVerificationResult.Failed)
         {
