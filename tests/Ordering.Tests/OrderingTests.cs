@@ -25,12 +25,15 @@ public class OrderingFactory : ServiceFactory<Program>
     /// <summary>Every request ordering sent to the catalog.</summary>
     public ConcurrentQueue<Uri> CatalogRequests { get; } = new();
 
+    /// <summary>While set, the catalog answers every price request with this body (200, application/json).</summary>
+    public string? CatalogBody { get; set; }
+
     /// <summary>A method the payment stand-in cannot check: it answers 503, as a payment service in trouble would.</summary>
     public const string UncheckableMethod = "tok_payment_down";
 
     protected override void ConfigureTestServices(IServiceCollection services)
     {
-        services.AddHttpClient<CatalogClient>().ConfigurePrimaryHttpMessageHandler(() => new PriceList(CatalogRequests));
+        services.AddHttpClient<CatalogClient>().ConfigurePrimaryHttpMessageHandler(() => new PriceList(this));
         services.AddHttpClient<PaymentClient>().ConfigurePrimaryHttpMessageHandler(() => new PaymentMethods());
     }
 
@@ -94,12 +97,16 @@ public class OrderingFactory : ServiceFactory<Program>
     }
 
     /// <summary>The catalog's price lookup, <c>GET /api/catalog/products?ids=a,b</c>: the known products among the ids.</summary>
-    private sealed class PriceList(ConcurrentQueue<Uri> requests) : HttpMessageHandler
+    private sealed class PriceList(OrderingFactory owner) : HttpMessageHandler
     {
         protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
-            requests.Enqueue(request.RequestUri!);
+            owner.CatalogRequests.Enqueue(request.RequestUri!);
             Assert.Equal("/api/catalog/products", request.RequestUri!.AbsolutePath);
+            if (owner.CatalogBody is { } body)
+            {
+                return Task.FromResult(new HttpResponseMessage(HttpStatusCode.OK) { Content = new StringContent(body, System.Text.Encoding.UTF8, "application/json") });
+            }
             var ids = QueryHelpers.ParseQuery(request.RequestUri.Query)["ids"].SelectMany(v => v!.Split(',')).Select(Guid.Parse);
             var items = ids.Select(id => (id, price: id == Mug ? 8.5m : id == Kettle ? 45m : (decimal?)null))
                 .Where(x => x.price is not null).Select(x => new { x.id, name = "x", x.price }).ToList();
@@ -365,6 +372,69 @@ public sealed class OrderingTests(OrderingFactory ordering) : IClassFixture<Orde
         Assert.Contains(view.Steps, s => s is { Name: "payment", Status: "completed" });
         var events = await client.GetFromJsonAsync<JsonElement>($"/api/orders/{orderId}/events");
         Assert.Equal([1, 2], events.EnumerateArray().Select(e => e.GetProperty("version").GetInt32()));
+    }
+
+    [Theory]
+    [InlineData("oops")]
+    [InlineData("""{"items":"none"}""")]
+    [InlineData("""[1,2]""")]
+    public async Task A_catalog_answer_that_is_not_a_product_page_is_503_and_orders_nothing(string body)
+    {
+        var client = ordering.CreateCustomerClient();
+        var key = Guid.NewGuid().ToString();
+        ordering.CatalogBody = body;
+        try
+        {
+            await ProblemAssert.IsProblem(await client.SendAsync(OrderingFactory.Place(new { items = new[] { new { productId = OrderingFactory.Mug, quantity = 1 } } }, key)),
+                HttpStatusCode.ServiceUnavailable);
+        }
+        finally
+        {
+            ordering.CatalogBody = null;
+        }
+
+        // Nothing was stored under the key: the same request now places the order.
+        Assert.Equal(HttpStatusCode.Accepted, (await client.SendAsync(OrderingFactory.Place(new { items = new[] { new { productId = OrderingFactory.Mug, quantity = 1 } } }, key))).StatusCode);
+    }
+
+    [Fact]
+    public async Task A_catalog_page_with_gaps_and_repeats_prices_each_product_once()
+    {
+        var client = ordering.CreateCustomerClient();
+        ordering.CatalogBody = $$"""{"items":[null,{"id":"{{OrderingFactory.Mug}}","name":"x","price":8.5},{"id":"{{OrderingFactory.Mug}}","name":"x","price":8.5}]}""";
+        HttpResponseMessage placed;
+        try
+        {
+            placed = await client.SendAsync(OrderingFactory.Place(new { items = new[] { new { productId = OrderingFactory.Mug, quantity = 2 } } }));
+        }
+        finally
+        {
+            ordering.CatalogBody = null;
+        }
+
+        Assert.Equal(HttpStatusCode.Accepted, placed.StatusCode);
+        var orderId = (await placed.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("orderId").GetGuid();
+        Assert.Equal(17m, (await client.GetFromJsonAsync<OrderView>($"/api/orders/{orderId}"))!.Total);
+    }
+
+    [Fact]
+    public async Task A_saga_changed_since_a_handler_read_it_cannot_be_written_from_that_stale_copy()
+    {
+        var orderId = await PlaceAsync(ordering.CreateCustomerClient());
+        await using var winner = ordering.Services.CreateAsyncScope();
+        await using var loser = ordering.Services.CreateAsyncScope();
+        var winnerDb = winner.ServiceProvider.GetRequiredService<OrderingDb>();
+        var loserDb = loser.ServiceProvider.GetRequiredService<OrderingDb>();
+        var current = await winnerDb.Sagas.SingleAsync(s => s.Id == orderId);
+        var stale = await loserDb.Sagas.SingleAsync(s => s.Id == orderId);
+
+        // As Wolverine's generated code does: a handler that changed the saga increments its version.
+        current.Stage = SagaStage.AwaitingStock;
+        current.Version++;
+        await winnerDb.SaveChangesAsync();
+        loserDb.Sagas.Remove(stale);
+
+        await Assert.ThrowsAsync<DbUpdateConcurrencyException>(() => loserDb.SaveChangesAsync());
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using System.Net.Http.Json;
+using System.Text.Json;
 
 namespace Mercato.Ordering;
 
@@ -15,7 +16,16 @@ public sealed class CatalogClient(HttpClient http)
     /// </summary>
     public async Task<Dictionary<Guid, CatalogProduct>> FindAsync(IReadOnlyCollection<Guid> productIds, CancellationToken ct)
     {
-        var page = await http.GetFromJsonAsync<ProductPage>($"/api/catalog/products?ids={string.Join(',', productIds)}", ct);
-        return (page?.Items ?? []).Where(p => productIds.Contains(p.Id)).ToDictionary(p => p.Id);
+        ProductPage? page;
+        try
+        {
+            page = await http.GetFromJsonAsync<ProductPage>($"/api/catalog/products?ids={string.Join(',', productIds)}", ct);
+        }
+        catch (JsonException ex)
+        {
+            // A catalog in trouble (or something else answering in its place): as unavailable as no answer at all.
+            throw new HttpRequestException(HttpRequestError.InvalidResponse, $"The catalog's answer is not a product page: {ex.Message}", ex);
+        }
+        return (page?.Items ?? []).OfType<CatalogProduct>().Where(p => productIds.Contains(p.Id)).DistinctBy(p => p.Id).ToDictionary(p => p.Id);
     }
 }
