@@ -19,6 +19,26 @@ public sealed class BasketFactory : ServiceFactory<Program>
 {
     public static readonly Guid NotInCatalog = Guid.NewGuid();
 
+    /// <summary>Configuration besides the embedded profile's, as keys and values.</summary>
+    public (string Key, string Value)[] Settings { get; init; } = [];
+
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        base.ConfigureWebHost(builder);
+        foreach (var (key, value) in Settings)
+        {
+            builder.UseSetting(key, value);
+        }
+    }
+
+    /// <summary>Opens no circuit to ordering: tests that make it fail would otherwise leave it open for the next.</summary>
+    public void KeepOrderingCircuitClosed() =>
+        Services.GetRequiredService<PolicyStore>().Apply(new MeshPolicy
+        {
+            Version = 1,
+            Targets = { ["ordering"] = TargetPolicy.Default with { CircuitBreaker = new BreakerPolicy { MinimumThroughput = 100_000 } } },
+        });
+
     public List<(string? Authorization, string? Key, string Body)> Placed { get; } = [];
 
     public CatalogStandIn Catalog { get; } = new(product => product != NotInCatalog);
@@ -89,11 +109,7 @@ public sealed class BasketTests : IClassFixture<BasketFactory>
         this.basket = basket;
         // Tests that make ordering fail share this host's circuit breaker with the rest: opened by them, it would answer
         // the next test's checkout itself. The breaker has its own tests (MeshPipelineTests).
-        basket.Services.GetRequiredService<PolicyStore>().Apply(new MeshPolicy
-        {
-            Version = 1,
-            Targets = { ["ordering"] = TargetPolicy.Default with { CircuitBreaker = new BreakerPolicy { MinimumThroughput = 100_000 } } },
-        });
+        basket.KeepOrderingCircuitClosed();
     }
 
     private static HttpRequestMessage Checkout(string key, string paymentMethod = "tok_visa")

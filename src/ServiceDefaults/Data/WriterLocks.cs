@@ -10,6 +10,19 @@ namespace Mercato.ServiceDefaults.Data;
 /// </summary>
 public static class WriterLocks
 {
+    /// <summary>
+    /// Makes the transactions that name the same key (one customer's basket) take turns on PostgreSQL, which runs
+    /// writers side by side under read committed: a delete that finds nothing locks nothing, so two replacements of an
+    /// empty basket would both insert. Held until the caller's transaction ends. SQLite needs nothing, as above.
+    /// </summary>
+    public static async Task TakeTurnOnAsync(this DbContext db, string key, CancellationToken ct)
+    {
+        if (db.Database.IsNpgsql())
+        {
+            await db.Database.ExecuteSqlAsync($"SELECT pg_advisory_xact_lock(hashtextextended({key}, 0))", ct);
+        }
+    }
+
     public static async Task HoldWritersOffAsync(this DbContext db, CancellationToken ct, params string[] tables)
     {
         if (db.Database.IsNpgsql())

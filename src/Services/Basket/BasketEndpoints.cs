@@ -100,33 +100,28 @@ public static class BasketEndpoints
         }
         var lines = request.Items!.GroupBy(i => i.ProductId!.Value)
             .Select(g => new BasketLineResponse(g.Key, g.Sum(i => i.Quantity!.Value))).OrderBy(l => l.ProductId).ToList();
-        // Delete and insert in one transaction, so concurrent replacements of one basket do not interleave: the last
-        // one wins whole. The delete comes first and takes SQLite's write lock; on PostgreSQL a replacement that
-        // committed in between surfaces as a key conflict, and the whole replacement runs again.
-        for (var attempt = 1; ; attempt++)
+        // Delete and insert in one transaction that holds the customer's basket, so concurrent replacements of one basket
+        // do not interleave (the last one wins whole) and a checkout taking the basket waits for it.
+        await using var transaction = await db.Database.BeginTransactionAsync(ct);
+        await HoldBasketAsync(db, customerId, ct);
+        await db.Lines.Where(l => l.CustomerId == customerId).ExecuteDeleteAsync(ct);
+        if (await UnfinishedCheckout(db, customerId).Select(c => c.IdempotencyKey).FirstOrDefaultAsync(ct) is { } unfinished)
         {
-            await using var transaction = await db.Database.BeginTransactionAsync(ct);
-            try
-            {
-                await db.Lines.Where(l => l.CustomerId == customerId).ExecuteDeleteAsync(ct);
-                // Checked after the delete, which holds the write lock: a checkout taking the basket now waits for this.
-                if (await UnfinishedCheckout(db, customerId).Select(c => c.IdempotencyKey).FirstOrDefaultAsync(ct) is { } unfinished)
-                {
-                    await transaction.RollbackAsync(ct);
-                    return CheckoutInProgress(unfinished);
-                }
-                db.Lines.AddRange(lines.Select(l => new BasketLine { CustomerId = customerId, ProductId = l.ProductId, Quantity = l.Quantity }));
-                await db.SaveChangesAsync(ct);
-                await transaction.CommitAsync(ct);
-                return Results.Ok(new BasketResponse(lines));
-            }
-            catch (DbUpdateException ex) when (attempt < 3 && DatabaseErrors.IsUniqueViolation(ex))
-            {
-                await transaction.RollbackAsync(ct);
-                db.ChangeTracker.Clear();
-            }
+            await transaction.RollbackAsync(ct);
+            return CheckoutInProgress(unfinished);
         }
+        db.Lines.AddRange(lines.Select(l => new BasketLine { CustomerId = customerId, ProductId = l.ProductId, Quantity = l.Quantity }));
+        await db.SaveChangesAsync(ct);
+        await transaction.CommitAsync(ct);
+        return Results.Ok(new BasketResponse(lines));
     }
+
+    /// <summary>
+    /// The first statement of every transaction that writes a customer's basket or checkouts: such transactions take
+    /// turns per customer. On SQLite the delete or insert that follows takes the file's only write lock anyway.
+    /// </summary>
+    private static Task HoldBasketAsync(BasketDb db, Guid customerId, CancellationToken ct) =>
+        db.TakeTurnOnAsync($"basket:{customerId}", ct);
 
     /// <summary>
     /// Products new to this basket must be in the catalog; lines already in it were checked when they were added. When
@@ -273,11 +268,12 @@ public static class BasketEndpoints
     private static Task<BasketCheckout?> FindCheckoutAsync(BasketDb db, Guid customerId, string key, CancellationToken ct) =>
         CheckoutOf(db, customerId, key).AsNoTracking().SingleOrDefaultAsync(ct);
 
-    /// <summary>Moves the basket's lines into a new checkout, in one transaction whose first statement is the insert.</summary>
+    /// <summary>Moves the basket's lines into a new checkout, in one transaction that holds the customer's basket.</summary>
     private static async Task<(BasketCheckout? Checkout, IResult? Refusal, bool TakenHere)> TakeBasketAsync(BasketDb db, Guid customerId, string key,
         string requestHash, CancellationToken ct)
     {
         await using var transaction = await db.Database.BeginTransactionAsync(ct);
+        await HoldBasketAsync(db, customerId, ct);
         var checkout = new BasketCheckout { CustomerId = customerId, IdempotencyKey = key, Items = "[]", RequestHash = requestHash };
         db.Checkouts.Add(checkout);
         try
@@ -317,6 +313,7 @@ public static class BasketEndpoints
     {
         db.ChangeTracker.Clear();
         await using var transaction = await db.Database.BeginTransactionAsync(ct);
+        await HoldBasketAsync(db, checkout.CustomerId, ct);
         // Only while unanswered: a concurrent request with the same key may have recorded ordering's 202 meanwhile.
         if (await CheckoutOf(db, checkout.CustomerId, checkout.IdempotencyKey).Where(c => c.ResponseStatus == null).ExecuteDeleteAsync(ct) == 0)
         {
