@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using Mercato.Identity.Data;
 using Mercato.Testing;
 using Microsoft.AspNetCore.Identity;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
@@ -134,6 +135,25 @@ public sealed class SignInLockoutTests(IdentityFactory identity) : IClassFixture
 
         Assert.Equal(5, answered.Count(s => s == HttpStatusCode.Unauthorized));
         await AssertLockedAsync(await SignInAsync(app.CreateClient(), email, Password), TimeSpan.FromMinutes(5));
+    }
+
+    [Fact]
+    public async Task Attempts_whose_outcome_was_never_recorded_lock_the_account_for_a_while_not_for_good()
+    {
+        await using var app = WithClock();
+        var client = app.CreateClient();
+        var email = await RegisterAsync(client);
+        // Five attempts were taken and the process stopped before any was recorded as failed or successful.
+        await using (var scope = app.Services.CreateAsyncScope())
+        {
+            await scope.ServiceProvider.GetRequiredService<IdentityDb>().Users.Where(u => u.Email == email)
+                .ExecuteUpdateAsync(set => set.SetProperty(u => u.FailedSignIns, 5));
+        }
+
+        await AssertLockedAsync(await SignInAsync(client, email, Password), TimeSpan.FromMinutes(5));
+
+        _clock.Advance(TimeSpan.FromMinutes(5));
+        Assert.Equal(HttpStatusCode.OK, (await SignInAsync(client, email, Password)).StatusCode);
     }
 
     /// <summary>The real hasher, whose password checks wait, while held, until the test releases them.</summary>

@@ -43,19 +43,23 @@ public sealed class SignInLockout(IdentityDb db, TimeProvider time, IOptions<Sig
             .ExecuteUpdateAsync(set => set.SetProperty(u => u.FailedSignIns, u => u.FailedSignIns + 1), ct) == 1;
     }
 
-    /// <summary>The attempt taken was a wrong password: it stays counted, and the count reaching the limit locks the account.</summary>
-    public Task RecordFailureAsync(User user, CancellationToken ct)
+    /// <summary>
+    /// The attempt taken was a wrong password: it stays counted, and a count at the limit locks the account. Also called
+    /// when no attempt could be taken: attempts whose outcome was never recorded (the process stopped mid-check) must
+    /// not leave the account at the limit without a lock that ends.
+    /// </summary>
+    public Task LockIfSpentAsync(User user)
     {
         // Locking starts a new count, as ASP.NET Core Identity does: after the lockout the account has the full number
-        // of attempts again. Both columns read the row's old values.
+        // of attempts again. Not cancellable: a client that goes away must not leave its attempt half recorded.
         var limit = _options.MaxFailedAttempts;
         var until = time.GetUtcNow() + _options.Duration;
         return db.Users.Where(u => u.Id == user.Id && u.FailedSignIns >= limit).ExecuteUpdateAsync(set => set
             .SetProperty(u => u.LockedOutUntil, until)
-            .SetProperty(u => u.FailedSignIns, 0), ct);
+            .SetProperty(u => u.FailedSignIns, 0), CancellationToken.None);
     }
 
-    /// <summary>A sign-in starts the count again.</summary>
-    public Task RecordSuccessAsync(User user, CancellationToken ct) =>
-        db.Users.Where(u => u.Id == user.Id).ExecuteUpdateAsync(set => set.SetProperty(u => u.FailedSignIns, 0), ct);
+    /// <summary>A sign-in starts the count again (not cancellable, as above).</summary>
+    public Task RecordSuccessAsync(User user) =>
+        db.Users.Where(u => u.Id == user.Id).ExecuteUpdateAsync(set => set.SetProperty(u => u.FailedSignIns, 0), CancellationToken.None);
 }

@@ -97,6 +97,8 @@ public static class UserEndpoints
         // Checked and counted before the password: a locked account costs no hash, and guessing it right changes nothing.
         if (user is not null && (lockout.RemainingLockout(user) is not null || !await lockout.TryTakeAttemptAsync(user, ct)))
         {
+            // No attempt left while the account is not locked: the attempts in flight or unrecorded spend the limit.
+            await lockout.LockIfSpentAsync(user);
             var now = await db.Users.AsNoTracking().SingleAsync(u => u.Id == user.Id, ct);
             var seconds = lockout.RemainingLockout(now) is { } remaining ? (int)Math.Ceiling(remaining.TotalSeconds) : 1;
             response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
@@ -107,12 +109,12 @@ public static class UserEndpoints
         {
             if (user is not null)
             {
-                await lockout.RecordFailureAsync(user, ct);
+                await lockout.LockIfSpentAsync(user);
             }
             return Results.Problem(statusCode: StatusCodes.Status401Unauthorized, title: "Invalid credentials",
                 detail: "The e-mail or password is wrong.");
         }
-        await lockout.RecordSuccessAsync(user, ct);
+        await lockout.RecordSuccessAsync(user);
         var token = await issuer.IssueAsync(user, ct);
         return Results.Ok(new TokenResponse(token, "Bearer", (int)TokenIssuer.Lifetime.TotalSeconds));
     }
