@@ -241,18 +241,23 @@ public sealed class BasketTests : IClassFixture<BasketFactory>
         var client = basket.CreateClientWithToken(basket.Tokens.Issue(Guid.NewGuid(), "customer"));
         await client.PutAsJsonAsync("/api/basket", new { items = new[] { new { productId = Guid.NewGuid(), quantity = 2 } } });
         string first = $"first-{Guid.NewGuid()}", second = $"second-{Guid.NewGuid()}";
-        basket.OrderingDelay = TimeSpan.FromMilliseconds(500); // both are in flight at once
+        // The second checkout comes while the first is at ordering.
+        var hold = basket.Hold = new BasketFactory.OrderingHold();
         HttpResponseMessage[] answers;
         try
         {
-            answers = await Task.WhenAll(client.SendAsync(Checkout(first)), client.SendAsync(Checkout(second)));
+            var firstAnswer = client.SendAsync(Checkout(first));
+            await hold.Taken.Task.WaitAsync(TimeSpan.FromSeconds(30));
+            var secondAnswer = await client.SendAsync(Checkout(second));
+            hold.Answer.SetResult();
+            answers = [await firstAnswer, secondAnswer];
         }
         finally
         {
-            basket.OrderingDelay = TimeSpan.Zero;
+            basket.Hold = null;
         }
 
-        Assert.Equal([HttpStatusCode.Accepted, HttpStatusCode.Conflict], answers.Select(a => a.StatusCode).Order());
+        Assert.Equal([HttpStatusCode.Accepted, HttpStatusCode.Conflict], answers.Select(a => a.StatusCode));
         Assert.Single(basket.Placed, p => p.Key == first || p.Key == second);
         Assert.Empty((await client.GetFromJsonAsync<BasketResponse>("/api/basket"))!.Items);
     }

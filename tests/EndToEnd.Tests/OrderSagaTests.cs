@@ -18,6 +18,12 @@ public abstract class OrderSagaSuite(MercatoSystem system)
     private static async Task SetStockAsync(HttpClient admin, Guid product, int onHand)
     {
         var response = await admin.PutAsJsonAsync($"/api/inventory/items/{product}", new { onHand });
+        // Earlier tests' sagas may still be reserving or releasing this product: a concurrent update is answered 409.
+        for (var attempt = 0; response.StatusCode == System.Net.HttpStatusCode.Conflict && attempt < 40; attempt++)
+        {
+            await Task.Delay(250);
+            response = await admin.PutAsJsonAsync($"/api/inventory/items/{product}", new { onHand });
+        }
         Assert.True(response.IsSuccessStatusCode, $"setting stock answered {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
     }
 

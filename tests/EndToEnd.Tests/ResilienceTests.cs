@@ -146,6 +146,8 @@ public sealed class ResilienceTests(EmbeddedSystem system) : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, (await admin.GetAsync("/api/catalog/products?pageSize=1")).StatusCode);
     }
 
+    private const int BreakMs = 8_000;
+
     [SkippableFact]
     public async Task Injected_errors_open_the_breaker_to_analytics_and_the_home_page_serves_trending_instead()
     {
@@ -153,7 +155,8 @@ public sealed class ResilienceTests(EmbeddedSystem system) : IAsyncLifetime
         var toAnalytics = new TargetPolicy
         {
             Retry = new RetryPolicy { MaxRetries = 0 },
-            CircuitBreaker = new BreakerPolicy { FailureRatio = 0.5, MinimumThroughput = 4, SamplingDurationMs = 60_000, BreakDurationMs = 3_000 },
+            // A break long enough for the open phase's round trips below on a loaded machine.
+            CircuitBreaker = new BreakerPolicy { FailureRatio = 0.5, MinimumThroughput = 4, SamplingDurationMs = 60_000, BreakDurationMs = BreakMs },
         };
         await ApplyAsync(Policy(("analytics", toAnalytics with { Faults = new FaultPolicy { ErrorRate = 1 } })));
 
@@ -184,7 +187,7 @@ public sealed class ResilienceTests(EmbeddedSystem system) : IAsyncLifetime
         Assert.Equal(before + 4, await RequestsReceivedAsync("analytics"));
 
         // After the break one probe goes through; analytics still fails, so the breaker opens again.
-        await Task.Delay(3_500);
+        await Task.Delay(BreakMs + 500);
         await HomeAsync();
         Assert.Equal(before + 5, await RequestsReceivedAsync("analytics"));
         await HomeAsync();
@@ -193,7 +196,7 @@ public sealed class ResilienceTests(EmbeddedSystem system) : IAsyncLifetime
         // Analytics recovers (only its faults change, so the gateway's breaker keeps its state): the next probe closes it.
         await ApplyAsync(Policy(("analytics", toAnalytics)));
         Assert.Equal("Open", (await GatewayPoliciesAsync()).GetProperty("breakers").GetProperty("analytics").GetString());
-        await Task.Delay(3_500);
+        await Task.Delay(BreakMs + 500);
         var recovered = await HomeAsync();
         Assert.NotEqual(TrendingFallback, recovered.GetProperty("recommendationsSource").GetString());
         Assert.Equal("Closed", (await GatewayPoliciesAsync()).GetProperty("breakers").GetProperty("analytics").GetString());
@@ -308,7 +311,9 @@ public sealed class ResilienceTests(EmbeddedSystem system) : IAsyncLifetime
         {
             Retry = new RetryPolicy { MaxRetries = 0 },
             Bulkhead = new BulkheadPolicy { MaxConcurrency = 1, QueueLimit = 0 },
-            Faults = new FaultPolicy { LatencyMs = 800, LatencyRate = 1 },
+            // Holds the only permit long enough for the other two calls to arrive on a loaded machine, within the
+            // page's 2 s budget for the part.
+            Faults = new FaultPolicy { LatencyMs = 1_800, LatencyRate = 1 },
         })));
         var rejectedBefore = await MetricAsync("gateway", "resilience_rejections_total", "target=\"analytics\"", "reason=\"bulkhead\"");
         var received = await RequestsReceivedAsync("analytics");

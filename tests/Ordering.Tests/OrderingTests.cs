@@ -31,6 +31,13 @@ public class OrderingFactory : ServiceFactory<Program>
     /// <summary>A method the payment stand-in cannot check: it answers 503, as a payment service in trouble would.</summary>
     public const string UncheckableMethod = "tok_payment_down";
 
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        base.ConfigureWebHost(builder);
+        // Tests deliver the saga's timeouts themselves; real ones would fire in the middle of later tests of the class.
+        builder.UseSetting("Ordering:StepTimeout", "01:00:00");
+    }
+
     protected override void ConfigureTestServices(IServiceCollection services)
     {
         services.AddHttpClient<CatalogClient>().ConfigurePrimaryHttpMessageHandler(() => new PriceList(this));

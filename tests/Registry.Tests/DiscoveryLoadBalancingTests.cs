@@ -130,8 +130,10 @@ public sealed class DiscoveryLoadBalancingTests(RegistryFactory registry) : ICla
     {
         var service = $"vd{Guid.NewGuid():N}"[..16];
         await using var alive = await StartInstanceAsync("alive");
+        // Alive while the client caches it (a dead one could be evicted by the registry's probes before that), then stopped.
+        var doomed = await StartInstanceAsync("doomed");
         var registryApi = registry.CreateClient();
-        var dead = new InstanceRegistration(service, $"{service}-dead", "http://127.0.0.1:9", "2.0.0");
+        var dead = new InstanceRegistration(service, $"{service}-dead", AddressOf(doomed), "2.0.0");
         foreach (var instance in new[] { new InstanceRegistration(service, $"{service}-alive", AddressOf(alive), "2.0.0"), dead })
         {
             (await registryApi.PostAsJsonAsync("/registry/v1/instances", instance)).EnsureSuccessStatusCode();
@@ -146,6 +148,8 @@ public sealed class DiscoveryLoadBalancingTests(RegistryFactory registry) : ICla
         var http = clientServices.GetRequiredService<IHttpClientFactory>().CreateClient("svc");
         // The client caches both instances (for 30 s); then the dead one leaves the registry.
         Assert.Equal(2, (await clientServices.GetRequiredService<ServiceInstanceCache>().GetInstancesAsync(service, CancellationToken.None)).Count);
+        await doomed.StopAsync();
+        await doomed.DisposeAsync();
         (await registryApi.DeleteAsync($"/registry/v1/instances/{dead.InstanceId}")).EnsureSuccessStatusCode();
 
         HttpRequestException? refused = null;
