@@ -43,31 +43,35 @@ public sealed class FailoverTests(EmbeddedSystem system)
         var victimId = victim.GetProperty("instanceId").GetString();
         var killedAt = Stopwatch.StartNew();
         Kill(victim);
-
-        // Until the registry notices, the gateway must route around the dead instance.
-        for (var i = 0; i < 20; i++)
+        try
         {
-            var read = await system.Gateway.SendAsync(MercatoSystem.FreshRead($"/api/catalog/products?page={1 + (i % 3)}&pageSize=5"));
-            Assert.True(read.StatusCode == HttpStatusCode.OK, $"read {i} after the kill answered {(int)read.StatusCode}");
-        }
+            // Until the registry notices, the gateway must route around the dead instance.
+            for (var i = 0; i < 20; i++)
+            {
+                var read = await system.Gateway.SendAsync(MercatoSystem.FreshRead($"/api/catalog/products?page={1 + (i % 3)}&pageSize=5"));
+                Assert.True(read.StatusCode == HttpStatusCode.OK, $"read {i} after the kill answered {(int)read.StatusCode}");
+            }
 
-        List<JsonElement> remaining;
-        do
+            List<JsonElement> remaining;
+            do
+            {
+                await Task.Delay(250);
+                remaining = await CatalogInstancesAsync(admin);
+            }
+            while (remaining.Any(r => r.GetProperty("instanceId").GetString() == victimId) && killedAt.Elapsed < TimeSpan.FromSeconds(20));
+            Assert.DoesNotContain(remaining, r => r.GetProperty("instanceId").GetString() == victimId);
+            Assert.Single(remaining);
+
+            Kill(remaining[0]);
+            using var impatient = new HttpClient { BaseAddress = system.Gateway.BaseAddress, Timeout = TimeSpan.FromSeconds(5) };
+            var none = await impatient.SendAsync(MercatoSystem.FreshRead("/api/catalog/products"));
+            var json = await ProblemAssert.IsProblem(none, HttpStatusCode.ServiceUnavailable);
+            Assert.Contains("catalog", json.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        }
+        finally
         {
-            await Task.Delay(250);
-            remaining = await CatalogInstancesAsync(admin);
+            // Other tests share this system: bring both instances back, whatever happened above.
+            await system.RestartAsync("catalog", "/api/catalog/products");
         }
-        while (remaining.Any(r => r.GetProperty("instanceId").GetString() == victimId) && killedAt.Elapsed < TimeSpan.FromSeconds(20));
-        Assert.DoesNotContain(remaining, r => r.GetProperty("instanceId").GetString() == victimId);
-        Assert.Single(remaining);
-
-        Kill(remaining[0]);
-        using var impatient = new HttpClient { BaseAddress = system.Gateway.BaseAddress, Timeout = TimeSpan.FromSeconds(5) };
-        var none = await impatient.SendAsync(MercatoSystem.FreshRead("/api/catalog/products"));
-        var json = await ProblemAssert.IsProblem(none, HttpStatusCode.ServiceUnavailable);
-        Assert.Contains("catalog", json.GetProperty("detail").GetString(), StringComparison.Ordinal);
-
-        // Other tests share this system: bring both instances back.
-        await system.RestartAsync("catalog", "/api/catalog/products");
     }
 }

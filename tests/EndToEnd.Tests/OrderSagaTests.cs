@@ -447,60 +447,66 @@ public abstract class OrderCrashSuite(MercatoSystem system)
             orderIds.Add((await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("orderId").GetGuid());
         }
         await system.KillAsync(service, InstancesToKill);
-        if (InstancesToKill is null)
+        try
         {
-            await system.RestartAsync(service, probePath);
-        }
+            if (InstancesToKill is null)
+            {
+                await system.RestartAsync(service, probePath);
+            }
 
-        var deadline = DateTime.UtcNow + Patience;
-        List<JsonElement> orders;
-        do
-        {
-            await Task.Delay(500);
-            orders = [.. await Task.WhenAll(orderIds.Select(id => customer.GetFromJsonAsync<JsonElement>($"/api/orders/{id}")))];
-        }
-        while (orders.Any(o => o.GetProperty("status").GetString() == "Pending") && DateTime.UtcNow < deadline);
-
-        // A participant down longer than the step timeout legitimately cancels some orders; those must end uncharged.
-        Assert.All(orders, o => Assert.Contains(o.GetProperty("status").GetString(), new[] { "Confirmed", "Cancelled" }));
-        var confirmed = orders.Where(o => o.GetProperty("status").GetString() == "Confirmed").Select(o => o.GetProperty("id").GetGuid()).ToHashSet();
-        Assert.NotEmpty(confirmed);
-        foreach (var id in orderIds)
-        {
-            List<JsonElement> payments;
+            var deadline = DateTime.UtcNow + Patience;
+            List<JsonElement> orders;
             do
             {
-                payments = (await admin.GetFromJsonAsync<JsonElement>($"/api/payments?orderId={id}")).EnumerateArray().ToList();
-                var settled = payments.Count == 1 && (confirmed.Contains(id) || payments[0].GetProperty("status").GetString() is "Refunded" or "Voided");
-                if (settled)
+                await Task.Delay(500);
+                orders = [.. await Task.WhenAll(orderIds.Select(id => customer.GetFromJsonAsync<JsonElement>($"/api/orders/{id}")))];
+            }
+            while (orders.Any(o => o.GetProperty("status").GetString() == "Pending") && DateTime.UtcNow < deadline);
+
+            // A participant down longer than the step timeout legitimately cancels some orders; those must end uncharged.
+            Assert.All(orders, o => Assert.Contains(o.GetProperty("status").GetString(), new[] { "Confirmed", "Cancelled" }));
+            var confirmed = orders.Where(o => o.GetProperty("status").GetString() == "Confirmed").Select(o => o.GetProperty("id").GetGuid()).ToHashSet();
+            Assert.NotEmpty(confirmed);
+            foreach (var id in orderIds)
+            {
+                List<JsonElement> payments;
+                do
                 {
-                    break;
+                    payments = (await admin.GetFromJsonAsync<JsonElement>($"/api/payments?orderId={id}")).EnumerateArray().ToList();
+                    var settled = payments.Count == 1 && (confirmed.Contains(id) || payments[0].GetProperty("status").GetString() is "Refunded" or "Voided");
+                    if (settled)
+                    {
+                        break;
+                    }
+                    await Task.Delay(250);
                 }
+                while (DateTime.UtcNow < deadline);
+                var status = Assert.Single(payments).GetProperty("status").GetString();
+                if (confirmed.Contains(id))
+                {
+                    Assert.Equal("Captured", status);
+                }
+                else
+                {
+                    Assert.Contains(status, new[] { "Refunded", "Voided" });
+                }
+            }
+            JsonElement stock;
+            do
+            {
+                stock = await admin.GetFromJsonAsync<JsonElement>($"/api/inventory/items/{product}");
                 await Task.Delay(250);
             }
-            while (DateTime.UtcNow < deadline);
-            var status = Assert.Single(payments).GetProperty("status").GetString();
-            if (confirmed.Contains(id))
-            {
-                Assert.Equal("Captured", status);
-            }
-            else
-            {
-                Assert.Contains(status, new[] { "Refunded", "Voided" });
-            }
+            while (stock.GetProperty("reserved").GetInt32() != 0 && DateTime.UtcNow < deadline);
+            Assert.Equal((100 - confirmed.Count, 0), (stock.GetProperty("onHand").GetInt32(), stock.GetProperty("reserved").GetInt32()));
         }
-        JsonElement stock;
-        do
+        finally
         {
-            stock = await admin.GetFromJsonAsync<JsonElement>($"/api/inventory/items/{product}");
-            await Task.Delay(250);
-        }
-        while (stock.GetProperty("reserved").GetInt32() != 0 && DateTime.UtcNow < deadline);
-        Assert.Equal((100 - confirmed.Count, 0), (stock.GetProperty("onHand").GetInt32(), stock.GetProperty("reserved").GetInt32()));
-        if (InstancesToKill is not null)
-        {
-            // Back to full strength for the tests after this one.
-            await system.RestartAsync(service, probePath);
+            if (InstancesToKill is not null)
+            {
+                // Back to full strength for the tests after this one, whatever happened above.
+                await system.RestartAsync(service, probePath);
+            }
         }
     }
 }
