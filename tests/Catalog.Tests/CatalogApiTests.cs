@@ -24,6 +24,16 @@ public sealed class CatalogApiTests(ServiceFactory<Program> catalog) : IClassFix
     }
 
     [Fact]
+    public async Task With_demo_products_switched_off_the_catalog_starts_empty()
+    {
+        await using var production = new ConfiguredServiceFactory<Program>(("Catalog:SeedDemoProducts", "false"));
+
+        var page = await production.CreateClient().GetFromJsonAsync<ProductPage>("/api/catalog/products");
+
+        Assert.Equal(0, page!.Total);
+    }
+
+    [Fact]
     public async Task Full_text_search_matches_name_and_description_by_word_prefix()
     {
         var client = catalog.CreateClient();

@@ -166,6 +166,29 @@ public sealed class KubernetesManifestTests
         Assert.Equal(forwarded ? "true" : null, setting);
     }
 
+    [SkippableFact]
+    public void Production_serves_https_keeps_each_service_s_replicas_apart_drains_before_stopping_and_seeds_no_demo_products()
+    {
+        var objects = Manifests.Load("overlays/production");
+        var ingress = objects.OfType<V1Ingress>().Single();
+        var deployments = objects.OfType<V1Deployment>().ToList();
+
+        Assert.False(string.IsNullOrEmpty(ingress.Spec.IngressClassName));
+        Assert.Contains(ingress.Spec.Tls, tls => tls.Hosts.Contains(ingress.Spec.Rules.Single().Host) && !string.IsNullOrEmpty(tls.SecretName));
+        Assert.All(deployments, d =>
+        {
+            var spread = Assert.Single(d.Spec.Template.Spec.TopologySpreadConstraints);
+            Assert.Contains("app.kubernetes.io/name", spread.MatchLabelKeys);
+            // The grace period outlasts the preStop pause plus the host's 30 s shutdown timeout.
+            var pause = d.App().Lifecycle.PreStop.Sleep.Seconds;
+            Assert.True(d.Spec.Template.Spec.TerminationGracePeriodSeconds >= pause + 30, $"{d.Metadata.Name}: grace {d.Spec.Template.Spec.TerminationGracePeriodSeconds} s");
+        });
+        var catalog = deployments.Single(d => d.Metadata.Name == "catalog").App();
+        Assert.Equal("false", catalog.Env.Single(e => e.Name == "Catalog__SeedDemoProducts").Value);
+        Assert.DoesNotContain(Manifests.Load("overlays/dev").OfType<V1Deployment>().Single(d => d.Metadata.Name == "catalog").App().Env,
+            e => e.Name == "Catalog__SeedDemoProducts");
+    }
+
     private static string StripHash(string generatedName)
     {
         // Kustomize's generators append "-<10 character hash>".

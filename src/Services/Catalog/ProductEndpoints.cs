@@ -17,6 +17,9 @@ public sealed class CatalogOptions
 {
     /// <summary>How long a shared cache (the gateway) may answer a catalog read without asking; 0: never.</summary>
     public int SharedCacheSeconds { get; set; } = 10;
+
+    /// <summary>Fills an empty catalog with the demo products at start; the production overlay turns it off.</summary>
+    public bool SeedDemoProducts { get; set; } = true;
 }
 
 public sealed record ProductPage(IReadOnlyList<ProductResponse> Items, int Total, int Page, int PageSize);

@@ -24,8 +24,9 @@ app.MapDefaultEndpoints();
 app.MapProductEndpoints();
 
 await app.MigrateDatabaseAsync<CatalogDb>();
-await using (var scope = app.Services.CreateAsyncScope())
+if (app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<CatalogOptions>>().Value.SeedDemoProducts)
 {
+    await using var scope = app.Services.CreateAsyncScope();
     await CatalogSeed.SeedAsync(scope.ServiceProvider.GetRequiredService<CatalogDb>(), TimeProvider.System);
 }
 await app.RunAsync();
