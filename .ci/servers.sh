@@ -32,7 +32,11 @@ for _ in $(seq 1 30); do
 done
 su postgres -c "psql -qc \"ALTER USER postgres PASSWORD '$PG_PASSWORD'\"" >/dev/null
 
-# RabbitMQ: guest/guest may connect from loopback, which is all we use.
+# RabbitMQ: guest/guest may connect from loopback, which is all we use. Erlang's port mapper (epmd, 4369) and the
+# node's distribution port (25672) bind every interface by default, whichever process starts them first (the server
+# or a rabbitmqctl call): loopback for them too.
+export ERL_EPMD_ADDRESS=127.0.0.1
+export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
 mkdir -p /etc/rabbitmq
 cat > /etc/rabbitmq/rabbitmq-env.conf <<'CONF'
 NODE_IP_ADDRESS=127.0.0.1
