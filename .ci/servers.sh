@@ -20,11 +20,15 @@ if [ -z "$cluster" ]; then
 fi
 read -r pg_version pg_name <<<"$cluster"
 conf_dir="/etc/postgresql/$pg_version/$pg_name"
+conf_before=$(md5sum < "$conf_dir/postgresql.conf")
 sed -i "s/^#\?listen_addresses.*/listen_addresses = '127.0.0.1'/" "$conf_dir/postgresql.conf"
 # The end-to-end suite runs ~10 processes per system, each with a connection pool.
 sed -i "s/^#\?max_connections.*/max_connections = 400/" "$conf_dir/postgresql.conf"
 if ! pg_lsclusters --no-header | awk '{print $4}' | grep -q online; then
   pg_ctlcluster "$pg_version" "$pg_name" start
+elif [ "$conf_before" != "$(md5sum < "$conf_dir/postgresql.conf")" ]; then
+  # Already running (the package starts it on systemd machines): both settings take effect only at a restart.
+  pg_ctlcluster "$pg_version" "$pg_name" restart
 fi
 for _ in $(seq 1 30); do
   su postgres -c "psql -qAtc 'select 1'" >/dev/null 2>&1 && break
@@ -43,6 +47,10 @@ NODE_IP_ADDRESS=127.0.0.1
 NODENAME=rabbit@localhost
 CONF
 if ! rabbitmqctl -n rabbit@localhost status >/dev/null 2>&1; then
+  if command -v systemctl >/dev/null && systemctl is-active --quiet rabbitmq-server 2>/dev/null; then
+    # The package's own node (rabbit@<hostname>, every interface) holds port 5672: this one, on loopback, replaces it.
+    systemctl stop rabbitmq-server
+  fi
   (rabbitmq-server >/var/log/rabbitmq-mercato.log 2>&1 &)
   rabbitmqctl -n rabbit@localhost wait --timeout 120 /var/lib/rabbitmq/mnesia/rabbit@localhost.pid >/dev/null 2>&1 \
     || rabbitmqctl -n rabbit@localhost await_startup >/dev/null
