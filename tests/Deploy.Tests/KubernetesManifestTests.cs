@@ -189,6 +189,29 @@ public sealed class KubernetesManifestTests
             e => e.Name == "Catalog__SeedDemoProducts");
     }
 
+    [SkippableTheory]
+    [InlineData("overlays/dev")]
+    [InlineData("overlays/production")]
+    public void Mercato_pods_admit_only_mercato_pods_and_monitoring_and_the_gateway_admits_anyone(string overlay)
+    {
+        var objects = Manifests.Load(overlay);
+        var policies = objects.OfType<V1NetworkPolicy>().ToList();
+        var pods = objects.OfType<V1Deployment>().Select(d => d.Spec.Template.Metadata.Labels).ToList();
+        bool Selects(V1NetworkPolicy policy, IDictionary<string, string> labels) =>
+            policy.Spec.PodSelector.MatchLabels.All(l => labels.TryGetValue(l.Key, out var value) && value == l.Value);
+
+        // Every pod is selected by some policy, so only what the policies list may reach it.
+        Assert.All(pods, labels => Assert.Contains(policies, p => Selects(p, labels) && p.Spec.PolicyTypes.Contains("Ingress")));
+        var sources = policies.Where(p => Selects(p, pods.Single(l => l["app.kubernetes.io/name"] == "catalog")))
+            .SelectMany(p => p.Spec.Ingress).ToList();
+        Assert.All(sources, rule => Assert.NotEmpty(rule.FromProperty ?? []));
+        Assert.Contains(sources, rule => rule.FromProperty.Any(f => f.PodSelector?.MatchLabels["app.kubernetes.io/part-of"] == "mercato"));
+        Assert.Contains(sources, rule => rule.FromProperty.Any(f => f.NamespaceSelector?.MatchLabels["kubernetes.io/metadata.name"] == "monitoring")
+            && rule.Ports.Single().Port.Value == "http");
+        var gateway = policies.Where(p => Selects(p, pods.Single(l => l["app.kubernetes.io/name"] == "gateway"))).SelectMany(p => p.Spec.Ingress);
+        Assert.Contains(gateway, rule => (rule.FromProperty ?? []).Count == 0 && rule.Ports.Single().Port.Value == "http");
+    }
+
     private static string StripHash(string generatedName)
     {
         // Kustomize's generators append "-<10 character hash>".
