@@ -81,7 +81,7 @@ search() {
   local profile=$1 best=0 fail="" rate
   if [[ -n "$RATES_FIXED" ]]; then
     for rate in $RATES_FIXED; do
-      if step "$profile" "$rate"; then best=$rate; fi
+      if step "$profile" "$rate" && ((rate > best)); then best=$rate; fi
     done
     echo "$best"
     return

@@ -98,8 +98,12 @@ measure_memory() {
 
   bench_check_stop
   bench_log "$variant under load: checkout at $LOAD_RATE orders/s for ${LOAD_WARMUP}s + ${LOAD_SECONDS}s, sampling RSS every second"
-  bench_loadgen checkout --rate "$LOAD_RATE" --duration "${LOAD_SECONDS}s" --warmup "${LOAD_WARMUP}s" --users 50 --quiet \
-    --json "$BENCH_OUT/$variant-load.json" --label "footprint.sh $variant load" >"$BENCH_OUT/$variant-load.txt" 2>"$BENCH_OUT/$variant-load.log" &
+  # Built first, then exec'd in the background job: $! is the generator itself, so the exit hook's kill stops it (a
+  # backgrounded shell function would leave its dotnet child running), and no build runs while RSS is sampled.
+  bench_build_loadgen
+  (exec dotnet "$BENCH_LOADGEN_DLL" --gateway "$(bench_gateway)" checkout --rate "$LOAD_RATE" --duration "${LOAD_SECONDS}s" \
+    --warmup "${LOAD_WARMUP}s" --users 50 --quiet --json "$BENCH_OUT/$variant-load.json" --label "footprint.sh $variant load" \
+    >"$BENCH_OUT/$variant-load.txt" 2>"$BENCH_OUT/$variant-load.log") &
   LOAD_PID=$!
   bench_on_exit 'kill -TERM $LOAD_PID 2>/dev/null; wait $LOAD_PID 2>/dev/null'
   while kill -0 "$LOAD_PID" 2>/dev/null; do

@@ -147,7 +147,9 @@ public sealed class RunMetrics
         return new LatencyMetric(n);
     });
 
-    public IReadOnlyList<LatencyMetric> All => [.. _order.Distinct().Select(n => _metrics[n])];
+    /// <summary>The series in order of first use; a name queued a moment before its series is stored is left for the next call.</summary>
+    public IReadOnlyList<LatencyMetric> All =>
+        [.. _order.Distinct().Select(n => _metrics.GetValueOrDefault(n)).OfType<LatencyMetric>()];
 
     public void CollectAll()
     {
