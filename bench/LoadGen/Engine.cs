@@ -13,6 +13,13 @@ public sealed record Timeline(long Start, long MeasureStart, long End)
 /// <summary>Starts operations in open loop (constant arrival rate) or closed loop (fixed workers).</summary>
 public sealed class Engine(Options options, Workload workload, RunMetrics metrics)
 {
+    /// <summary>
+    /// The series of how late the generator itself started each operation after its due time (the dispatcher's sleep
+    /// granularity, a busy thread pool, the generator's GC): part of every latency in the report, charged to nobody
+    /// else, so it is shown on its own.
+    /// </summary>
+    public const string StartLag = "generator: start lag";
+
     /// <summary>When the last operation was started (for the offered rate actually achieved).</summary>
     public long LastScheduled { get; private set; }
 
@@ -82,6 +89,10 @@ public sealed class Engine(Options options, Workload workload, RunMetrics metric
     private async Task RunOneAsync(Operation op, long due, bool measured, CancellationToken ct)
     {
         await Task.Yield();
+        if (measured)
+        {
+            metrics.Record(StartLag, measured: true, due, Clock.Now);
+        }
         try
         {
             await workload.ExecuteAsync(op, due, measured, ct);

@@ -91,7 +91,7 @@ try
     }
 
     var measuredSeconds = options.Duration.TotalSeconds;
-    string[] order = [Workload.BrowseAll, Workload.BrowseList, Workload.BrowseSearch, Workload.BrowseProduct, Workload.Place, Workload.Complete];
+    string[] order = [Workload.BrowseAll, Workload.BrowseList, Workload.BrowseSearch, Workload.BrowseProduct, Workload.Place, Workload.Complete, Engine.StartLag];
     var series = metrics.All.OrderBy(m => Array.IndexOf(order, m.Name) is var i && i < 0 ? order.Length : i).Select(m =>
     {
         var (_, last) = m.Span;
@@ -102,7 +102,8 @@ try
     var interrupted = ct.IsCancellationRequested;
     var notes = "Latency counts from each operation's intended start (open loop: its slot in the constant-rate schedule, so queueing "
         + "behind a slow answer is included; closed loop: when the worker sent it). Failed requests are counted as errors, not as latency samples. "
-        + "'checkout: order terminal' = the order's Confirmed/Cancelled event timestamp (ordering's clock, same machine) minus the intended start."
+        + "'checkout: order terminal' = the order's Confirmed/Cancelled event timestamp (ordering's clock, same machine) minus the intended start. "
+        + $"'{Engine.StartLag}' (open loop) = how late the generator itself started each operation: included in every latency above."
         + (interrupted ? " INTERRUPTED before the end: partial numbers." : "")
         + (options.Mode == LoopMode.Open && options.Rate * options.Duration.TotalSeconds < 100 ? " Fewer than 100 samples: percentiles are rough." : "");
     report = new LoadReport("mercato-loadgen", options.Label, startedAt, MachineInfo.Current(), options.Gateway.ToString(),
