@@ -144,16 +144,53 @@ public sealed class SignInLockoutTests(IdentityFactory identity) : IClassFixture
         var client = app.CreateClient();
         var email = await RegisterAsync(client);
         // Five attempts were taken and the process stopped before any was recorded as failed or successful.
+        var lastAttempt = _clock.GetUtcNow();
         await using (var scope = app.Services.CreateAsyncScope())
         {
             await scope.ServiceProvider.GetRequiredService<IdentityDb>().Users.Where(u => u.Email == email)
-                .ExecuteUpdateAsync(set => set.SetProperty(u => u.FailedSignIns, 5));
+                .ExecuteUpdateAsync(set => set.SetProperty(u => u.FailedSignIns, 5).SetProperty(u => u.LastAttemptAt, lastAttempt));
         }
+        // While they could still be in flight, a sign-in waits a second and locks nothing.
+        var meanwhile = await SignInAsync(client, email, Password);
+        await ProblemAssert.IsProblem(meanwhile, HttpStatusCode.TooManyRequests);
+        Assert.Equal(TimeSpan.FromSeconds(1), meanwhile.Headers.RetryAfter?.Delta);
 
+        _clock.Advance(SignInLockout.InFlightAttemptTimeout + TimeSpan.FromSeconds(1));
         await AssertLockedAsync(await SignInAsync(client, email, Password), TimeSpan.FromMinutes(5));
 
         _clock.Advance(TimeSpan.FromMinutes(5));
         Assert.Equal(HttpStatusCode.OK, (await SignInAsync(client, email, Password)).StatusCode);
+    }
+
+    [Fact]
+    public async Task More_sign_ins_with_the_right_password_at_once_than_the_limit_lock_nothing()
+    {
+        var hasher = new HoldingHasher();
+        await using var app = identity.WithWebHostBuilder(builder => builder.ConfigureTestServices(services =>
+            services.AddSingleton<TimeProvider>(_clock).AddSingleton<IPasswordHasher<User>>(hasher)));
+        var email = await RegisterAsync(app.CreateClient());
+        hasher.Hold = true;
+        var answered = new System.Collections.Concurrent.ConcurrentBag<HttpStatusCode>();
+        try
+        {
+            var signIns = Enumerable.Range(0, 7).Select(async _ => answered.Add((await SignInAsync(app.CreateClient(), email, Password)).StatusCode)).ToList();
+            for (var waited = 0; answered.Count + hasher.Checking < 7 && waited < 300; waited++)
+            {
+                await Task.Delay(100);
+            }
+            Assert.Equal(5, hasher.Checking);
+            hasher.Release();
+            await Task.WhenAll(signIns);
+        }
+        finally
+        {
+            hasher.Release();
+        }
+
+        Assert.Equal(5, answered.Count(s => s == HttpStatusCode.OK));
+        Assert.Equal(2, answered.Count(s => s == HttpStatusCode.TooManyRequests));
+        hasher.Hold = false;
+        Assert.Equal(HttpStatusCode.OK, (await SignInAsync(app.CreateClient(), email, Password)).StatusCode);
     }
 
     /// <summary>The real hasher, whose password checks wait, while held, until the test releases them.</summary>

@@ -10,7 +10,9 @@ builder.AddServiceDatabase<IdentityDb>("identity");
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddSingleton<IPasswordHasher<User>, PasswordHasher<User>>();
 builder.Services.AddScoped<TokenIssuer>();
-builder.Services.Configure<SignInLockoutOptions>(builder.Configuration.GetSection("Identity:Lockout"));
+builder.Services.AddOptions<SignInLockoutOptions>().Bind(builder.Configuration.GetSection("Identity:Lockout"))
+    .Validate(o => o.MaxFailedAttempts >= 1 && o.Duration > TimeSpan.Zero, "Identity:Lockout needs MaxFailedAttempts >= 1 and a positive Duration.")
+    .ValidateOnStart();
 builder.Services.AddScoped<SignInLockout>();
 
 var app = builder.Build();

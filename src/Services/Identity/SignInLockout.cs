@@ -39,15 +39,12 @@ public sealed class SignInLockout(IdentityDb db, TimeProvider time, IOptions<Sig
     {
         var limit = _options.MaxFailedAttempts;
         var lockedUntil = user.LockedOutUntil;
+        var now = time.GetUtcNow();
         return await db.Users.Where(u => u.Id == user.Id && u.FailedSignIns < limit && u.LockedOutUntil == lockedUntil)
-            .ExecuteUpdateAsync(set => set.SetProperty(u => u.FailedSignIns, u => u.FailedSignIns + 1), ct) == 1;
+            .ExecuteUpdateAsync(set => set.SetProperty(u => u.FailedSignIns, u => u.FailedSignIns + 1).SetProperty(u => u.LastAttemptAt, now), ct) == 1;
     }
 
-    /// <summary>
-    /// The attempt taken was a wrong password: it stays counted, and a count at the limit locks the account. Also called
-    /// when no attempt could be taken: attempts whose outcome was never recorded (the process stopped mid-check) must
-    /// not leave the account at the limit without a lock that ends.
-    /// </summary>
+    /// <summary>The attempt taken was a wrong password: it stays counted, and a count at the limit locks the account.</summary>
     public Task LockIfSpentAsync(User user)
     {
         // Locking starts a new count, as ASP.NET Core Identity does: after the lockout the account has the full number
@@ -58,6 +55,26 @@ public sealed class SignInLockout(IdentityDb db, TimeProvider time, IOptions<Sig
             .SetProperty(u => u.LockedOutUntil, until)
             .SetProperty(u => u.FailedSignIns, 0), CancellationToken.None);
     }
+
+    /// <summary>
+    /// No attempt could be taken and the account is not locked. Attempts still in flight (sign-ins sent at once) leave
+    /// it as it is; attempts at the limit whose outcome was never recorded (the process stopped mid-check) would leave
+    /// it refusing every sign-in for good, so once the last of them is older than any check takes, they lock it.
+    /// </summary>
+    public async Task LockIfAttemptsWereLostAsync(User current)
+    {
+        if (current.FailedSignIns < _options.MaxFailedAttempts || current.LastAttemptAt > time.GetUtcNow() - InFlightAttemptTimeout)
+        {
+            return;
+        }
+        var lastAttempt = current.LastAttemptAt;
+        var until = time.GetUtcNow() + _options.Duration;
+        await db.Users.Where(u => u.Id == current.Id && u.LastAttemptAt == lastAttempt && u.FailedSignIns >= _options.MaxFailedAttempts)
+            .ExecuteUpdateAsync(set => set.SetProperty(u => u.LockedOutUntil, until).SetProperty(u => u.FailedSignIns, 0), CancellationToken.None);
+    }
+
+    /// <summary>Longer than any password check takes, however busy the machine.</summary>
+    public static readonly TimeSpan InFlightAttemptTimeout = TimeSpan.FromSeconds(30);
 
     /// <summary>A sign-in starts the count again (not cancellable, as above).</summary>
     public Task RecordSuccessAsync(User user) =>

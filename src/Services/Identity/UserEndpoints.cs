@@ -97,9 +97,12 @@ public static class UserEndpoints
         // Checked and counted before the password: a locked account costs no hash, and guessing it right changes nothing.
         if (user is not null && (lockout.RemainingLockout(user) is not null || !await lockout.TryTakeAttemptAsync(user, ct)))
         {
-            // No attempt left while the account is not locked: the attempts in flight or unrecorded spend the limit.
-            await lockout.LockIfSpentAsync(user);
             var now = await db.Users.AsNoTracking().SingleAsync(u => u.Id == user.Id, ct);
+            if (lockout.RemainingLockout(now) is null)
+            {
+                await lockout.LockIfAttemptsWereLostAsync(now);
+                now = await db.Users.AsNoTracking().SingleAsync(u => u.Id == user.Id, ct);
+            }
             var seconds = lockout.RemainingLockout(now) is { } remaining ? (int)Math.Ceiling(remaining.TotalSeconds) : 1;
             response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
             return Results.Problem(statusCode: StatusCodes.Status429TooManyRequests, title: "Account locked",

@@ -49,6 +49,9 @@ public sealed class User
 
     public DateTimeOffset? LockedOutUntil { get; set; }
 
+    /// <summary>When the last sign-in attempt was taken: attempts at the limit that stay unrecorded for long were lost.</summary>
+    public DateTimeOffset? LastAttemptAt { get; set; }
+
     public IReadOnlyList<string> RoleList => Roles.Split(',', StringSplitOptions.RemoveEmptyEntries);
 }
 

@@ -55,6 +55,9 @@ namespace Mercato.Identity.Data.Migrations
                     b.Property<int>("FailedSignIns")
                         .HasColumnType("INTEGER");
 
+                    b.Property<DateTimeOffset?>("LastAttemptAt")
+                        .HasColumnType("TEXT");
+
                     b.Property<DateTimeOffset?>("LockedOutUntil")
                         .HasColumnType("TEXT");
 

@@ -60,6 +60,9 @@ namespace Mercato.Identity.Data.Migrations.Postgres
                     b.Property<int>("FailedSignIns")
                         .HasColumnType("integer");
 
+                    b.Property<DateTimeOffset?>("LastAttemptAt")
+                        .HasColumnType("timestamp with time zone");
+
                     b.Property<DateTimeOffset?>("LockedOutUntil")
                         .HasColumnType("timestamp with time zone");
 
