@@ -89,7 +89,7 @@ public sealed class Engine(Options options, Workload workload, RunMetrics metric
     private async Task RunOneAsync(Operation op, long due, bool measured, CancellationToken ct)
     {
         await Task.Yield();
-        if (measured)
+        if (measured && options.Mode == LoopMode.Open)
         {
             metrics.Record(StartLag, measured: true, due, Clock.Now);
         }

@@ -445,6 +445,26 @@ public sealed class OrderingTests(OrderingFactory ordering) : IClassFixture<Orde
     }
 
     [Fact]
+    public async Task One_unit_of_work_may_read_and_append_to_an_order_several_times_before_it_saves()
+    {
+        var client = ordering.CreateCustomerClient();
+        var orderId = await PlaceAsync(client);
+        await using (var scope = ordering.Services.CreateAsyncScope())
+        {
+            var store = scope.ServiceProvider.GetRequiredService<OrderEventStore>();
+            await store.LoadViewAsync(orderId);
+            await store.AppendAsync(orderId, new OrderEvent.PaymentCaptured(Guid.NewGuid(), 17m, DateTimeOffset.UtcNow));
+            Assert.Equal(2, (await store.LoadViewAsync(orderId))!.Version);
+            await store.AppendAsync(orderId, new OrderEvent.StockReserved(DateTimeOffset.UtcNow), new OrderEvent.Confirmed(DateTimeOffset.UtcNow));
+            await scope.ServiceProvider.GetRequiredService<OrderingDb>().SaveChangesAsync();
+        }
+
+        var events = await client.GetFromJsonAsync<JsonElement>($"/api/orders/{orderId}/events");
+        Assert.Equal(["Submitted", "PaymentCaptured", "StockReserved", "Confirmed"], events.EnumerateArray().Select(e => e.GetProperty("type").GetString()));
+        Assert.Equal(OrderStatus.Confirmed, (await client.GetFromJsonAsync<OrderView>($"/api/orders/{orderId}"))!.Status);
+    }
+
+    [Fact]
     public async Task An_append_decided_on_a_view_that_another_writer_moved_since_fails_and_appends_nothing()
     {
         var client = ordering.CreateCustomerClient();

@@ -21,6 +21,9 @@ public sealed class OrderEventStore(OrderingDb db, OrderMetrics? metrics = null)
     /// <summary>The stream version each view read by this unit of work stood at: what its caller decided on.</summary>
     private readonly Dictionary<Guid, int> _readAt = [];
 
+    /// <summary>The version of each stream's last event appended by this unit of work, saved or not.</summary>
+    private readonly Dictionary<Guid, int> _appended = [];
+
     /// <summary>
     /// The order as its stream has it now: the stream is the truth and its view a projection that can lag behind it
     /// (lost, edited by hand), so a view that does not match the stream's version is replayed from the stream.
@@ -29,7 +32,7 @@ public sealed class OrderEventStore(OrderingDb db, OrderMetrics? metrics = null)
     {
         var document = await db.Orders.FindAsync([orderId], ct);
         var view = document is null ? null : JsonSerializer.Deserialize<OrderView>(document.Json, Json);
-        var version = await StreamVersionAsync(orderId, ct);
+        var version = Math.Max(await StreamVersionAsync(orderId, ct), _appended.GetValueOrDefault(orderId));
         if ((view?.Version ?? 0) != version)
         {
             view = await ReplayAsync(orderId, ct);
@@ -49,7 +52,8 @@ public sealed class OrderEventStore(OrderingDb db, OrderMetrics? metrics = null)
     {
         var document = await db.Orders.FindAsync(orderId);
         var view = document is null ? null : JsonSerializer.Deserialize<OrderView>(document.Json, Json);
-        var version = await StreamVersionAsync(orderId);
+        // Events this unit of work appended and has not saved yet are part of the stream it decides on.
+        var version = Math.Max(await StreamVersionAsync(orderId), _appended.GetValueOrDefault(orderId));
         if (_readAt.TryGetValue(orderId, out var readAt) && readAt != version)
         {
             // The caller decided on the order as it stood at readAt; another writer has committed since (a deadline
@@ -73,7 +77,7 @@ public sealed class OrderEventStore(OrderingDb db, OrderMetrics? metrics = null)
             });
             view = OrderView.Apply(view, @event)!;
         }
-        _readAt[orderId] = version;
+        _readAt[orderId] = _appended[orderId] = version;
         var current = view!;
         Activity.Current?.SetTag(SpanTags.OrderId, orderId).SetTag(SpanTags.UserId, current.CustomerId);
         if (metrics is not null)
