@@ -20,20 +20,25 @@ if [ -z "$cluster" ]; then
 fi
 read -r pg_version pg_name <<<"$cluster"
 conf_dir="/etc/postgresql/$pg_version/$pg_name"
-conf_before=$(md5sum < "$conf_dir/postgresql.conf")
 sed -i "s/^#\?listen_addresses.*/listen_addresses = '127.0.0.1'/" "$conf_dir/postgresql.conf"
 # The end-to-end suite runs ~10 processes per system, each with a connection pool.
 sed -i "s/^#\?max_connections.*/max_connections = 400/" "$conf_dir/postgresql.conf"
 if ! pg_lsclusters --no-header | awk '{print $4}' | grep -q online; then
   pg_ctlcluster "$pg_version" "$pg_name" start
-elif [ "$conf_before" != "$(md5sum < "$conf_dir/postgresql.conf")" ]; then
-  # Already running (the package starts it on systemd machines): both settings take effect only at a restart.
-  pg_ctlcluster "$pg_version" "$pg_name" restart
 fi
-for _ in $(seq 1 30); do
-  su postgres -c "psql -qAtc 'select 1'" >/dev/null 2>&1 && break
-  sleep 1
-done
+pg_ready() {
+  for _ in $(seq 1 30); do
+    su postgres -c "psql -qAtc 'select 1'" >/dev/null 2>&1 && return 0
+    sleep 1
+  done
+}
+pg_ready
+# A cluster already running (the package starts it on systemd machines) reads both settings only at a restart.
+live=$(su postgres -c "psql -qAtc \"select current_setting('max_connections') || ' ' || current_setting('listen_addresses')\"")
+if [ "$live" != "400 127.0.0.1" ]; then
+  pg_ctlcluster "$pg_version" "$pg_name" restart
+  pg_ready
+fi
 su postgres -c "psql -qc \"ALTER USER postgres PASSWORD '$PG_PASSWORD'\"" >/dev/null
 
 # RabbitMQ: guest/guest may connect from loopback, which is all we use. Erlang's port mapper (epmd, 4369) and the
@@ -42,14 +47,19 @@ su postgres -c "psql -qc \"ALTER USER postgres PASSWORD '$PG_PASSWORD'\"" >/dev/
 export ERL_EPMD_ADDRESS=127.0.0.1
 export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
 mkdir -p /etc/rabbitmq
+# The same settings in the node's own environment file, for a node that systemd starts after a reboot.
 cat > /etc/rabbitmq/rabbitmq-env.conf <<'CONF'
 NODE_IP_ADDRESS=127.0.0.1
 NODENAME=rabbit@localhost
+SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+export ERL_EPMD_ADDRESS=127.0.0.1
 CONF
 if ! rabbitmqctl -n rabbit@localhost status >/dev/null 2>&1; then
   if command -v systemctl >/dev/null && systemctl is-active --quiet rabbitmq-server 2>/dev/null; then
-    # The package's own node (rabbit@<hostname>, every interface) holds port 5672: this one, on loopback, replaces it.
+    # The package's own node (rabbit@<hostname>, every interface) holds port 5672: this one, on loopback, replaces it,
+    # and so does a port mapper it left listening on every interface.
     systemctl stop rabbitmq-server
+    epmd -kill >/dev/null 2>&1 || true
   fi
   (rabbitmq-server >/var/log/rabbitmq-mercato.log 2>&1 &)
   rabbitmqctl -n rabbit@localhost wait --timeout 120 /var/lib/rabbitmq/mnesia/rabbit@localhost.pid >/dev/null 2>&1 \
