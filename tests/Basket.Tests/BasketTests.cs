@@ -54,11 +54,17 @@ public sealed class BasketFactory : ServiceFactory<Program>
     /// <summary>While set, ordering takes the order, says so, and answers only when the test lets it.</summary>
     public OrderingHold? Hold { get; set; }
 
+    /// <summary>Holds for the next calls to ordering, one each, before <see cref="Hold"/>.</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<OrderingHold> Holds { get; } = new();
+
     public sealed class OrderingHold
     {
         public TaskCompletionSource Taken { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public TaskCompletionSource Answer { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>Set: ordering fails this call with that status once let go, having placed nothing.</summary>
+        public HttpStatusCode? FailWith { get; init; }
     }
 
     protected override void ConfigureTestServices(IServiceCollection services)
@@ -82,17 +88,28 @@ public sealed class BasketFactory : ServiceFactory<Program>
                     Content = JsonContent.Create(new { title = "Ordering failed", status = (int)failure }, options: null, mediaType: new("application/problem+json")),
                 };
             }
+            var hold = owner.Holds.TryDequeue(out var next) ? next : owner.Hold;
             // Ordering takes the order at once and answers after the delay: an answer that never comes is not an order
             // that was never made.
-            lock (owner.Placed)
+            if (hold?.FailWith is null)
             {
-                owner.Placed.Add((request.Headers.Authorization?.ToString(), request.Headers.GetValues("Idempotency-Key").Single(),
-                    request.Content!.ReadAsStringAsync(cancellationToken).Result));
+                lock (owner.Placed)
+                {
+                    owner.Placed.Add((request.Headers.Authorization?.ToString(), request.Headers.GetValues("Idempotency-Key").Single(),
+                        request.Content!.ReadAsStringAsync(cancellationToken).Result));
+                }
             }
-            if (owner.Hold is { } hold)
+            if (hold is not null)
             {
                 hold.Taken.TrySetResult();
                 await hold.Answer.Task.WaitAsync(cancellationToken);
+                if (hold.FailWith is { } heldFailure)
+                {
+                    return new HttpResponseMessage(heldFailure)
+                    {
+                        Content = JsonContent.Create(new { title = "Ordering failed", status = (int)heldFailure }, options: null, mediaType: new("application/problem+json")),
+                    };
+                }
             }
             await Task.Delay(owner.OrderingDelay, cancellationToken);
             return new HttpResponseMessage(HttpStatusCode.Accepted) { Content = JsonContent.Create(new { orderId = Guid.NewGuid(), status = "Pending" }) };
@@ -359,6 +376,40 @@ public sealed class BasketTests : IClassFixture<BasketFactory>
         Assert.Empty(shown.Items);
         Assert.Equal(key, shown.Checkout!.IdempotencyKey);
         await ProblemAssert.IsProblem(await client.SendAsync(Checkout($"another-{Guid.NewGuid()}")), HttpStatusCode.Conflict);
+        Assert.Single(basket.Placed, p => p.Key == key);
+    }
+
+    [Fact]
+    public async Task When_one_attempt_gives_the_lines_back_while_another_with_its_key_places_the_order_they_leave_the_basket_again()
+    {
+        var client = basket.CreateClientWithToken(basket.Tokens.Issue(Guid.NewGuid(), "customer"));
+        var product = Guid.NewGuid();
+        var key = $"twice-{Guid.NewGuid()}";
+        (await client.PutAsJsonAsync("/api/basket", new { items = new[] { new { productId = product, quantity = 2 } } })).EnsureSuccessStatusCode();
+        var failing = new BasketFactory.OrderingHold { FailWith = HttpStatusCode.ServiceUnavailable };
+        var placing = new BasketFactory.OrderingHold();
+        basket.Holds.Enqueue(failing);
+        basket.Holds.Enqueue(placing);
+
+        // The first attempt is at ordering when the client, impatient, sends it again with the same key.
+        var first = client.SendAsync(Checkout(key));
+        await failing.Taken.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        var second = client.SendAsync(Checkout(key));
+        await placing.Taken.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        // The first fails inside ordering and gives the lines back; then the second's order is placed.
+        failing.Answer.SetResult();
+        await ProblemAssert.IsProblem(await first, HttpStatusCode.ServiceUnavailable);
+        placing.Answer.SetResult();
+        var placed = await second;
+
+        Assert.Equal(HttpStatusCode.Accepted, placed.StatusCode);
+        var shown = (await client.GetFromJsonAsync<BasketResponse>("/api/basket"))!;
+        Assert.Empty(shown.Items);
+        Assert.Null(shown.Checkout);
+        await ProblemAssert.NamesField(await client.SendAsync(Checkout($"new-{Guid.NewGuid()}")), "items");
+        var again = await client.SendAsync(Checkout(key));
+        Assert.Equal((await placed.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("orderId").GetGuid(),
+            (await again.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("orderId").GetGuid());
         Assert.Single(basket.Placed, p => p.Key == key);
     }
 

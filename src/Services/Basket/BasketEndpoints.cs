@@ -230,9 +230,15 @@ public static class BasketEndpoints
             var contentType = placed.Content.Headers.ContentType?.ToString() ?? "application/json";
             if (placed.IsSuccessStatusCode)
             {
-                await CheckoutOf(db, customerId, key).Where(c => c.ResponseStatus == null)
+                var recorded = await CheckoutOf(db, customerId, key).Where(c => c.ResponseStatus == null)
                     .ExecuteUpdateAsync(c => c.SetProperty(x => x.ResponseStatus, (int)placed.StatusCode)
                         .SetProperty(x => x.ResponseBody, body).SetProperty(x => x.ResponseContentType, contentType), CancellationToken.None);
+                if (recorded == 0 && !await CheckoutOf(db, customerId, key).AnyAsync(CancellationToken.None))
+                {
+                    // Another attempt with this key failed meanwhile and gave the lines back, while this one placed the
+                    // order: they leave the basket again, or a checkout with a new key would order them a second time.
+                    await TakeBackAnsweredAsync(db, checkout, items, (int)placed.StatusCode, body, contentType);
+                }
             }
             else if ((int)placed.StatusCode < 500 || takenHere)
             {
@@ -303,6 +309,36 @@ public static class BasketEndpoints
         await db.SaveChangesAsync(ct);
         await transaction.CommitAsync(ct);
         return (checkout, null, true);
+    }
+
+    /// <summary>
+    /// Records a checkout whose lines were given back as answered after all, and takes those lines out of the basket
+    /// again: each line given back, unless the customer has changed it since.
+    /// </summary>
+    private static async Task TakeBackAnsweredAsync(BasketDb db, BasketCheckout checkout, List<BasketLineResponse> items,
+        int status, string body, string contentType)
+    {
+        db.ChangeTracker.Clear();
+        await using var transaction = await db.Database.BeginTransactionAsync(CancellationToken.None);
+        await HoldBasketAsync(db, checkout.CustomerId, CancellationToken.None);
+        if (await CheckoutOf(db, checkout.CustomerId, checkout.IdempotencyKey).AnyAsync(CancellationToken.None))
+        {
+            return;
+        }
+        db.Checkouts.Add(new BasketCheckout
+        {
+            CustomerId = checkout.CustomerId,
+            IdempotencyKey = checkout.IdempotencyKey,
+            Items = checkout.Items,
+            RequestHash = checkout.RequestHash,
+            ResponseStatus = status,
+            ResponseBody = body,
+            ResponseContentType = contentType,
+        });
+        var givenBack = await db.Lines.Where(l => l.CustomerId == checkout.CustomerId).ToListAsync(CancellationToken.None);
+        db.Lines.RemoveRange(givenBack.Where(l => items.Contains(new BasketLineResponse(l.ProductId, l.Quantity))));
+        await db.SaveChangesAsync(CancellationToken.None);
+        await transaction.CommitAsync(CancellationToken.None);
     }
 
     /// <summary>
