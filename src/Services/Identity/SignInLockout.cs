@@ -45,32 +45,36 @@ public sealed class SignInLockout(IdentityDb db, TimeProvider time, IOptions<Sig
     }
 
     /// <summary>The attempt taken was a wrong password: it stays counted, and a count at the limit locks the account.</summary>
-    public Task LockIfSpentAsync(User user)
-    {
-        // Locking starts a new count, as ASP.NET Core Identity does: after the lockout the account has the full number
-        // of attempts again. Not cancellable: a client that goes away must not leave its attempt half recorded.
-        var limit = _options.MaxFailedAttempts;
-        var until = time.GetUtcNow() + _options.Duration;
-        return db.Users.Where(u => u.Id == user.Id && u.FailedSignIns >= limit).ExecuteUpdateAsync(set => set
-            .SetProperty(u => u.LockedOutUntil, until)
-            .SetProperty(u => u.FailedSignIns, 0), CancellationToken.None);
-    }
+    public Task LockIfSpentAsync(User user) => LockAsync(db.Users.Where(u => u.Id == user.Id));
 
     /// <summary>
     /// No attempt could be taken and the account is not locked. Attempts still in flight (sign-ins sent at once) leave
     /// it as it is; attempts at the limit whose outcome was never recorded (the process stopped mid-check) would leave
     /// it refusing every sign-in for good, so once the last of them is older than any check takes, they lock it.
     /// </summary>
-    public async Task LockIfAttemptsWereLostAsync(User current)
+    /// <returns>How long the account is locked for, or null if it was not.</returns>
+    public async Task<TimeSpan?> LockIfAttemptsWereLostAsync(User current)
     {
         if (current.FailedSignIns < _options.MaxFailedAttempts || current.LastAttemptAt > time.GetUtcNow() - InFlightAttemptTimeout)
         {
-            return;
+            return null;
         }
         var lastAttempt = current.LastAttemptAt;
+        return await LockAsync(db.Users.Where(u => u.Id == current.Id && u.LastAttemptAt == lastAttempt)) ? _options.Duration : null;
+    }
+
+    /// <summary>
+    /// Locks the account among <paramref name="account"/> whose count is at the limit, and starts a new count, as
+    /// ASP.NET Core Identity does: after the lockout the account has the full number of attempts again. Not
+    /// cancellable: a client that goes away must not leave its attempt half recorded.
+    /// </summary>
+    private async Task<bool> LockAsync(IQueryable<User> account)
+    {
+        var limit = _options.MaxFailedAttempts;
         var until = time.GetUtcNow() + _options.Duration;
-        await db.Users.Where(u => u.Id == current.Id && u.LastAttemptAt == lastAttempt && u.FailedSignIns >= _options.MaxFailedAttempts)
-            .ExecuteUpdateAsync(set => set.SetProperty(u => u.LockedOutUntil, until).SetProperty(u => u.FailedSignIns, 0), CancellationToken.None);
+        return await account.Where(u => u.FailedSignIns >= limit).ExecuteUpdateAsync(set => set
+            .SetProperty(u => u.LockedOutUntil, until)
+            .SetProperty(u => u.FailedSignIns, 0), CancellationToken.None) == 1;
     }
 
     /// <summary>Longer than any password check takes, however busy the machine.</summary>

@@ -98,12 +98,8 @@ public static class UserEndpoints
         if (user is not null && (lockout.RemainingLockout(user) is not null || !await lockout.TryTakeAttemptAsync(user, ct)))
         {
             var now = await db.Users.AsNoTracking().SingleAsync(u => u.Id == user.Id, ct);
-            if (lockout.RemainingLockout(now) is null)
-            {
-                await lockout.LockIfAttemptsWereLostAsync(now);
-                now = await db.Users.AsNoTracking().SingleAsync(u => u.Id == user.Id, ct);
-            }
-            var seconds = lockout.RemainingLockout(now) is { } remaining ? (int)Math.Ceiling(remaining.TotalSeconds) : 1;
+            var remaining = lockout.RemainingLockout(now) ?? await lockout.LockIfAttemptsWereLostAsync(now);
+            var seconds = remaining is { } locked ? (int)Math.Ceiling(locked.TotalSeconds) : 1;
             response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
             return Results.Problem(statusCode: StatusCodes.Status429TooManyRequests, title: "Account locked",
                 detail: $"Too many wrong passwords for this account, or sign-ins at once; try again in {seconds} seconds.");

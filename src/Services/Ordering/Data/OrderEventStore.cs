@@ -30,15 +30,24 @@ public sealed class OrderEventStore(OrderingDb db, OrderMetrics? metrics = null)
     /// </summary>
     public async Task<OrderView?> LoadViewAsync(Guid orderId, CancellationToken ct = default)
     {
+        var (_, view, version) = await CurrentAsync(orderId, ct);
+        _readAt[orderId] = version;
+        return view;
+    }
+
+    /// <summary>The order's view document, its view as the stream has it, and the stream's version.</summary>
+    private async Task<(OrderDocument? Document, OrderView? View, int Version)> CurrentAsync(Guid orderId, CancellationToken ct)
+    {
         var document = await db.Orders.FindAsync([orderId], ct);
         var view = document is null ? null : JsonSerializer.Deserialize<OrderView>(document.Json, Json);
-        var version = Math.Max(await StreamVersionAsync(orderId, ct), _appended.GetValueOrDefault(orderId));
+        // Events this unit of work appended and has not saved yet are part of the stream.
+        var version = Math.Max(await db.Events.Where(e => e.StreamId == orderId).MaxAsync(e => (int?)e.Version, ct) ?? 0,
+            _appended.GetValueOrDefault(orderId));
         if ((view?.Version ?? 0) != version)
         {
             view = await ReplayAsync(orderId, ct);
         }
-        _readAt[orderId] = version;
-        return view;
+        return (document, view, version);
     }
 
     /// <summary>The view as committed now, read afresh (not from this unit of work's tracked entities).</summary>
@@ -50,19 +59,12 @@ public sealed class OrderEventStore(OrderingDb db, OrderMetrics? metrics = null)
 
     public async Task<OrderView> AppendAsync(Guid orderId, params object[] events)
     {
-        var document = await db.Orders.FindAsync(orderId);
-        var view = document is null ? null : JsonSerializer.Deserialize<OrderView>(document.Json, Json);
-        // Events this unit of work appended and has not saved yet are part of the stream it decides on.
-        var version = Math.Max(await StreamVersionAsync(orderId), _appended.GetValueOrDefault(orderId));
+        var (document, view, version) = await CurrentAsync(orderId, CancellationToken.None);
         if (_readAt.TryGetValue(orderId, out var readAt) && readAt != version)
         {
             // The caller decided on the order as it stood at readAt; another writer has committed since (a deadline
             // against a reservation, two instances on PostgreSQL). Appending anyway could confirm a cancelled order.
             throw new DbUpdateConcurrencyException($"Order {orderId} moved from version {readAt} to {version} since it was read.");
-        }
-        if ((view?.Version ?? 0) != version)
-        {
-            view = await ReplayAsync(orderId);
         }
         foreach (var @event in events)
         {
@@ -107,9 +109,6 @@ public sealed class OrderEventStore(OrderingDb db, OrderMetrics? metrics = null)
         }
         return current;
     }
-
-    private async Task<int> StreamVersionAsync(Guid orderId, CancellationToken ct = default) =>
-        await db.Events.Where(e => e.StreamId == orderId).MaxAsync(e => (int?)e.Version, ct) ?? 0;
 
     private async Task<OrderView?> ReplayAsync(Guid orderId, CancellationToken ct = default)
     {
