@@ -3,17 +3,14 @@ using Microsoft.EntityFrameworkCore;
 namespace Mercato.ServiceDefaults.Data;
 
 /// <summary>
-/// For a rebuild that deletes derived rows and writes them again from a log, in the caller's transaction. PostgreSQL
-/// reads each statement at its own moment, so a writer committing between the delete and the read of the log leaves
-/// rows the rebuild then writes again. Holding writers of those tables off for the transaction closes that gap (reads
-/// go on). SQLite needs nothing: the transaction's first write takes the file's only write lock.
+/// Locks held for the caller's transaction on PostgreSQL, which reads each statement at its own moment and runs writers
+/// side by side under read committed. SQLite needs none: a transaction's first write takes the file's only write lock.
 /// </summary>
 public static class WriterLocks
 {
     /// <summary>
-    /// Makes the transactions that name the same key (one customer's basket) take turns on PostgreSQL, which runs
-    /// writers side by side under read committed: a delete that finds nothing locks nothing, so two replacements of an
-    /// empty basket would both insert. Held until the caller's transaction ends. SQLite needs nothing, as above.
+    /// Makes the transactions that name the same key (one customer's basket) take turns: a delete that finds nothing
+    /// locks nothing, so two replacements of an empty basket would both insert.
     /// </summary>
     public static async Task TakeTurnOnAsync(this DbContext db, string key, CancellationToken ct)
     {
@@ -23,6 +20,10 @@ public static class WriterLocks
         }
     }
 
+    /// <summary>
+    /// For a rebuild that deletes derived rows and writes them again from a log: a writer committing between the delete
+    /// and the read of the log would leave rows the rebuild then writes again. Holds writers of those tables off; reads go on.
+    /// </summary>
     public static async Task HoldWritersOffAsync(this DbContext db, CancellationToken ct, params string[] tables)
     {
         if (db.Database.IsNpgsql())
