@@ -2,6 +2,8 @@ using System.Net;
 using System.Net.Http.Json;
 using Mercato.Catalog;
 using Mercato.Testing;
+using Microsoft.Extensions.Caching.Memory;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Mercato.Catalog.Tests;
 
@@ -52,6 +54,40 @@ public sealed class CatalogApiTests(ServiceFactory<Program> catalog) : IClassFix
         Assert.True(byPrefix.Total >= 2);
         Assert.Equal(0, none!.Total);
         Assert.Equal(HttpStatusCode.OK, hostile.StatusCode);
+    }
+
+    [Fact]
+    public async Task Cached_answers_stay_within_the_size_limit_and_unknown_ids_are_not_kept()
+    {
+        await using var small = new ConfiguredServiceFactory<Program>(("Catalog:CacheSizeLimitBytes", "2048"));
+        var client = small.CreateClient();
+        var cache = (MemoryCache)small.Services.GetRequiredService<IMemoryCache>();
+
+        for (var i = 0; i < 30; i++)
+        {
+            Assert.Equal(HttpStatusCode.NotFound, (await client.GetAsync($"/api/catalog/products/{Guid.NewGuid()}")).StatusCode);
+        }
+        var afterMisses = cache.Count;
+        var pages = new List<ProductPage>();
+        for (var page = 1; page <= 20; page++)
+        {
+            pages.Add((await client.GetFromJsonAsync<ProductPage>($"/api/catalog/products?page={page}&pageSize=1"))!);
+        }
+
+        Assert.Equal(0, afterMisses);
+        Assert.All(pages, (page, i) => Assert.Equal((i + 1, 1), (page.Page, page.Items.Count)));
+        Assert.Equal(20, pages.Select(p => p.Items[0].Id).Distinct().Count());
+        Assert.InRange(cache.Count, 1, 10);
+    }
+
+    [Fact]
+    public async Task A_cache_size_limit_that_is_not_positive_stops_the_service_at_start()
+    {
+        await using var broken = new ConfiguredServiceFactory<Program>(("Catalog:CacheSizeLimitBytes", "0"));
+
+        var error = Assert.ThrowsAny<Exception>(() => broken.CreateClient());
+
+        Assert.Contains("Catalog:CacheSizeLimitBytes", error.ToString());
     }
 
     [Fact]

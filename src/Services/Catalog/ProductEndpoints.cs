@@ -20,6 +20,12 @@ public sealed class CatalogOptions
 
     /// <summary>Fills an empty catalog with the demo products at start; the production overlay turns it off.</summary>
     public bool SeedDemoProducts { get; set; } = true;
+
+    /// <summary>
+    /// Bytes of cached answers this instance keeps in memory (what they take serialized). Search terms and pages come
+    /// from callers, so without a bound anyone could fill the memory with distinct queries.
+    /// </summary>
+    public long CacheSizeLimitBytes { get; set; } = 16L * 1024 * 1024;
 }
 
 public sealed record ProductPage(IReadOnlyList<ProductResponse> Items, int Total, int Page, int PageSize);
@@ -128,12 +134,21 @@ public static class ProductEndpoints
         return Results.Ok(new ProductPage(found, found.Count, 1, ids.Count));
     }
 
-    private static ValueTask<ProductResponse?> FindAsync(Guid id, CatalogDb db, HybridCache cache, CancellationToken ct) =>
-        cache.GetOrCreateAsync(
-            $"product:{id}",
+    private static async ValueTask<ProductResponse?> FindAsync(Guid id, CatalogDb db, HybridCache cache, CancellationToken ct)
+    {
+        var key = $"product:{id}";
+        var product = await cache.GetOrCreateAsync(
+            key,
             async token => await db.Products.AsNoTracking().Where(x => x.Id == id).Select(x => ProductResponse.From(x)).SingleOrDefaultAsync(token),
             tags: [CacheTag],
             cancellationToken: ct);
+        if (product is null)
+        {
+            // Misses are not kept: ids come from callers, and a kept miss costs the cache far more than its few bytes.
+            await cache.RemoveAsync(key, ct);
+        }
+        return product;
+    }
 
     private static async Task<IResult> GetAsync(Guid id, CatalogDb db, HybridCache cache, HttpResponse response, IOptions<CatalogOptions> options, CancellationToken ct)
     {

@@ -3,6 +3,8 @@ using Mercato.Catalog.Data;
 using Mercato.ServiceDefaults;
 using Mercato.ServiceDefaults.Data;
 using Microsoft.Extensions.Caching.Hybrid;
+using Microsoft.Extensions.Caching.Memory;
+using Microsoft.Extensions.Options;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
@@ -11,7 +13,12 @@ builder.Services.AddSingleton<IProductSearch>(DeploymentProfiles.From(builder.Co
     ? new PostgresProductSearch()
     : new Fts5ProductSearch());
 builder.Services.AddSingleton(TimeProvider.System);
-builder.Services.Configure<CatalogOptions>(builder.Configuration.GetSection("Catalog"));
+builder.Services.AddOptions<CatalogOptions>().Bind(builder.Configuration.GetSection("Catalog"))
+    .Validate(options => options.CacheSizeLimitBytes > 0, "Catalog:CacheSizeLimitBytes must be greater than 0.")
+    .ValidateOnStart();
+// The cache's in-memory level counts each answer by its serialized size (HybridCache sets it), against this bound.
+builder.Services.AddOptions<MemoryCacheOptions>()
+    .Configure<IOptions<CatalogOptions>>((cache, catalog) => cache.SizeLimit = catalog.Value.CacheSizeLimitBytes);
 // Reads are cached per instance; writes clear this instance's cache at once, other instances within the expiry.
 builder.Services.AddHybridCache(options => options.DefaultEntryOptions = new HybridCacheEntryOptions
 {
@@ -24,7 +31,7 @@ app.MapDefaultEndpoints();
 app.MapProductEndpoints();
 
 await app.MigrateDatabaseAsync<CatalogDb>();
-if (app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<CatalogOptions>>().Value.SeedDemoProducts)
+if (app.Services.GetRequiredService<IOptions<CatalogOptions>>().Value.SeedDemoProducts)
 {
     await using var scope = app.Services.CreateAsyncScope();
     await CatalogSeed.SeedAsync(scope.ServiceProvider.GetRequiredService<CatalogDb>(), TimeProvider.System);
