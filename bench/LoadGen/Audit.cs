@@ -6,7 +6,7 @@ namespace Mercato.LoadGen;
 public sealed record OrderAudit(
     int Placed, int Confirmed, int Cancelled, int NotTerminal,
     int AmbiguousFailures, int AmbiguousExisted, int AmbiguousCreatedByAudit, int AmbiguousUnresolved,
-    IReadOnlyDictionary<string, int> CancellationReasons);
+    int Untracked, IReadOnlyDictionary<string, int> CancellationReasons);
 
 public sealed record StockAudit(bool Passed, int Products, long UnitsConfirmed, int Mismatches, IReadOnlyList<string> Details);
 
@@ -25,8 +25,10 @@ public sealed record AuditReport(
 /// order by order (a confirmed order has exactly one captured payment of its total, a cancelled one none).
 /// Placements that failed ambiguously (timeout, transport error, 5xx) are resolved first by sending the same
 /// Idempotency-Key again, as a client would: an order that did get created is then audited like the others.
+/// Then every order the load's users have had since <paramref name="since"/> is listed: one the load was never told of
+/// (say, created by a placement answered with a 4xx) fails the audit, and is audited like the others.
 /// </summary>
-public sealed class Audit(MercatoApi api, Options options, Setup setup, Workload workload, Action<string> log)
+public sealed class Audit(MercatoApi api, Options options, Setup setup, Workload workload, DateTimeOffset since, Action<string> log)
 {
     private const int Parallelism = 8;
 
@@ -42,6 +44,17 @@ public sealed class Audit(MercatoApi api, Options options, Setup setup, Workload
             problems.Add($"{unresolved} ambiguous placements could not be resolved by re-sending their Idempotency-Key");
         }
 
+        var (untracked, unlisted) = await FindUntrackedAsync(orders, ct);
+        if (unlisted > 0)
+        {
+            problems.Add($"the orders of {unlisted} load users could not be listed");
+        }
+        if (untracked.Count > 0)
+        {
+            problems.Add($"{untracked.Count} orders of the load's users that the load was never told of (not answered 202 nor resolved)");
+            orders.AddRange(untracked);
+        }
+
         await WaitForTerminalAsync(orders, ct);
         var notTerminal = orders.Count(o => !o.Terminal);
         if (notTerminal > 0)
@@ -51,7 +64,7 @@ public sealed class Audit(MercatoApi api, Options options, Setup setup, Workload
         var confirmed = orders.Where(o => o.View?.Status == Workload.Confirmed).ToList();
         var cancelled = orders.Where(o => o.View?.Status == Workload.Cancelled).ToList();
         var orderAudit = new OrderAudit(orders.Count, confirmed.Count, cancelled.Count, notTerminal,
-            workload.Ambiguous.Count, existed, created, unresolved,
+            workload.Ambiguous.Count, existed, created, unresolved, untracked.Count,
             cancelled.GroupBy(o => o.View!.CancellationReason ?? "(none)").OrderByDescending(g => g.Count()).Take(10)
                 .ToDictionary(g => g.Key, g => g.Count()));
 
@@ -119,6 +132,37 @@ public sealed class Audit(MercatoApi api, Options options, Setup setup, Workload
         });
         orders.AddRange(resolved);
         return (existed, created, unresolved);
+    }
+
+    /// <summary>The load users' orders created since the run began that are not among <paramref name="known"/>.</summary>
+    private async Task<(List<TrackedOrder> Untracked, int UsersNotListed)> FindUntrackedAsync(List<TrackedOrder> known, CancellationToken ct)
+    {
+        const int PageSize = 100;
+        var ids = known.Select(o => o.Id).ToHashSet();
+        var found = new ConcurrentBag<TrackedOrder>();
+        var failures = 0;
+        await Parallel.ForEachAsync(setup.Users, new ParallelOptions { MaxDegreeOfParallelism = Parallelism, CancellationToken = ct }, async (user, token) =>
+        {
+            for (var page = 1; ; page++)
+            {
+                var read = await api.GetAsync<List<OrderViewDto>>($"/api/orders?page={page}&pageSize={PageSize}", user.Token, token);
+                if (read is not { Ok: true, Value: { } views })
+                {
+                    Interlocked.Increment(ref failures);
+                    return;
+                }
+                foreach (var view in views.Where(v => v.CreatedAt >= since && !ids.Contains(v.Id)))
+                {
+                    found.Add(new TrackedOrder(view.Id, user, "", measured: false) { Origin = "untracked", View = view });
+                }
+                // Newest first: a short page is the last, and a page reaching back before the run holds the rest.
+                if (views.Count < PageSize || views[^1].CreatedAt < since)
+                {
+                    return;
+                }
+            }
+        });
+        return ([.. found], failures);
     }
 
     private async Task WaitForTerminalAsync(List<TrackedOrder> orders, CancellationToken ct)

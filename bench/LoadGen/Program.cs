@@ -86,7 +86,7 @@ try
     if (orders && options.Audit && !ct.IsCancellationRequested)
     {
         Log($"audit: checking {workload.Placed} orders, stock and payments");
-        audit = await new Audit(api, options, setup, workload, Log).RunAsync(stockBefore, ct);
+        audit = await new Audit(api, options, setup, workload, startedAt, Log).RunAsync(stockBefore, ct);
         Log(string.Create(CultureInfo.InvariantCulture, $"audit {(audit.Passed ? "passed" : "FAILED")} in {audit.Seconds:0.0} s"));
     }
 

@@ -114,6 +114,10 @@ public static class ReportWriter
                 rows.AddRow("ambiguous failures", string.Create(c,
                     $"{o.AmbiguousFailures}: {o.AmbiguousExisted} had created an order, {o.AmbiguousCreatedByAudit} created on re-send, {o.AmbiguousUnresolved} unresolved"));
             }
+            if (o.Untracked > 0)
+            {
+                rows.AddRow("[red]orders the load was never told of[/]", string.Create(c, $"{o.Untracked} (audited with the others)"));
+            }
             foreach (var (reason, count) in o.CancellationReasons)
             {
                 rows.AddRow("  cancelled because", Markup.Escape(string.Create(c, $"{count} × {reason}")));

@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Json;
 using System.Text.Json;
 
 namespace Mercato.EndToEnd.Tests;
@@ -92,6 +94,85 @@ public sealed class BenchmarkSmokeTests(EmbeddedSystem system)
             Assert.True(report.RootElement.GetProperty("passed").GetBoolean(), $"{run} did not pass");
         }
         Directory.Delete(output, recursive: true);
+    }
+
+    /// <summary>
+    /// The checkout audit sees every order of the load's users, not only those the load was answered 202 for: an order
+    /// placed for one of them behind the load's back (as a placement answered 4xx but created anyway would be) fails it.
+    /// </summary>
+    [Fact]
+    public async Task The_checkout_audit_fails_on_an_order_of_the_load_users_that_the_load_was_never_told_of()
+    {
+        var loadGen = Path.Combine(Repository.Root, "bench", "LoadGen");
+        using (var build = Process.Start(new ProcessStartInfo("dotnet", ["build", loadGen, "-c", "Release", "-nologo", "-v", "quiet"]))!)
+        {
+            await build.WaitForExitAsync();
+            Assert.Equal(0, build.ExitCode);
+        }
+        var prefix = "audit-" + Guid.NewGuid().ToString("N")[..8];
+        var email = $"{prefix}-00000@bench.mercato.local";
+        const string password = "Bench-Load-1"; // the load generator's users' password: it signs in to this account
+        using (var created = await system.Gateway.PostAsJsonAsync("/api/identity/users", new { email, password, name = "Audit" }))
+        {
+            Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        }
+        using var customer = system.ClientWithToken(await system.TokenAsync(email, password));
+        var product = (await system.Gateway.GetFromJsonAsync<JsonElement>("/api/catalog/products?pageSize=1")).GetProperty("items")[0].GetProperty("id").GetGuid();
+
+        var report = Path.Combine(Path.GetTempPath(), $"mercato-{prefix}.json");
+        var start = new ProcessStartInfo("dotnet",
+        [
+            Path.Combine(loadGen, "bin", "Release", "net10.0", "loadgen.dll"), "checkout", "--gateway", system.Gateway.BaseAddress!.ToString().TrimEnd('/'),
+            "--users", "1", "--user-prefix", prefix, "--rate", "2", "--warmup", "1s", "--duration", "3s", "--drain", "60s",
+            "--json", report, "--quiet",
+        ])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        start.Environment["MERCATO_ADMIN_PASSWORD"] = MercatoSystem.AdminPassword;
+        using var load = Process.Start(start)!;
+        var loadStarted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var log = new System.Text.StringBuilder();
+        load.ErrorDataReceived += (_, line) =>
+        {
+            lock (log)
+            {
+                log.AppendLine(line.Data);
+            }
+            if (line.Data?.Contains("open loop at", StringComparison.Ordinal) == true)
+            {
+                loadStarted.TrySetResult();
+            }
+        };
+        load.BeginErrorReadLine();
+        var stdout = load.StandardOutput.ReadToEndAsync();
+        await loadStarted.Task.WaitAsync(TimeSpan.FromMinutes(2));
+
+        var behindItsBack = new HttpRequestMessage(HttpMethod.Post, "/api/orders")
+        {
+            Content = JsonContent.Create(new { items = new[] { new { productId = product, quantity = 1 } } }),
+            Headers = { { "Idempotency-Key", Guid.NewGuid().ToString() } },
+        };
+        using (var placed = await customer.SendAsync(behindItsBack))
+        {
+            Assert.Equal(HttpStatusCode.Accepted, placed.StatusCode);
+        }
+        await load.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(4));
+        await stdout;
+
+        Assert.True(File.Exists(report), $"no report; the load generator said:\n{log}");
+        using var written = JsonDocument.Parse(await File.ReadAllTextAsync(report));
+        File.Delete(report);
+        var audit = written.RootElement.GetProperty("audit");
+        Assert.Equal(1, load.ExitCode);
+        Assert.False(audit.GetProperty("passed").GetBoolean());
+        Assert.Equal(1, audit.GetProperty("orders").GetProperty("untracked").GetInt32());
+        Assert.Contains(audit.GetProperty("problems").EnumerateArray(), p => p.GetString()!.Contains("never told of", StringComparison.Ordinal));
+        // Audited with the others: its stock and payment add up, so nothing else is reported.
+        Assert.Single(audit.GetProperty("problems").EnumerateArray());
+        Assert.True(audit.GetProperty("stock").GetProperty("passed").GetBoolean());
+        Assert.True(audit.GetProperty("payments").GetProperty("passed").GetBoolean());
     }
 
     private static JsonDocument Read(params string[] path) => JsonDocument.Parse(File.ReadAllText(Path.Combine(path)));

@@ -167,6 +167,42 @@ public sealed class OrderingTests(OrderingFactory ordering) : IClassFixture<Orde
     }
 
     [Fact]
+    public async Task A_customers_orders_are_listed_newest_first_a_page_at_a_time()
+    {
+        var client = ordering.CreateClientWithToken(ordering.Tokens.Issue(Guid.NewGuid(), "customer"));
+        var placed = new List<Guid>();
+        for (var i = 0; i < 5; i++)
+        {
+            var accepted = await client.SendAsync(OrderingFactory.Place(new { items = new[] { new { productId = OrderingFactory.Mug, quantity = 1 } } }));
+            placed.Add((await accepted.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("orderId").GetGuid());
+        }
+
+        async Task<List<OrderView>> ListAsync(string query) => (await client.GetFromJsonAsync<List<OrderView>>("/api/orders" + query))!;
+        var all = await ListAsync("");
+        var first = await ListAsync("?page=1&pageSize=2");
+        var second = await ListAsync("?page=2&pageSize=2");
+        var third = await ListAsync("?page=3&pageSize=2");
+        var beyond = await ListAsync("?page=4&pageSize=2");
+
+        Assert.Equal(Enumerable.Reverse(placed), all.Select(o => o.Id));
+        Assert.Equal(all.Select(o => o.Id), first.Concat(second).Concat(third).Select(o => o.Id));
+        Assert.Equal((2, 2, 1), (first.Count, second.Count, third.Count));
+        Assert.Empty(beyond);
+    }
+
+    [Theory]
+    [InlineData("pageSize=101", "pageSize")]
+    [InlineData("pageSize=0", "pageSize")]
+    [InlineData("page=0", "page")]
+    [InlineData("page=abc", "page")]
+    public async Task Rejects_bad_paging_of_the_order_list(string query, string field)
+    {
+        var client = ordering.CreateClientWithToken(ordering.Tokens.Issue(Guid.NewGuid(), "customer"));
+
+        await ProblemAssert.NamesField(await client.GetAsync($"/api/orders?{query}"), field);
+    }
+
+    [Fact]
     public async Task An_idempotency_key_sent_again_with_a_different_order_is_422_and_places_nothing()
     {
         var client = ordering.CreateClientWithToken(ordering.Tokens.Issue(Guid.NewGuid(), "customer"));

@@ -38,6 +38,9 @@ public static partial class OrderEndpoints
     /// </summary>
     public static readonly TimeSpan MaxWait = TimeSpan.FromSeconds(20);
 
+    /// <summary>The most orders one list answer holds, and how many it holds unless asked for fewer.</summary>
+    public const int MaxListPageSize = 100;
+
     public static void MapOrderEndpoints(this WebApplication app)
     {
         var orders = app.MapGroup("/api/orders").WithTags("Ordering");
@@ -45,7 +48,7 @@ public static partial class OrderEndpoints
             .Produces<OrderAccepted>(StatusCodes.Status202Accepted)
             .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
-        orders.MapGet("/", ListAsync).Produces<List<OrderView>>();
+        orders.MapGet("/", ListAsync).Produces<List<OrderView>>().ProducesValidationProblem();
         orders.MapGet("/{id}", GetAsync)
             .Produces<OrderView>().Produces(StatusCodes.Status304NotModified).ProducesProblem(StatusCodes.Status404NotFound);
         orders.MapGet("/{id}/events", EventsAsync).Produces<List<OrderEventResponse>>().ProducesProblem(StatusCodes.Status404NotFound);
@@ -224,11 +227,27 @@ public static partial class OrderEndpoints
         return TimeSpan.Zero;
     }
 
-    private static async Task<IResult> ListAsync(ClaimsPrincipal user, OrderingDb db, CancellationToken ct)
+    /// <summary>The caller's orders, newest first, a page at a time (<c>?page=1&amp;pageSize=100</c> by default).</summary>
+    private static async Task<IResult> ListAsync(int? page, int? pageSize, ClaimsPrincipal user, OrderingDb db, CancellationToken ct)
     {
+        var errors = new Dictionary<string, string[]>();
+        if (page is < 1 or > 1_000_000)
+        {
+            errors["page"] = ["Must be between 1 and 1000000."];
+        }
+        if (pageSize is < 1 or > MaxListPageSize)
+        {
+            errors["pageSize"] = [$"Must be between 1 and {MaxListPageSize}."];
+        }
+        if (errors.Count > 0)
+        {
+            return Results.ValidationProblem(errors);
+        }
+        int p = page ?? 1, size = pageSize ?? MaxListPageSize;
         var customerId = Guid.Parse(user.FindFirstValue(MercatoAuth.SubjectClaim)!);
         var documents = await db.Orders.AsNoTracking().Where(o => o.CustomerId == customerId)
-            .OrderByDescending(o => o.CreatedAtTicks).Take(100).Select(o => o.Json).ToListAsync(ct);
+            .OrderByDescending(o => o.CreatedAtTicks).ThenByDescending(o => o.Id)
+            .Skip((p - 1) * size).Take(size).Select(o => o.Json).ToListAsync(ct);
         return Results.Ok(documents.Select(json => System.Text.Json.JsonSerializer.Deserialize<OrderView>(json, OrderEventStore.Json)));
     }
 
