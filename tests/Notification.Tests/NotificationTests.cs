@@ -8,6 +8,7 @@ using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
 using Mercato.Notification;
 using Wolverine;
+using Wolverine.Persistence.Durability;
 
 namespace Mercato.Notification.Tests;
 
@@ -116,6 +117,56 @@ public sealed class BrokenChannelFactory : ServiceFactory<Program>
     public SwitchableSender Sender { get; } = new();
 
     protected override void ConfigureTestServices(IServiceCollection services) => services.AddSingleton<INotificationSender>(Sender);
+}
+
+/// <summary>The dead-letter list pages, and says how many there are in all.</summary>
+public sealed class DeadLetterPagingTests(ServiceFactory<Program> notification) : IClassFixture<ServiceFactory<Program>>
+{
+    [Fact]
+    public Task Dead_letters_are_listed_a_page_at_a_time_with_the_total() => AssertPagesAsync(notification);
+
+    [SkippableFact]
+    public async Task Dead_letters_are_listed_a_page_at_a_time_with_the_total_on_postgresql()
+    {
+        await using var database = await PostgresTestDatabase.CreateAsync("dead_letter_pages");
+        await using var scaleOut = database.ScaleOutHost<Program>("notification");
+        await AssertPagesAsync(scaleOut);
+    }
+
+    private static async Task AssertPagesAsync(ServiceFactory<Program> notification)
+    {
+        var store = notification.Services.GetRequiredService<IMessageStore>();
+        var stored = new List<Guid>();
+        for (var i = 0; i < 5; i++)
+        {
+            var envelope = new Envelope(new SendNotification(Guid.NewGuid())) { Id = Guid.NewGuid(), Destination = new Uri("local://notifications") };
+            await store.Inbox.MoveToDeadLetterStorageAsync(envelope, new InvalidOperationException($"failure {i}"));
+            stored.Add(envelope.Id);
+        }
+        var admin = notification.CreateAdminClient();
+
+        var pages = new List<HttpResponseMessage>();
+        for (var page = 1; page <= 4; page++)
+        {
+            pages.Add(await admin.GetAsync($"/api/notifications/admin/dead-letters?page={page}&pageSize=2"));
+        }
+        var ids = new List<List<Guid>>();
+        foreach (var page in pages)
+        {
+            Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+            Assert.Equal("5", Assert.Single(page.Headers.GetValues("X-Total-Count")));
+            ids.Add([.. (await page.Content.ReadFromJsonAsync<JsonElement>()).EnumerateArray().Select(d => d.GetProperty("id").GetGuid())]);
+        }
+
+        Assert.Equal([2, 2, 1, 0], ids.Select(p => p.Count));
+        Assert.Equal(stored.Order(), ids.SelectMany(p => p).Order());
+        var otherType = await admin.GetAsync("/api/notifications/admin/dead-letters?messageType=NoSuchMessage");
+        Assert.Equal("0", Assert.Single(otherType.Headers.GetValues("X-Total-Count")));
+        Assert.Empty((await otherType.Content.ReadFromJsonAsync<JsonElement>()).EnumerateArray());
+        await ProblemAssert.NamesField(await admin.GetAsync("/api/notifications/admin/dead-letters?pageSize=501"), "pageSize");
+        await ProblemAssert.NamesField(await admin.GetAsync("/api/notifications/admin/dead-letters?page=0"), "page");
+        await ProblemAssert.NamesField(await admin.GetAsync("/api/notifications/admin/dead-letters?page=x"), "page");
+    }
 }
 
 public sealed class DeadLetterTests(BrokenChannelFactory notification) : IClassFixture<BrokenChannelFactory>

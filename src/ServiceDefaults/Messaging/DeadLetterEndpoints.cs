@@ -2,6 +2,8 @@ using Mercato.ServiceDefaults.Auth;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Wolverine.Persistence.Durability;
 using Wolverine.Persistence.Durability.DeadLetterManagement;
 
@@ -20,17 +22,42 @@ public sealed record ReplayAccepted(int Replaying);
 /// </summary>
 public static class DeadLetterEndpoints
 {
+    public const int DefaultPageSize = 100;
+    public const int MaxPageSize = 500;
+
+    /// <summary>How many dead letters match, over all pages.</summary>
+    public const string TotalCountHeader = "X-Total-Count";
+
     public static void MapDeadLetterEndpoints(this IEndpointRouteBuilder app, string prefix)
     {
+        var serviceName = app.ServiceProvider.GetRequiredService<IHostEnvironment>().ApplicationName;
         var deadLetters = app.MapGroup($"{prefix.TrimEnd('/')}/admin/dead-letters")
             .RequireAuthorization(MercatoAuth.AdminPolicy).WithTags("Dead letters");
 
-        deadLetters.MapGet("/", async (string? messageType, IMessageStore store, CancellationToken ct) =>
+        deadLetters.MapGet("/", async (string? messageType, int? page, int? pageSize, HttpResponse response, IMessageStore store, CancellationToken ct) =>
         {
-            var results = await store.DeadLetters.QueryAsync(new DeadLetterEnvelopeQuery { MessageType = messageType }, ct);
+            var errors = new Dictionary<string, string[]>();
+            if (page is < 1 or > 1_000_000)
+            {
+                errors["page"] = ["Must be between 1 and 1000000."];
+            }
+            if (pageSize is < 1 or > MaxPageSize)
+            {
+                errors["pageSize"] = [$"Must be between 1 and {MaxPageSize}."];
+            }
+            if (errors.Count > 0)
+            {
+                return Results.ValidationProblem(errors);
+            }
+            var query = new DeadLetterEnvelopeQuery { MessageType = messageType, PageNumber = page ?? 1, PageSize = pageSize ?? DefaultPageSize };
+            var results = await store.DeadLetters.QueryAsync(query, ct);
+            // The list is a page: the count tells a caller (the ops console) whether there is more to fetch. The store's
+            // query leaves its TotalCount at 0, so the count comes from its summary, which ignores paging.
+            var groups = await store.DeadLetters.SummarizeAllAsync(serviceName, new DeadLetterSummaryOptions { Query = query }, ct);
+            response.Headers[TotalCountHeader] = groups.Sum(g => g.Count).ToString(System.Globalization.CultureInfo.InvariantCulture);
             return Results.Ok(results.Envelopes.Select(e => new DeadLetterResponse(
                 e.Id, e.MessageType, e.ExceptionType, e.ExceptionMessage, e.Source, e.SentAt, e.Replayable)));
-        }).Produces<List<DeadLetterResponse>>();
+        }).Produces<List<DeadLetterResponse>>().ProducesValidationProblem();
 
         deadLetters.MapPost("/replay", async (ReplayRequest request, IMessageStore store, CancellationToken ct) =>
         {

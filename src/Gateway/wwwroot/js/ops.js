@@ -877,7 +877,22 @@ async function eventsView(route, view) {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Dead letters: GET {prefix}/admin/dead-letters, POST {prefix}/admin/dead-letters/replay {ids}
+// Dead letters: GET {prefix}/admin/dead-letters?page&pageSize, POST {prefix}/admin/dead-letters/replay {ids}
+
+const DEAD_LETTER_PAGE_SIZE = 500;
+const DEAD_LETTER_PAGES = 10;
+
+// A service's dead letters, page after page until a short one: at most DEAD_LETTER_PAGES pages, so a flood of them
+// cannot freeze the page; `more` says some were left unlisted.
+async function allDeadLetters(source, signal) {
+  const items = [];
+  for (let page = 1; page <= DEAD_LETTER_PAGES; page++) {
+    const batch = await request(`${source.prefix}/admin/dead-letters${query({ page, pageSize: DEAD_LETTER_PAGE_SIZE })}`, { signal });
+    items.push(...batch);
+    if (batch.length < DEAD_LETTER_PAGE_SIZE) return { items, more: false };
+  }
+  return { items, more: true };
+}
 
 async function deadLettersView(route, view) {
   const tbody = h('tbody');
@@ -906,7 +921,7 @@ async function deadLettersView(route, view) {
   const load = async () => {
     const results = await Promise.all(DEAD_LETTER_SOURCES.map(async (source) => {
       try {
-        return { source, items: await request(`${source.prefix}/admin/dead-letters`, { signal: view.signal }) };
+        return { source, ...await allDeadLetters(source, view.signal) };
       } catch (error) {
         if (isAbort(error)) throw error;
         return { source, error };
@@ -935,7 +950,8 @@ async function deadLettersView(route, view) {
     errorSlot.replaceChildren(...results.filter((r) => r.error).map((r) => {
       const problem = problemOf(r.error);
       return problemBox({ ...problem, title: `${r.source.service} (${r.source.prefix}): ${problem.title}` }, { testid: 'refresh-error' });
-    }));
+    }), ...results.filter((r) => r.more).map((r) => h('p', { class: 'muted', 'data-testid': 'dead-letters-more' },
+      `${r.source.service}: only the first ${r.items.length} dead letters are listed. Replay or fix those, then refresh for the rest.`)));
     empty.hidden = rows.length > 0;
     updateButtons();
     stamp(updated);

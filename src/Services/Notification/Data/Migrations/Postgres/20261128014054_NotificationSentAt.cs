@@ -16,6 +16,8 @@ namespace Mercato.Notification.Data.Migrations.Postgres
                 table: "Notifications",
                 type: "timestamp with time zone",
                 nullable: true);
+            // Before this column a notification was sent by the handler that recorded it: every row already there was sent.
+            migrationBuilder.Sql("UPDATE \"Notifications\" SET \"SentAt\" = \"CreatedAt\" WHERE \"SentAt\" IS NULL;");
         }
 
         /// <inheritdoc />
