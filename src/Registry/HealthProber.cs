@@ -38,7 +38,9 @@ public sealed class HealthProber(ServiceRegistry registry, IOptions<RegistryServ
     : BackgroundService
 {
     // Its own client: probes must not go through discovery or retries, a failed probe is the answer.
-    private readonly HttpClient _probe = new(new SocketsHttpHandler { ConnectTimeout = options.Value.ProbeTimeout })
+    // No redirects: the address is checked to be scheme, host and port only (RegistryEndpoints), and a redirect would
+    // aim the probe at any URL an instance names; a 3xx is a failed probe.
+    private readonly HttpClient _probe = new(new SocketsHttpHandler { ConnectTimeout = options.Value.ProbeTimeout, AllowAutoRedirect = false })
     {
         Timeout = options.Value.ProbeTimeout,
     };
@@ -59,7 +61,8 @@ public sealed class HealthProber(ServiceRegistry registry, IOptions<RegistryServ
         }
     }
 
-    private async Task ProbeAsync(ServiceInstance instance, CancellationToken ct)
+    /// <summary>Probes the instance's /health/ready once and records the outcome in the registry.</summary>
+    public async Task ProbeAsync(ServiceInstance instance, CancellationToken ct)
     {
         string? failure;
         var timedOut = false;

@@ -7,7 +7,8 @@ builder.Services.Configure<RegistryServerOptions>(builder.Configuration.GetSecti
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddSingleton<ServiceRegistry>();
 builder.Services.AddSingleton<PolicyRepository>();
-builder.Services.AddHostedService<HealthProber>();
+builder.Services.AddSingleton<HealthProber>();
+builder.Services.AddHostedService(services => services.GetRequiredService<HealthProber>());
 
 var app = builder.Build();
 app.MapDefaultEndpoints();

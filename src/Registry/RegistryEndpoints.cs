@@ -18,7 +18,8 @@ public static partial class RegistryEndpoints
         // Changing who is registered takes the registration key, when the registry has one.
         var membership = registry.MapGroup("/instances").AddEndpointFilter(RequireRegistrationKey)
             .ProducesProblem(StatusCodes.Status401Unauthorized);
-        membership.MapPost("", (InstanceRegistration registration, ServiceRegistry services, IOptions<RegistryServerOptions> limits) =>
+        membership.MapPost("", async (InstanceRegistration registration, ServiceRegistry services, HealthProber prober,
+            IOptions<RegistryServerOptions> limits, CancellationToken ct) =>
         {
             var errors = Validate(registration);
             if (errors.Count > 0)
@@ -32,7 +33,15 @@ public static partial class RegistryEndpoints
                 return Results.ValidationProblem(new Dictionary<string, string[]> { ["serviceName"] = [full] },
                     statusCode: StatusCodes.Status409Conflict, title: "Registry full");
             }
-            return Results.Created($"/registry/v1/instances/{registration.InstanceId}", services.Register(registration));
+            var instance = services.Register(registration);
+            if (instance.Status != InstanceStatus.Healthy)
+            {
+                // On probation: probe now rather than at the next round, so an instance that is reachable again is
+                // listed at once.
+                await prober.ProbeAsync(instance, ct);
+                instance = services.Find(instance.InstanceId) ?? instance;
+            }
+            return Results.Created($"/registry/v1/instances/{registration.InstanceId}", instance);
         }).Produces<ServiceInstance>(StatusCodes.Status201Created).ProducesProblem(StatusCodes.Status409Conflict);
         membership.MapPut("/{instanceId}/heartbeat", (string instanceId, ServiceRegistry services) =>
             services.Heartbeat(instanceId) ? Results.NoContent() : NotRegistered(instanceId))

@@ -8,22 +8,35 @@ public sealed class ServiceRegistry(TimeProvider time, ILogger<ServiceRegistry> 
 {
     private readonly ConcurrentDictionary<string, ServiceInstance> _instances = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, int> _failedProbes = new(StringComparer.Ordinal);
+    // Instances evicted because their probes failed, and when: they come back only once a probe passes.
+    private readonly ConcurrentDictionary<string, DateTimeOffset> _evictedByProbe = new(StringComparer.Ordinal);
     private readonly Lock _probeEvictions = new();
     private readonly DateTimeOffset _startedAt = time.GetUtcNow();
 
     /// <summary>Started less than <paramref name="warmUp"/> ago: instances alive before a restart may not be back yet.</summary>
     public bool IsWarming(TimeSpan warmUp) => time.GetUtcNow() - _startedAt < warmUp;
 
+    /// <summary>How long an eviction by failed probes is remembered: a registration within it waits for a passing probe.</summary>
+    public static readonly TimeSpan ProbeEvictionMemory = TimeSpan.FromMinutes(10);
+
+    /// <summary>
+    /// Lists the instance at once, unless its probes failed it out of the registry lately: an instance the registry
+    /// cannot reach (a wrong advertised address, a one-way firewall) still heartbeats, and would otherwise be back in
+    /// rotation after every eviction. Such an instance is kept unhealthy, unlisted, until a probe passes
+    /// (<see cref="ProbeSucceeded"/>).
+    /// </summary>
     public ServiceInstance Register(InstanceRegistration registration)
     {
         var now = time.GetUtcNow();
+        var onProbation = _evictedByProbe.TryGetValue(registration.InstanceId, out var evictedAt) && now - evictedAt < ProbeEvictionMemory;
         var instance = new ServiceInstance(
             registration.ServiceName, registration.InstanceId, registration.Address.TrimEnd('/'), registration.Version,
-            InstanceStatus.Healthy, now, now, registration.Metadata ?? new Dictionary<string, string>());
+            onProbation ? InstanceStatus.Unhealthy : InstanceStatus.Healthy, now, now, registration.Metadata ?? new Dictionary<string, string>());
         _instances[registration.InstanceId] = instance;
         _failedProbes.TryRemove(registration.InstanceId, out _);
-        logger.LogInformation("Registered {Service} instance {Instance} at {Address} (version {Version})",
-            instance.ServiceName, instance.InstanceId, instance.Address, instance.Version);
+        logger.LogInformation("Registered {Service} instance {Instance} at {Address} (version {Version}){Probation}",
+            instance.ServiceName, instance.InstanceId, instance.Address, instance.Version,
+            onProbation ? ", unlisted until a readiness probe passes: its probes failed it out lately" : "");
         return instance;
     }
 
@@ -69,6 +82,8 @@ public sealed class ServiceRegistry(TimeProvider time, ILogger<ServiceRegistry> 
         return true;
     }
 
+    public ServiceInstance? Find(string instanceId) => _instances.GetValueOrDefault(instanceId);
+
     public IReadOnlyList<ServiceInstance> All() =>
         [.. _instances.Values.OrderBy(i => i.ServiceName, StringComparer.Ordinal).ThenBy(i => i.InstanceId, StringComparer.Ordinal)];
 
@@ -101,15 +116,38 @@ public sealed class ServiceRegistry(TimeProvider time, ILogger<ServiceRegistry> 
                     instance.ServiceName, instanceId, failures);
                 return false;
             }
-            return Deregister(instanceId, reason);
+            if (!Deregister(instanceId, reason))
+            {
+                return false;
+            }
+            _evictedByProbe[instanceId] = time.GetUtcNow();
+            return true;
         }
     }
 
-    public void ProbeSucceeded(string instanceId) => _failedProbes.TryRemove(instanceId, out _);
+    /// <summary>Clears the instance's failed probes, and lists it if it was waiting for a passing probe.</summary>
+    public void ProbeSucceeded(string instanceId)
+    {
+        _failedProbes.TryRemove(instanceId, out _);
+        _evictedByProbe.TryRemove(instanceId, out _);
+        while (_instances.TryGetValue(instanceId, out var current) && current.Status != InstanceStatus.Healthy)
+        {
+            if (_instances.TryUpdate(instanceId, current with { Status = InstanceStatus.Healthy }, current))
+            {
+                logger.LogInformation("{Service} instance {Instance} passed its readiness probe: listed again", current.ServiceName, instanceId);
+                return;
+            }
+        }
+    }
 
     /// <summary>Removes instances whose heartbeat is older than <paramref name="timeout"/>.</summary>
     public void EvictSilent(TimeSpan timeout)
     {
+        var forgetBefore = time.GetUtcNow() - ProbeEvictionMemory;
+        foreach (var (instanceId, evictedAt) in _evictedByProbe.Where(e => e.Value < forgetBefore))
+        {
+            _evictedByProbe.TryRemove(new KeyValuePair<string, DateTimeOffset>(instanceId, evictedAt));
+        }
         var cutoff = time.GetUtcNow() - timeout;
         foreach (var instance in _instances.Values.Where(i => i.LastHeartbeat < cutoff))
         {

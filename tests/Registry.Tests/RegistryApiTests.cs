@@ -4,7 +4,9 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using Mercato.ServiceDefaults.Discovery;
 using Mercato.Testing;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
 
 namespace Mercato.Registry.Tests;
 
@@ -87,6 +89,52 @@ public sealed class RegistryApiTests(RegistryFactory registry, HealthyInstance l
 
         Assert.DoesNotContain(listed, i => i.InstanceId == dead.InstanceId);
         Assert.Equal(HttpStatusCode.NotFound, (await client.PutAsync($"/registry/v1/instances/{dead.InstanceId}/heartbeat", null)).StatusCode);
+
+        // It still heartbeats, so it registers again: kept unlisted, since the registry still cannot reach it.
+        var again = await client.PostAsJsonAsync("/registry/v1/instances", dead);
+        Assert.Equal(HttpStatusCode.Created, again.StatusCode);
+        Assert.Equal(InstanceStatus.Unhealthy, (await again.Content.ReadFromJsonAsync<ServiceInstance>())!.Status);
+        Assert.DoesNotContain((await client.GetFromJsonAsync<List<ServiceInstance>>("/registry/v1/services/inventory"))!, i => i.InstanceId == dead.InstanceId);
+    }
+
+    [Fact]
+    public async Task An_instance_evicted_by_its_probes_is_listed_at_once_when_it_registers_reachable_again()
+    {
+        var ready = true;
+        await using var app = await LoopbackServer.StartAsync(a => a.MapGet("/health/ready", () => ready ? Results.Ok() : Results.StatusCode(503)));
+        var client = registry.CreateClient();
+        var instance = Registration("payment", LoopbackServer.AddressOf(app));
+        await client.PostAsJsonAsync("/registry/v1/instances", instance);
+        ready = false;
+        await WaitUntilUnlistedAsync(client, "payment", instance.InstanceId);
+
+        ready = true;
+        var again = await client.PostAsJsonAsync("/registry/v1/instances", instance);
+
+        Assert.Equal(InstanceStatus.Healthy, (await again.Content.ReadFromJsonAsync<ServiceInstance>())!.Status);
+        Assert.Contains((await client.GetFromJsonAsync<List<ServiceInstance>>("/registry/v1/services/payment"))!, i => i.InstanceId == instance.InstanceId);
+    }
+
+    [Fact]
+    public async Task A_readiness_probe_answered_with_a_redirect_fails()
+    {
+        // The redirect leads to a healthy instance: followed, the probe would pass.
+        await using var app = await LoopbackServer.StartAsync(a => a.MapGet("/health/ready", () => Results.Redirect($"{live.Address}/health/ready")));
+        var client = registry.CreateClient();
+        var redirecting = Registration("analytics", LoopbackServer.AddressOf(app));
+        await client.PostAsJsonAsync("/registry/v1/instances", redirecting);
+
+        await WaitUntilUnlistedAsync(client, "analytics", redirecting.InstanceId);
+    }
+
+    private static async Task WaitUntilUnlistedAsync(HttpClient client, string service, string instanceId)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while ((await client.GetFromJsonAsync<List<ServiceInstance>>($"/registry/v1/services/{service}"))!.Any(i => i.InstanceId == instanceId))
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"{instanceId} is still listed");
+            await Task.Delay(100);
+        }
     }
 
     [Fact]

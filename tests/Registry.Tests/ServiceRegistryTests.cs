@@ -94,4 +94,43 @@ public sealed class ProbeEvictionTests
         Assert.True(registry.ProbeFailed("b", "refused", evictAfter: 2));
         Assert.Empty(registry.Healthy("ordering"));
     }
+    [Fact]
+    public void An_instance_its_probes_evicted_comes_back_unlisted_until_a_probe_passes()
+    {
+        var time = new FakeTimeProvider();
+        var registry = new ServiceRegistry(time, NullLogger<ServiceRegistry>.Instance);
+        var unreachable = new InstanceRegistration("catalog", "a", "http://127.0.0.1:1", "1.0.0");
+        registry.Register(unreachable);
+        registry.ProbeFailed("a", "refused", evictAfter: 2);
+        Assert.True(registry.ProbeFailed("a", "refused", evictAfter: 2));
+
+        // Its next heartbeat is refused, and it registers again: kept, but not listed.
+        Assert.Equal(InstanceStatus.Unhealthy, registry.Register(unreachable).Status);
+        Assert.Empty(registry.Healthy("catalog"));
+        Assert.Equal(InstanceStatus.Unhealthy, Assert.Single(registry.All()).Status);
+
+        registry.ProbeSucceeded("a");
+        Assert.Equal(["a"], registry.Healthy("catalog").Select(i => i.InstanceId));
+        // Listed again for good: a later registration is not on probation.
+        Assert.Equal(InstanceStatus.Healthy, registry.Register(unreachable).Status);
+    }
+
+    [Fact]
+    public void Probation_is_only_for_probe_evictions_and_is_forgotten_after_a_while()
+    {
+        var time = new FakeTimeProvider();
+        var registry = new ServiceRegistry(time, NullLogger<ServiceRegistry>.Instance);
+        var silent = new InstanceRegistration("catalog", "silent", "http://127.0.0.1:1", "1.0.0");
+        var refused = new InstanceRegistration("catalog", "refused", "http://127.0.0.1:2", "1.0.0");
+        registry.Register(silent);
+        registry.Register(refused);
+        registry.ProbeFailed("refused", "refused", evictAfter: 1);
+        time.Advance(TimeSpan.FromSeconds(20));
+        registry.EvictSilent(TimeSpan.FromSeconds(15));
+
+        Assert.Equal(InstanceStatus.Healthy, registry.Register(silent).Status);
+        time.Advance(ServiceRegistry.ProbeEvictionMemory);
+        registry.EvictSilent(TimeSpan.FromSeconds(15));
+        Assert.Equal(InstanceStatus.Healthy, registry.Register(refused).Status);
+    }
 }
