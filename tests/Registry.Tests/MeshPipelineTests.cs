@@ -58,8 +58,12 @@ public sealed class MeshPipelineTests
             services.AddSingleton<MeshTelemetry>();
             services.AddHttpClient("svc").AddMeshPipeline();
             services.AddHttpClient("svc").ConfigurePrimaryHttpMessageHandler(() => Scripted);
+            // A second client of the same caller to the same target: its own pipeline, its own breaker.
+            services.AddHttpClient("other").AddMeshPipeline();
+            services.AddHttpClient("other").ConfigurePrimaryHttpMessageHandler(() => Scripted);
             _services = services.BuildServiceProvider();
             Http = _services.GetRequiredService<IHttpClientFactory>().CreateClient("svc");
+            Other = _services.GetRequiredService<IHttpClientFactory>().CreateClient("other");
             Telemetry = _services.GetRequiredService<MeshTelemetry>();
         }
 
@@ -70,6 +74,8 @@ public sealed class MeshPipelineTests
         public PolicyStore Policies { get; }
 
         public HttpClient Http { get; }
+
+        public HttpClient Other { get; }
 
         public MeshTelemetry Telemetry { get; }
 
@@ -211,6 +217,26 @@ public sealed class MeshPipelineTests
         {
         }
         Assert.Equal(7, caller.Scripted.Calls);
+    }
+
+    [Fact]
+    public async Task A_breaker_open_in_one_client_stays_reported_when_another_client_starts_calling_the_target()
+    {
+        await using var caller = new Caller(Policy(minimumThroughput: 4), NewTarget());
+        for (var i = 0; i < 4; i++)
+        {
+            using var failed = await caller.GetAsync();
+        }
+        Assert.Equal(CircuitState.Open, caller.Telemetry.Breakers[caller.Target]);
+
+        caller.Scripted.Answer = _ => Task.FromResult(new HttpResponseMessage(HttpStatusCode.OK));
+        using (var viaOther = await caller.Other.GetAsync($"http://{caller.Target}/thing"))
+        {
+            Assert.Equal(HttpStatusCode.OK, viaOther.StatusCode);
+        }
+
+        Assert.Equal(CircuitState.Open, caller.Telemetry.Breakers[caller.Target]);
+        await Assert.ThrowsAsync<BrokenCircuitException>(caller.GetAsync);
     }
 
     private static HttpRequestMessage Budgeted(Caller caller, TimeSpan budget) =>

@@ -69,10 +69,11 @@ public sealed class ServiceInstanceCache(
         {
             _entries.TryUpdate(serviceName, entry with { ExpiresAt = DateTimeOffset.MinValue }, entry);
         }
+        // Cancelled, not disposed: a concurrent GetChangeToken may still read the token of the one it just got, and a
+        // source without a timer holds nothing the collector will not take.
         if (_invalidations.TryRemove(serviceName, out var cts))
         {
             cts.Cancel();
-            cts.Dispose();
         }
     }
 

@@ -14,7 +14,10 @@ namespace Mercato.ServiceDefaults.Resilience;
 /// </summary>
 public sealed class FaultInjectionMiddleware(RequestDelegate next, PolicyStore policies)
 {
-    private (long Version, ResiliencePipeline Pipeline)? _chaos;
+    // Replaced whole, and keyed on the faults themselves: a request sees one pipeline built from exactly the faults it read.
+    private Chaos? _chaos;
+
+    private sealed record Chaos(FaultPolicy Faults, ResiliencePipeline Pipeline);
 
     public async Task InvokeAsync(HttpContext context)
     {
@@ -26,7 +29,7 @@ public sealed class FaultInjectionMiddleware(RequestDelegate next, PolicyStore p
         }
         try
         {
-            await ChaosFor(policies.Current.Version, faults).ExecuteAsync(static async (context, ct) => await context.next(context.context),
+            await ChaosFor(faults).ExecuteAsync(static async (context, ct) => await context.next(context.context),
                 (next, context), context.RequestAborted);
         }
         catch (InjectedAbortException)
@@ -45,9 +48,9 @@ public sealed class FaultInjectionMiddleware(RequestDelegate next, PolicyStore p
         }
     }
 
-    private ResiliencePipeline ChaosFor(long version, FaultPolicy faults)
+    private ResiliencePipeline ChaosFor(FaultPolicy faults)
     {
-        if (_chaos is { } cached && cached.Version == version)
+        if (Volatile.Read(ref _chaos) is { } cached && cached.Faults == faults)
         {
             return cached.Pipeline;
         }
@@ -56,7 +59,7 @@ public sealed class FaultInjectionMiddleware(RequestDelegate next, PolicyStore p
             .AddChaosFault(faults.AbortRate, () => new InjectedAbortException())
             .AddChaosFault(faults.ErrorRate, () => new InjectedFaultException($"Injected error in {policies.Self}"))
             .Build();
-        _chaos = (version, pipeline);
+        Volatile.Write(ref _chaos, new Chaos(faults, pipeline));
         return pipeline;
     }
 

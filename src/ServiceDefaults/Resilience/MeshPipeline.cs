@@ -85,7 +85,9 @@ public static class MeshPipeline
             pipeline.AddRetry(retry);
         }
 
-        telemetry.BreakerState(target, CircuitState.Closed);
+        // This pipeline's own breaker, reported until the pipeline is disposed (a policy change builds a new one).
+        var reported = telemetry.TrackBreaker(target);
+        onDisposed(reported.Dispose);
         var breaker = new HttpCircuitBreakerStrategyOptions
         {
             FailureRatio = policy.CircuitBreaker.FailureRatio,
@@ -94,20 +96,20 @@ public static class MeshPipeline
             BreakDuration = TimeSpan.FromMilliseconds(policy.CircuitBreaker.BreakDurationMs),
             OnOpened = args =>
             {
-                telemetry.BreakerState(target, CircuitState.Open);
+                reported.State = CircuitState.Open;
                 logger.LogWarning("Circuit to {Target} opened for {BreakDuration}: {Cause}", target, args.BreakDuration,
                     args.Outcome.Exception?.Message ?? $"HTTP {(int?)args.Outcome.Result?.StatusCode}");
                 return default;
             },
             OnHalfOpened = _ =>
             {
-                telemetry.BreakerState(target, CircuitState.HalfOpen);
+                reported.State = CircuitState.HalfOpen;
                 logger.LogInformation("Circuit to {Target} half-open: the next call is a probe", target);
                 return default;
             },
             OnClosed = _ =>
             {
-                telemetry.BreakerState(target, CircuitState.Closed);
+                reported.State = CircuitState.Closed;
                 logger.LogInformation("Circuit to {Target} closed", target);
                 return default;
             },

@@ -15,7 +15,11 @@ public sealed class MeshTelemetry : IDisposable
 
     private readonly Meter _meter = new(MeterName);
     private readonly string _service;
-    private readonly ConcurrentDictionary<string, CircuitState> _breakers = new(StringComparer.Ordinal);
+    // Targets known from the configuration: they show as closed breakers before the first call builds their pipeline.
+    private readonly ConcurrentDictionary<string, byte> _knownTargets = new(StringComparer.Ordinal);
+    // Every named client builds its own breaker per target, and a policy change builds them anew: each is tracked alone,
+    // and a target reports its worst, so a client that starts using a target cannot clear another's open breaker.
+    private readonly ConcurrentDictionary<Breaker, byte> _breakers = new();
     private readonly Counter<long> _retries;
     private readonly Counter<long> _rejections;
     private readonly Counter<long> _fallbacks;
@@ -27,23 +31,59 @@ public sealed class MeshTelemetry : IDisposable
         // Known targets show as closed breakers from the start, before the first call builds their pipeline.
         foreach (var target in configuration is null ? [] : Telemetry.DependencyReport.Of(configuration, _service))
         {
-            _breakers[target] = CircuitState.Closed;
+            _knownTargets[target] = 0;
         }
-        _meter.CreateObservableGauge("circuit_breaker_state", () => _breakers.Select(b => new Measurement<int>(
+        _meter.CreateObservableGauge("circuit_breaker_state", () => Breakers.Select(b => new Measurement<int>(
             StateValue(b.Value), new("service", _service), new("target", b.Key))),
-            description: "Circuit breaker state per caller and target: 0 closed, 1 open, 2 half-open.");
-        _meter.CreateObservableGauge("circuit_breaker_open", () => _breakers.Select(b => new Measurement<int>(
-            b.Value is CircuitState.Open or CircuitState.Isolated ? 1 : 0, new("service", _service), new("target", b.Key))),
-            description: "1 while the breaker from this service to the target is open.");
+            description: "Circuit breaker state per caller and target: 0 closed, 1 open, 2 half-open (the worst of the caller's breakers to it).");
+        _meter.CreateObservableGauge("circuit_breaker_open", () => Breakers.Select(b => new Measurement<int>(
+            IsOpen(b.Value) ? 1 : 0, new("service", _service), new("target", b.Key))),
+            description: "1 while a breaker from this service to the target is open.");
         _retries = _meter.CreateCounter<long>("resilience_retries", description: "Retries of calls to another service.");
         _rejections = _meter.CreateCounter<long>("resilience_rejections", description: "Calls refused by the rate limiter or the bulkhead.");
         _fallbacks = _meter.CreateCounter<long>("fallbacks_served", description: "Responses that served a fallback instead of a failed part.");
         _retryDelay = _meter.CreateHistogram<double>("resilience_retry_delay", unit: "s", description: "Backoff before each retry.");
     }
 
-    public IReadOnlyDictionary<string, CircuitState> Breakers => _breakers;
+    /// <summary>Each target's breaker state: the worst of the breakers this service has to it.</summary>
+    public IReadOnlyDictionary<string, CircuitState> Breakers
+    {
+        get
+        {
+            var states = _knownTargets.Keys.ToDictionary(t => t, _ => CircuitState.Closed, StringComparer.Ordinal);
+            foreach (var breaker in _breakers.Keys)
+            {
+                var state = breaker.State;
+                if (!states.TryGetValue(breaker.Target, out var worst) || Severity(state) > Severity(worst))
+                {
+                    states[breaker.Target] = state;
+                }
+            }
+            return states;
+        }
+    }
 
-    public void BreakerState(string target, CircuitState state) => _breakers[target] = state;
+    /// <summary>Tracks a new breaker to <paramref name="target"/>, closed; dispose it when its pipeline is disposed.</summary>
+    public Breaker TrackBreaker(string target)
+    {
+        var breaker = new Breaker(target, this);
+        _breakers[breaker] = 0;
+        return breaker;
+    }
+
+    /// <summary>One circuit breaker's reported state.</summary>
+    public sealed class Breaker(string target, MeshTelemetry telemetry) : IDisposable
+    {
+        public string Target => target;
+
+        public CircuitState State { get; set; } = CircuitState.Closed;
+
+        public void Dispose() => telemetry._breakers.TryRemove(this, out _);
+    }
+
+    private static bool IsOpen(CircuitState state) => state is CircuitState.Open or CircuitState.Isolated;
+
+    private static int Severity(CircuitState state) => IsOpen(state) ? 2 : state == CircuitState.HalfOpen ? 1 : 0;
 
     public void Retried(string target, TimeSpan delay)
     {
