@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using System.Text.Json;
 using Mercato.ServiceDefaults.Auth;
 using Mercato.ServiceDefaults.Resilience;
@@ -7,23 +8,32 @@ namespace Mercato.Registry;
 /// <summary>
 /// The control plane's policy document. Every accepted change gets the next version; instances pull it and apply it
 /// within their refresh interval. With <c>ControlPlane:StateFile</c> set, the document survives a registry restart.
+/// Its entity tag is the version and a hash of the content: a registry that lost its state numbers from 1 again, and an
+/// instance holding another document of the same number must not be told "not modified".
 /// </summary>
 public sealed class PolicyRepository
 {
     private readonly Lock _gate = new();
     private readonly string? _stateFile;
     private readonly ILogger<PolicyRepository> _logger;
-    private MeshPolicy _current;
+    private TaggedDocument _current;
+
+    private sealed record TaggedDocument(MeshPolicy Document, string ETag)
+    {
+        public static TaggedDocument Of(MeshPolicy document) => new(document,
+            $"\"{document.Version}-{Convert.ToHexStringLower(SHA256.HashData(JsonSerializer.SerializeToUtf8Bytes(document, MeshPolicy.Json)))[..16]}\"");
+    }
 
     public PolicyRepository(IConfiguration config, ILogger<PolicyRepository> logger)
     {
         _logger = logger;
         _stateFile = config["ControlPlane:StateFile"];
-        _current = new MeshPolicy { Version = 1 };
+        var document = new MeshPolicy { Version = 1 };
         if (_stateFile is not null && File.Exists(_stateFile))
         {
-            _current = Load(_stateFile) ?? _current;
+            document = Load(_stateFile) ?? document;
         }
+        _current = TaggedDocument.Of(document);
     }
 
     /// <summary>
@@ -55,13 +65,23 @@ public sealed class PolicyRepository
         return null;
     }
 
-    public MeshPolicy Current => Volatile.Read(ref _current);
+    public MeshPolicy Current => Volatile.Read(ref _current).Document;
+
+    /// <summary>The document in force and its entity tag, read together.</summary>
+    public (MeshPolicy Document, string ETag) CurrentWithETag
+    {
+        get
+        {
+            var current = Volatile.Read(ref _current);
+            return (current.Document, current.ETag);
+        }
+    }
 
     public MeshPolicy Replace(MeshPolicy proposed)
     {
         lock (_gate)
         {
-            var next = proposed with { Version = _current.Version + 1 };
+            var next = proposed with { Version = _current.Document.Version + 1 };
             if (_stateFile is not null)
             {
                 Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(_stateFile))!);
@@ -69,7 +89,7 @@ public sealed class PolicyRepository
                 File.WriteAllText(temporary, JsonSerializer.Serialize(next, MeshPolicy.Json));
                 File.Move(temporary, _stateFile, overwrite: true);
             }
-            Volatile.Write(ref _current, next);
+            Volatile.Write(ref _current, TaggedDocument.Of(next));
             _logger.LogInformation("Policy document version {Version} accepted", next.Version);
             return next;
         }
@@ -83,8 +103,7 @@ public static class ControlPlaneEndpoints
         // Pulled by every instance (internal, like registration): answers 304 while the caller's version is current.
         app.MapGet("/registry/v1/policies", (HttpContext context, PolicyRepository repository) =>
         {
-            var current = repository.Current;
-            var etag = $"\"{current.Version}\"";
+            var (current, etag) = repository.CurrentWithETag;
             if (context.Request.Headers.IfNoneMatch.Contains(etag))
             {
                 return Results.StatusCode(StatusCodes.Status304NotModified);

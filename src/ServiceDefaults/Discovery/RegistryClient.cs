@@ -73,18 +73,26 @@ public sealed class RegistryClient(HttpClient http) : IDisposable
         return new RegistryLookup(instances, response.Headers.Contains(RegistryWarming.Header));
     }
 
-    /// <summary>The control plane's policy document, or null when it is still at <paramref name="knownVersion"/>.</summary>
-    public async Task<Resilience.MeshPolicy?> GetPoliciesAsync(long knownVersion, CancellationToken ct)
+    /// <summary>
+    /// The control plane's policy document and its entity tag, or null while it is still the one tagged
+    /// <paramref name="knownETag"/> (null: whatever it is).
+    /// </summary>
+    public async Task<Resilience.PolicyPull?> GetPoliciesAsync(System.Net.Http.Headers.EntityTagHeaderValue? knownETag, CancellationToken ct)
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, "registry/v1/policies");
-        request.Headers.IfNoneMatch.Add(new System.Net.Http.Headers.EntityTagHeaderValue($"\"{knownVersion}\""));
+        if (knownETag is not null)
+        {
+            request.Headers.IfNoneMatch.Add(knownETag);
+        }
         using var response = await _http.SendAsync(request, ct);
         if (response.StatusCode == HttpStatusCode.NotModified)
         {
             return null;
         }
         response.EnsureSuccessStatusCode();
-        return await response.Content.ReadFromJsonAsync<Resilience.MeshPolicy>(Resilience.MeshPolicy.TolerantJson, ct);
+        var policy = await response.Content.ReadFromJsonAsync<Resilience.MeshPolicy>(Resilience.MeshPolicy.TolerantJson, ct)
+            ?? throw new InvalidOperationException("The control plane answered an empty policy document.");
+        return new Resilience.PolicyPull(policy, response.Headers.ETag);
     }
 
     public void Dispose() => _http.Dispose();

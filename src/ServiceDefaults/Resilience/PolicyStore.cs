@@ -24,14 +24,18 @@ public sealed class PolicyStore(string self) : IOptionsMonitor<TargetPolicy>
     /// <summary>Raised after a new document is in force.</summary>
     public event Action<MeshPolicy>? Changed;
 
-    public void Apply(MeshPolicy next)
+    /// <summary>
+    /// Puts <paramref name="next"/> in force. A document of the version in force is taken only when
+    /// <paramref name="evenAtTheSameVersion"/> says the caller knows it is another one.
+    /// </summary>
+    public void Apply(MeshPolicy next, bool evenAtTheSameVersion = false)
     {
         List<Action<TargetPolicy, string?>> listeners;
         MeshPolicy previous;
         lock (_gate)
         {
             previous = _current;
-            if (next.Version == previous.Version && previous.Version != 0)
+            if (next.Version == previous.Version && previous.Version != 0 && !evenAtTheSameVersion)
             {
                 return;
             }

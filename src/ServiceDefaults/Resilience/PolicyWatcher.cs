@@ -7,7 +7,8 @@ namespace Mercato.ServiceDefaults.Resilience;
 
 /// <summary>
 /// Pulls the policy document from the control plane (the registry) every <see cref="ControlPlaneOptions.RefreshInterval"/>
-/// and applies it when its version changed. While the registry cannot be reached the last document stays in force.
+/// and applies it when it changed (its entity tag: the version and a hash of the content). While the registry cannot be
+/// reached the last document stays in force.
 /// </summary>
 public sealed class PolicyWatcher(
     RegistryClient registry,
@@ -19,15 +20,18 @@ public sealed class PolicyWatcher(
     {
         using var timer = new PeriodicTimer(options.Value.RefreshInterval);
         string? lastError = null;
+        System.Net.Http.Headers.EntityTagHeaderValue? applied = null;
         do
         {
             try
             {
-                var policy = await registry.GetPoliciesAsync(store.Current.Version, stoppingToken);
-                if (policy is not null)
+                if (await registry.GetPoliciesAsync(applied, stoppingToken) is { } pulled)
                 {
-                    store.Apply(policy);
-                    logger.LogInformation("Policy document version {Version} in force", policy.Version);
+                    // Another tag is another document, even at the version this instance holds (a registry that lost
+                    // its state numbers from 1 again).
+                    store.Apply(pulled.Policy, evenAtTheSameVersion: true);
+                    applied = pulled.ETag;
+                    logger.LogInformation("Policy document version {Version} in force", pulled.Policy.Version);
                 }
                 lastError = null;
             }
@@ -55,6 +59,9 @@ public sealed class PolicyWatcher(
         }
     }
 }
+
+/// <summary>A policy document as the control plane served it, with its entity tag.</summary>
+public sealed record PolicyPull(MeshPolicy Policy, System.Net.Http.Headers.EntityTagHeaderValue? ETag);
 
 /// <summary>Settings of the control-plane client (section "ControlPlane").</summary>
 public sealed class ControlPlaneOptions
