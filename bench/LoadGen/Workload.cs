@@ -10,7 +10,10 @@ public sealed class TrackedOrder(Guid id, LoadUser user, string idempotencyKey, 
     public string IdempotencyKey { get; } = idempotencyKey;
     public bool Measured { get; } = measured;
 
-    /// <summary>"placed" by the load, or "resolved" by the audit re-sending an ambiguous failure's Idempotency-Key.</summary>
+    /// <summary>
+    /// "placed" by the load, "resolved" by the audit re-sending an ambiguous failure's Idempotency-Key, or "untracked":
+    /// found by the audit among the load users' orders, though the load was never told of it.
+    /// </summary>
     public string Origin { get; init; } = "placed";
 
     /// <summary>The last view read; its status is Pending until the saga ends the order.</summary>

@@ -100,7 +100,7 @@ public static class ControlPlaneEndpoints
 {
     public static void MapControlPlaneEndpoints(this WebApplication app)
     {
-        // Pulled by every instance (internal, like registration): answers 304 while the caller's version is current.
+        // Pulled by every instance (internal, like registration): answers 304 while the caller holds the current tag.
         app.MapGet("/registry/v1/policies", (HttpContext context, PolicyRepository repository) =>
         {
             var (current, etag) = repository.CurrentWithETag;

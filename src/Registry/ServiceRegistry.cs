@@ -110,8 +110,15 @@ public sealed class ServiceRegistry(TimeProvider time, ILogger<ServiceRegistry> 
         lock (_probeEvictions)
         {
             if (timedOut && _instances.TryGetValue(instanceId, out var instance)
-                && !_instances.Values.Any(other => other.ServiceName == instance.ServiceName && other.InstanceId != instanceId))
+                && !_instances.Values.Any(other => other.ServiceName == instance.ServiceName && other.InstanceId != instanceId
+                    && other.Status == InstanceStatus.Healthy))
             {
+                // The service's last listed instance, or one on probation while none is listed: a saturated service is
+                // served slowly rather than not at all, so it is (or stays) listed.
+                if (instance.Status != InstanceStatus.Healthy)
+                {
+                    _instances.TryUpdate(instanceId, instance with { Status = InstanceStatus.Healthy }, instance);
+                }
                 logger.LogWarning("Kept {Service} instance {Instance} after {Failures} probes in a row timed out: it is the service's last instance",
                     instance.ServiceName, instanceId, failures);
                 return false;

@@ -512,6 +512,24 @@ public sealed class BasketTests : IClassFixture<BasketFactory>
         Assert.DoesNotContain(basket.Placed, p => p.Key?.Contains("key-a", StringComparison.Ordinal) == true);
     }
 
+    [Theory]
+    [InlineData("../tok_visa")]
+    [InlineData("tok visa")]
+    [InlineData("tok_visa_with_a_name_far_longer_than_any_payment_method_token_can_be_in_mercato")]
+    public async Task A_malformed_payment_method_is_400_naming_it_and_takes_nothing_from_the_basket(string paymentMethod)
+    {
+        var client = basket.CreateClientWithToken(basket.Tokens.Issue(Guid.NewGuid(), "customer"));
+        await client.PutAsJsonAsync("/api/basket", new { items = new[] { new { productId = Guid.NewGuid(), quantity = 1 } } });
+        var key = $"malformed-{Guid.NewGuid()}";
+
+        await ProblemAssert.NamesField(await client.SendAsync(Checkout(key, paymentMethod)), "paymentMethod");
+
+        var after = (await client.GetFromJsonAsync<BasketResponse>("/api/basket"))!;
+        Assert.Single(after.Items);
+        Assert.Null(after.Checkout);
+        Assert.DoesNotContain(basket.Placed, p => p.Key == key);
+    }
+
     [Fact]
     public async Task When_ordering_answers_too_late_the_checkout_stays_unfinished_and_only_a_retry_with_its_key_finishes_it()
     {
@@ -539,6 +557,8 @@ public sealed class BasketTests : IClassFixture<BasketFactory>
         Assert.Empty(shown.Items);
         Assert.Equal(key, shown.Checkout!.IdempotencyKey);
         Assert.Equal([new BasketLineResponse(product, 1)], shown.Checkout.Items);
+        // What a retry must send again with the key.
+        Assert.Equal("tok_visa", shown.Checkout.PaymentMethod);
         var edit = await ProblemAssert.IsProblem(
             await client.PutAsJsonAsync("/api/basket", new { items = new[] { new { productId = product, quantity = 2 } } }), HttpStatusCode.Conflict);
         Assert.Equal(key, edit.GetProperty("idempotencyKey").GetString());

@@ -303,7 +303,7 @@ public sealed class BrowserTests(EmbeddedSystem system, Browser browser) : IClas
     }
 
     [SkippableFact]
-    public async Task A_checkout_that_got_no_answer_is_finished_from_the_basket_page_and_orders_once()
+    public async Task A_checkout_that_got_no_answer_is_finished_from_the_basket_page_with_its_payment_method_and_orders_once()
     {
         var (page, client) = await ShopperWithABasketAsync("bamboo");
         var admin = await system.AdminAsync();
@@ -316,8 +316,11 @@ public sealed class BrowserTests(EmbeddedSystem system, Browser browser) : IClas
         try
         {
             await page.GotoAsync("/#/checkout");
+            await page.GetByTestId("payment-tok_decline").CheckAsync();
             await page.GetByTestId("place-order").ClickAsync();
             await Assertions.Expect(page.Locator("main")).ToContainTextAsync("may have been placed", new() { Timeout = 30_000 });
+            // The key is bound to that method now: the page does not let it change.
+            await Assertions.Expect(page.GetByTestId("payment-locked")).ToBeVisibleAsync();
         }
         finally
         {
@@ -330,9 +333,13 @@ public sealed class BrowserTests(EmbeddedSystem system, Browser browser) : IClas
         await Browser.ScreenshotAsync(page, "storefront-unfinished-checkout");
         await notice.GetByRole(AriaRole.Link).ClickAsync();
         await Assertions.Expect(page.GetByTestId("checkout-line")).ToHaveCountAsync(1);
+        // A later visit finishes it with the method it started with, which the basket remembers.
+        await Assertions.Expect(page.GetByTestId("payment-locked")).ToBeVisibleAsync();
+        await Assertions.Expect(page.GetByTestId("payment-tok_decline")).ToBeCheckedAsync();
         await page.GetByTestId("place-order").ClickAsync();
         await WaitForOrderPageAsync(page);
-        await Assertions.Expect(page.GetByTestId("order-status")).ToHaveTextAsync("Confirmed", new() { Timeout = (float)SagaTimeout.TotalMilliseconds });
+        await Assertions.Expect(page.GetByTestId("order-status")).ToHaveTextAsync("Cancelled", new() { Timeout = (float)SagaTimeout.TotalMilliseconds });
+        await Assertions.Expect(page.GetByTestId("order-reason")).ToContainTextAsync("declined");
 
         Assert.Equal(1, (await client.GetFromJsonAsync<JsonElement>("/api/orders")).GetArrayLength());
         await page.GotoAsync("/#/basket");

@@ -157,9 +157,11 @@ public sealed class MeshPipelineTests
         Assert.All(runs, r => Assert.Equal(3, r.Count));
         // Jitter: the runs did not all wait the same.
         Assert.True(runs.Select(r => string.Join(',', r)).Distinct().Count() > 1, "every run used identical delays");
-        // Exponential: on average each retry waits longer than the one before.
+        // Exponential: the delays grow over the retries. With Polly's decorrelated jitter ("V2") the first two are close
+        // (expected 8.7 and 11.6 ms at a 10 ms base; a CI run's 24 means came out 10.1 and 9.5), the third is about twice
+        // (20.8 ms): it is the one held to be longer than both, which 24 runs miss about once in 16,000 (simulated).
         var meanByRetry = Enumerable.Range(0, 3).Select(i => runs.Average(r => r[i])).ToList();
-        Assert.True(meanByRetry[0] < meanByRetry[1] && meanByRetry[1] < meanByRetry[2], $"mean delays {string.Join(", ", meanByRetry)}");
+        Assert.True(meanByRetry[2] > Math.Max(meanByRetry[0], meanByRetry[1]), $"mean delays {string.Join(", ", meanByRetry)}");
     }
 
     [Fact]

@@ -116,7 +116,7 @@ public sealed class ProbeEvictionTests
     }
 
     [Fact]
-    public void Probation_is_only_for_probe_evictions_and_is_forgotten_after_a_while()
+    public void Probation_is_only_for_probe_evictions_and_lasts_ten_minutes()
     {
         var time = new FakeTimeProvider();
         var registry = new ServiceRegistry(time, NullLogger<ServiceRegistry>.Instance);
@@ -129,8 +129,41 @@ public sealed class ProbeEvictionTests
         registry.EvictSilent(TimeSpan.FromSeconds(15));
 
         Assert.Equal(InstanceStatus.Healthy, registry.Register(silent).Status);
+        Assert.Equal(InstanceStatus.Unhealthy, registry.Register(refused).Status);
+        Assert.True(registry.Deregister("refused", "test"));
         time.Advance(ServiceRegistry.ProbeEvictionMemory);
-        registry.EvictSilent(TimeSpan.FromSeconds(15));
+        registry.EvictSilent(TimeSpan.FromMinutes(30));
         Assert.Equal(InstanceStatus.Healthy, registry.Register(refused).Status);
+    }
+
+    [Fact]
+    public void A_service_saturated_after_its_only_instance_was_evicted_gets_it_listed_again_when_its_probes_only_time_out()
+    {
+        var registry = new ServiceRegistry(new FakeTimeProvider(), NullLogger<ServiceRegistry>.Instance);
+        var ordering = new InstanceRegistration("ordering", "o", "http://127.0.0.1:1", "1.0.0");
+        registry.Register(ordering);
+        Assert.True(registry.ProbeFailed("o", "answered 503", evictAfter: 1));
+        registry.Register(ordering);
+        Assert.Empty(registry.Healthy("ordering"));
+
+        // Its probes time out under load: the last instance of a service is kept, and listed, as before any eviction.
+        Assert.False(registry.ProbeFailed("o", "timeout", evictAfter: 1, timedOut: true));
+
+        Assert.Equal(["o"], registry.Healthy("ordering").Select(i => i.InstanceId));
+    }
+
+    [Fact]
+    public void An_instance_on_probation_is_no_sibling_that_lets_timeouts_evict_the_last_listed_one()
+    {
+        var registry = new ServiceRegistry(new FakeTimeProvider(), NullLogger<ServiceRegistry>.Instance);
+        var unreachable = new InstanceRegistration("payment", "unreachable", "http://127.0.0.1:1", "1.0.0");
+        registry.Register(unreachable);
+        registry.ProbeFailed("unreachable", "refused", evictAfter: 1);
+        registry.Register(unreachable);
+        registry.Register(new InstanceRegistration("payment", "busy", "http://127.0.0.1:2", "1.0.0"));
+
+        Assert.False(registry.ProbeFailed("busy", "timeout", evictAfter: 1, timedOut: true));
+
+        Assert.Equal(["busy"], registry.Healthy("payment").Select(i => i.InstanceId));
     }
 }

@@ -19,7 +19,8 @@ public sealed record BasketRequest(List<BasketItem>? Items);
 /// </param>
 public sealed record BasketResponse(IReadOnlyList<BasketLineResponse> Items, PendingCheckout? Checkout = null);
 
-public sealed record PendingCheckout(string IdempotencyKey, IReadOnlyList<BasketLineResponse> Items);
+/// <summary>A checkout left unfinished: a retry must send the same key and payment method (null: none was sent).</summary>
+public sealed record PendingCheckout(string IdempotencyKey, IReadOnlyList<BasketLineResponse> Items, string? PaymentMethod);
 
 public sealed record BasketLineResponse(Guid ProductId, int Quantity);
 
@@ -53,7 +54,8 @@ public static class BasketEndpoints
         var lines = await db.Lines.AsNoTracking().Where(l => l.CustomerId == customerId).OrderBy(l => l.ProductId).ToListAsync(ct);
         var unfinished = await UnfinishedCheckout(db, customerId).AsNoTracking().FirstOrDefaultAsync(ct);
         return new BasketResponse([.. lines.Select(l => new BasketLineResponse(l.ProductId, l.Quantity))],
-            unfinished is null ? null : new PendingCheckout(unfinished.IdempotencyKey, JsonSerializer.Deserialize<List<BasketLineResponse>>(unfinished.Items)!));
+            unfinished is null ? null : new PendingCheckout(unfinished.IdempotencyKey, JsonSerializer.Deserialize<List<BasketLineResponse>>(unfinished.Items)!,
+                unfinished.PaymentMethod));
     }
 
     private static IQueryable<BasketCheckout> UnfinishedCheckout(BasketDb db, Guid customerId) =>
@@ -171,6 +173,10 @@ public static class BasketEndpoints
         {
             return Results.ValidationProblem(new Dictionary<string, string[]> { [IdempotencyKeyHeader.Name] = [keyProblem] });
         }
+        if (!PaymentMethodToken.IsAcceptable(request?.PaymentMethod))
+        {
+            return Results.ValidationProblem(new Dictionary<string, string[]> { ["paymentMethod"] = [PaymentMethodToken.Rule] });
+        }
         var key = idempotencyKey!;
         var customerId = CustomerOf(http.User);
         var requestHash = Fingerprint(request);
@@ -180,7 +186,7 @@ public static class BasketEndpoints
         var takenHere = false;
         if (checkout is null)
         {
-            var (taken, refusal, byThisRequest) = await TakeBasketAsync(db, customerId, key, requestHash, ct);
+            var (taken, refusal, byThisRequest) = await TakeBasketAsync(db, customerId, key, requestHash, PaymentMethodOf(request), ct);
             if (refusal is not null)
             {
                 return refusal;
@@ -266,7 +272,10 @@ public static class BasketEndpoints
     }
 
     /// <summary>What a checkout request asks for beyond the basket itself, hashed: its payment method, trimmed.</summary>
-    private static string Fingerprint(CheckoutRequest? request) => IdempotencyKeyHeader.RequestHash(request?.PaymentMethod?.Trim() ?? "");
+    private static string Fingerprint(CheckoutRequest? request) => IdempotencyKeyHeader.RequestHash(PaymentMethodOf(request) ?? "");
+
+    private static string? PaymentMethodOf(CheckoutRequest? request) =>
+        string.IsNullOrWhiteSpace(request?.PaymentMethod) ? null : request.PaymentMethod.Trim();
 
     private static IQueryable<BasketCheckout> CheckoutOf(BasketDb db, Guid customerId, string key) =>
         db.Checkouts.Where(c => c.CustomerId == customerId && c.IdempotencyKey == key);
@@ -276,11 +285,11 @@ public static class BasketEndpoints
 
     /// <summary>Moves the basket's lines into a new checkout, in one transaction that holds the customer's basket.</summary>
     private static async Task<(BasketCheckout? Checkout, IResult? Refusal, bool TakenHere)> TakeBasketAsync(BasketDb db, Guid customerId, string key,
-        string requestHash, CancellationToken ct)
+        string requestHash, string? paymentMethod, CancellationToken ct)
     {
         await using var transaction = await db.Database.BeginTransactionAsync(ct);
         await HoldBasketAsync(db, customerId, ct);
-        var checkout = new BasketCheckout { CustomerId = customerId, IdempotencyKey = key, Items = "[]", RequestHash = requestHash };
+        var checkout = new BasketCheckout { CustomerId = customerId, IdempotencyKey = key, Items = "[]", RequestHash = requestHash, PaymentMethod = paymentMethod };
         db.Checkouts.Add(checkout);
         try
         {

@@ -1,5 +1,4 @@
 using System.Security.Claims;
-using System.Text.RegularExpressions;
 using Mercato.Contracts;
 using Mercato.Ordering.Data;
 using Mercato.Ordering.Domain;
@@ -24,7 +23,7 @@ public sealed record OrderEventResponse(int Version, string Type, DateTimeOffset
 
 public sealed record RebuildResult(int Rebuilt);
 
-public static partial class OrderEndpoints
+public static class OrderEndpoints
 {
     public const int MaxLines = 50;
     public const int MaxQuantity = 1000;
@@ -311,15 +310,10 @@ public static partial class OrderEndpoints
                 MergedLineQuantities.Check(request.Items, line => line!.ProductId, line => line!.Quantity, MaxQuantity, errors);
             }
         }
-        // Payment decides which methods exist; this is only the shape of a token, which travels in payment's URL path
-        // ("." or ".." would leave the method check's route, a control character would not reach it).
-        if (!string.IsNullOrWhiteSpace(request.PaymentMethod) && !PaymentMethodPattern().IsMatch(request.PaymentMethod.Trim()))
+        if (!PaymentMethodToken.IsAcceptable(request.PaymentMethod))
         {
-            errors["paymentMethod"] = ["A payment method token: 1 to 64 letters, digits, '_' or '-'."];
+            errors["paymentMethod"] = [PaymentMethodToken.Rule];
         }
         return errors;
     }
-
-    [GeneratedRegex("^[A-Za-z0-9_-]{1,64}\\z")]
-    private static partial Regex PaymentMethodPattern();
 }

@@ -151,6 +151,8 @@ export function toProblem(response, data) {
     errors,
     field: typeof fromBody.field === 'string' ? fromBody.field : undefined,
     traceId: typeof fromBody.traceId === 'string' ? fromBody.traceId : undefined,
+    // A checkout that did not finish names the key that finishes it.
+    idempotencyKey: typeof fromBody.idempotencyKey === 'string' ? fromBody.idempotencyKey : undefined,
     retryAfter: Number.isFinite(retry) ? retry : undefined,
   };
 }

@@ -442,6 +442,8 @@ async function productView(route, view) {
 async function loadBasket(view, title) {
   loading(view, title);
   try {
+    // A change still on its way (a quantity saved as the page was left) lands first: the page shows what a checkout takes.
+    await basketQueue;
     const basket = await request('/api/basket', { signal: view.signal });
     const products = await loadProducts([...basket.items, ...(basket.checkout?.items ?? [])].map((line) => line.productId));
     if (!view.alive) return null;
@@ -583,18 +585,32 @@ async function checkoutView(route, view) {
       h('span', { class: 'num' }, product ? formatMoney(product.price * line.quantity) : '—'));
   }));
 
+  // A key is bound to the payment method it was first sent with: an unfinished checkout is finished with its own (null:
+  // none was sent, so none is sent again).
+  let lockedMethod = basket.checkout ? { value: basket.checkout.paymentMethod ?? null } : null;
+  const preselected = lockedMethod?.value ?? PAYMENT_METHODS[0].value;
   const button = h('button', { type: 'submit', class: 'button button-primary', 'data-testid': 'place-order' }, 'Place order');
   const radios = PAYMENT_METHODS.map((method, index) => h('div', { class: 'radio' },
     h('input', {
       type: 'radio', name: 'paymentMethod', id: index === 0 ? 'paymentMethod' : `paymentMethod-${method.value}`, value: method.value,
-      checked: index === 0, 'aria-describedby': 'paymentMethod-error', 'data-testid': `payment-${method.value}`,
+      checked: method.value === preselected, 'aria-describedby': 'paymentMethod-error', 'data-testid': `payment-${method.value}`,
     }),
     h('label', { for: index === 0 ? 'paymentMethod' : `paymentMethod-${method.value}` }, method.label)));
+  const lockedNote = h('p', { class: 'hint', 'data-testid': 'payment-locked', hidden: true });
+  const fieldset = h('fieldset', { class: 'fieldset' },
+    h('legend', {}, 'Payment method'),
+    radios,
+    lockedNote,
+    h('p', { id: 'paymentMethod-error', class: 'field-error', role: 'alert' }));
+  const lockMethod = (value) => {
+    lockedMethod = { value };
+    fieldset.disabled = true;
+    lockedNote.hidden = false;
+    setText(lockedNote, `This checkout goes on with the payment method it started with: ${paymentLabel(value ?? PAYMENT_METHODS[0].value)}.`);
+  };
+  if (lockedMethod) lockMethod(lockedMethod.value);
   const form = h('form', { class: 'form', novalidate: true, 'data-testid': 'checkout-form', 'data-idempotency-key': idempotencyKey },
-    h('fieldset', { class: 'fieldset' },
-      h('legend', {}, 'Payment method'),
-      radios,
-      h('p', { id: 'paymentMethod-error', class: 'field-error', role: 'alert' })),
+    fieldset,
     formSummary(),
     h('div', { class: 'form-actions' }, button));
 
@@ -607,16 +623,19 @@ async function checkoutView(route, view) {
     button.setAttribute('aria-busy', 'true');
     button.textContent = 'Placing order…';
     clearErrors(form);
-    const paymentMethod = form.querySelector('input[name="paymentMethod"]:checked')?.value ?? PAYMENT_METHODS[0].value;
+    const paymentMethod = lockedMethod ? lockedMethod.value : form.querySelector('input[name="paymentMethod"]:checked')?.value ?? PAYMENT_METHODS[0].value;
     try {
       const accepted = await request('/api/basket/checkout', {
-        method: 'POST', body: { paymentMethod }, headers: { 'Idempotency-Key': idempotencyKey },
+        method: 'POST', body: paymentMethod === null ? {} : { paymentMethod }, headers: { 'Idempotency-Key': idempotencyKey },
       });
       setBasketCount([]);
       if (view.alive) router.go(`#/orders/${seg(accepted.orderId)}`);
     } catch (error) {
       if (!view.alive) return;
-      showProblem(form, problemOf(error));
+      const problem = problemOf(error);
+      // Not finished: the order may exist, and only this key with this method can finish it.
+      if (problem.idempotencyKey) lockMethod(paymentMethod);
+      showProblem(form, problem);
       inFlight = false;
       button.disabled = false;
       button.removeAttribute('aria-busy');
@@ -634,13 +653,25 @@ async function checkoutView(route, view) {
     form);
 }
 
+const ORDERS_PAGE_SIZE = 20;
+
 async function ordersView(route, view) {
   if (!requireSession(route)) return;
   loading(view, 'Orders');
+  const page = Math.max(1, Number.parseInt(route.query.get('page') ?? '1', 10) || 1);
   try {
-    const orders = await request('/api/orders', { signal: view.signal });
+    // One more than a page: whether there is a next page, without counting them all.
+    const orders = await request(`/api/orders${query({ page, pageSize: ORDERS_PAGE_SIZE })}`, { signal: view.signal });
+    const next = await request(`/api/orders${query({ page: page * ORDERS_PAGE_SIZE + 1, pageSize: 1 })}`, { signal: view.signal });
+    const link = (target) => hashOf('/orders', { page: target === 1 ? undefined : target });
     show(view, 'Orders', h('h1', {}, 'Your orders'),
-      orders.length ? ordersTable(orders) : h('p', { 'data-testid': 'no-orders' }, 'You have no orders yet. ', h('a', { href: '#/products' }, 'Browse products'), '.'));
+      orders.length ? ordersTable(orders)
+        : page > 1 ? h('p', { 'data-testid': 'no-orders' }, 'No orders on this page. ', h('a', { href: link(1) }, 'Newest orders'), '.')
+          : h('p', { 'data-testid': 'no-orders' }, 'You have no orders yet. ', h('a', { href: '#/products' }, 'Browse products'), '.'),
+      page > 1 || next.length ? h('nav', { class: 'pagination', 'aria-label': 'Pagination' },
+        page > 1 ? h('a', { href: link(page - 1), rel: 'prev', 'data-testid': 'prev-page' }, '← Newer') : null,
+        h('span', { 'data-testid': 'page-info', 'aria-current': 'page' }, `Page ${page}`),
+        next.length ? h('a', { href: link(page + 1), rel: 'next', 'data-testid': 'next-page' }, 'Older →') : null) : null);
   } catch (error) {
     failed(view, 'Orders', error);
   }
@@ -834,18 +865,25 @@ function registerView(route, view) {
     field({ id: 'email', label: 'E-mail', type: 'email', attrs: { autocomplete: 'email', required: true } }),
     field({ id: 'password', label: 'Password', type: 'password', hint: 'At least 8 characters, with upper and lower case letters and a digit.', attrs: { autocomplete: 'new-password', required: true } }),
     h('div', { class: 'form-actions' }, button));
+  // Set once the account exists: a retry after a failed sign-in signs in, instead of registering again (a 409).
+  let registered = null;
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     button.disabled = true;
     clearErrors(form);
-    const fields = { name: form.elements.name.value, email: form.elements.email.value.trim(), password: form.elements.password.value };
-    try {
-      await registerUser(fields);
-    } catch (error) {
-      if (!view.alive) return;
-      showProblem(form, problemOf(error))?.focus();
-      button.disabled = false;
-      return;
+    const fields = registered ?? { name: form.elements.name.value, email: form.elements.email.value.trim(), password: form.elements.password.value };
+    if (!registered) {
+      try {
+        await registerUser(fields);
+      } catch (error) {
+        if (!view.alive) return;
+        showProblem(form, problemOf(error))?.focus();
+        button.disabled = false;
+        return;
+      }
+      registered = fields;
+      for (const input of form.querySelectorAll('input')) input.readOnly = true;
+      setText(button, 'Sign in');
     }
     try {
       await signIn(fields.email, fields.password);
@@ -914,6 +952,9 @@ onAuthChange((next) => {
   refreshBasketCount();
   if (!next && wasSignedIn && !signingOut && SIGNED_IN_SECTIONS.has(currentRoute.segments[0])) {
     router.go(hashOf('/signin', { next: currentRoute.hash.slice(1), reason: 'expired' }), { replace: true });
+  } else if (!next && wasSignedIn && !signingOut) {
+    // The server refused the token on a page for everyone (the home page): show it as a signed-out visitor sees it.
+    router.refresh();
   } else if (next && !wasSignedIn && ['signin', 'register'].includes(currentRoute.segments[0]) === false) {
     router.refresh();
   }

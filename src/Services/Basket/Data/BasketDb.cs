@@ -21,6 +21,7 @@ public sealed class BasketDb(DbContextOptions<BasketDb> options) : DbContext(opt
             checkout.HasKey(c => new { c.CustomerId, c.IdempotencyKey });
             checkout.Property(c => c.IdempotencyKey).HasMaxLength(IdempotencyKeyHeader.MaxLength);
             checkout.Property(c => c.RequestHash).HasMaxLength(IdempotencyKeyHeader.RequestHashLength);
+            checkout.Property(c => c.PaymentMethod).HasMaxLength(PaymentMethodToken.MaxLength);
             // One checkout in progress per customer: a second one, with another key, fails on this index.
             checkout.HasIndex(c => c.CustomerId).IsUnique().HasFilter("\"ResponseStatus\" IS NULL");
         });
@@ -51,6 +52,9 @@ public sealed class BasketCheckout
 
     /// <summary>SHA-256 of what the request asked for besides the basket (hex); null for checkouts kept before it was recorded.</summary>
     public string? RequestHash { get; set; }
+
+    /// <summary>The payment method the checkout asked for (trimmed; null: ordering's default), shown while it is unfinished.</summary>
+    public string? PaymentMethod { get; set; }
 
     public int? ResponseStatus { get; set; }
 
