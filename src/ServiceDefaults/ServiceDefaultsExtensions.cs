@@ -160,6 +160,8 @@ public static class ServiceDefaultsExtensions
                 .AddMeter("Mercato.*")
                 // Wolverine's own: messages sent, received, succeeded, failed, dead-lettered; inbox/outbox counts (meter "Wolverine:{service}").
                 .AddMeter("Wolverine*")
+                // Polly's own: every retry, breaker transition and timeout of the sidecar pipeline, as resilience_polly_strategy_events.
+                .AddMeter("Polly")
                 // Scrapes see current values: a test or an operator reading twice in a row must not get a cached page.
                 .AddPrometheusExporter(options => options.ScrapeResponseCacheDurationMilliseconds = 0))
             .WithTracing(tracing =>

@@ -243,6 +243,23 @@ public sealed class CatalogApiTests(ServiceFactory<Program> catalog) : IClassFix
     }
 
     [Fact]
+    public async Task Request_durations_are_counted_in_buckets_of_seconds()
+    {
+        var client = catalog.CreateClient();
+        (await client.GetAsync("/api/catalog/products?pageSize=1")).EnsureSuccessStatusCode();
+
+        var buckets = (await client.GetStringAsync("/metrics")).Split('\n')
+            .Where(line => line.StartsWith("request_duration_seconds_bucket{", StringComparison.Ordinal) && line.Contains("method=\"GET\"", StringComparison.Ordinal))
+            .Select(line => line[(line.IndexOf("le=\"", StringComparison.Ordinal) + 4)..].Split('"')[0])
+            .ToList();
+
+        // Sub-second boundaries: a 50 ms answer and a 2 s one fall into different buckets.
+        Assert.Contains("0.05", buckets);
+        Assert.Contains("0.1", buckets);
+        Assert.Contains("2.5", buckets);
+    }
+
+    [Fact]
     public async Task The_openapi_document_lists_every_answer_and_which_operations_need_a_token()
     {
         var client = catalog.CreateClient();

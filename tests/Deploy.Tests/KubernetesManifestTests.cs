@@ -190,9 +190,9 @@ public sealed class KubernetesManifestTests
     }
 
     [SkippableTheory]
-    [InlineData("overlays/dev")]
-    [InlineData("overlays/production")]
-    public void Mercato_pods_admit_only_mercato_pods_and_monitoring_and_the_gateway_admits_anyone(string overlay)
+    [InlineData("overlays/dev", null)]
+    [InlineData("overlays/production", "ingress-nginx")]
+    public void Mercato_pods_admit_only_mercato_pods_and_monitoring_and_the_gateway_admits_its_entry(string overlay, string? ingressNamespace)
     {
         var objects = Manifests.Load(overlay);
         var policies = objects.OfType<V1NetworkPolicy>().ToList();
@@ -208,8 +208,20 @@ public sealed class KubernetesManifestTests
         Assert.Contains(sources, rule => rule.FromProperty.Any(f => f.PodSelector?.MatchLabels["app.kubernetes.io/part-of"] == "mercato"));
         Assert.Contains(sources, rule => rule.FromProperty.Any(f => f.NamespaceSelector?.MatchLabels["kubernetes.io/metadata.name"] == "monitoring")
             && rule.Ports.Single().Port.Value == "http");
-        var gateway = policies.Where(p => Selects(p, pods.Single(l => l["app.kubernetes.io/name"] == "gateway"))).SelectMany(p => p.Spec.Ingress);
-        Assert.Contains(gateway, rule => (rule.FromProperty ?? []).Count == 0 && rule.Ports.Single().Port.Value == "http");
+        var gateway = policies.Where(p => Selects(p, pods.Single(l => l["app.kubernetes.io/name"] == "gateway"))).SelectMany(p => p.Spec.Ingress).ToList();
+        if (ingressNamespace is null)
+        {
+            // Dev: anyone (a port-forward, a local Ingress).
+            Assert.Contains(gateway, rule => (rule.FromProperty ?? []).Count == 0 && rule.Ports.Single().Port.Value == "http");
+        }
+        else
+        {
+            // Production: the gateway trusts X-Forwarded-For, so only the Ingress controller (besides Mercato's pods and
+            // monitoring) may reach it; a rule open to anyone would let any pod set a new client address per request.
+            Assert.All(gateway, rule => Assert.NotEmpty(rule.FromProperty ?? []));
+            Assert.Contains(gateway, rule => rule.FromProperty.Any(f => f.NamespaceSelector?.MatchLabels["kubernetes.io/metadata.name"] == ingressNamespace)
+                && rule.Ports.Single().Port.Value == "http");
+        }
     }
 
     private static string StripHash(string generatedName)

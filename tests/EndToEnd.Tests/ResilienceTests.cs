@@ -62,6 +62,21 @@ public sealed class ResilienceTests(EmbeddedSystem system) : IAsyncLifetime
         return total;
     }
 
+    /// <summary>Retries Polly counted in a service's instances (resilience_polly_strategy_events, event OnRetry).</summary>
+    private async Task<double> PollyRetriesAsync(string service)
+    {
+        double total = 0;
+        foreach (var instance in (await InstancesAsync()).Where(i => i.Service == service))
+        {
+            using var direct = await DirectAsync(instance);
+            total += (await direct.GetStringAsync("/metrics")).Split('\n')
+                .Where(line => line.StartsWith("resilience_polly_strategy_events_total{", StringComparison.Ordinal)
+                    && line.Contains("event_name=\"OnRetry\"", StringComparison.Ordinal))
+                .Sum(line => double.Parse(line[(line.LastIndexOf('}') + 1)..].Trim().Split(' ')[0], CultureInfo.InvariantCulture));
+        }
+        return total;
+    }
+
     /// <summary>Requests a service's instances received (requests_total).</summary>
     private async Task<long> RequestsReceivedAsync(string service, string? method = null) =>
         (long)await MetricAsync(service, "requests_total", method is null ? [] : [$"method=\"{method}\""]);
@@ -289,6 +304,8 @@ public sealed class ResilienceTests(EmbeddedSystem system) : IAsyncLifetime
         }
         Assert.All(runs, total => Assert.True(total > 0));
         Assert.NotEqual(runs[0], runs[1]); // jitter: two runs do not wait the same
+        // Polly reports its own events too (meter "Polly").
+        Assert.True(await PollyRetriesAsync("gateway") > 0, "no resilience_polly_strategy_events for the retries");
 
         // POST: checkout (basket → ordering) reaches ordering once; the basket answers 503 and keeps the cart.
         var product = new Guid("00000000-0000-4000-8000-000000000002");

@@ -12,6 +12,12 @@ namespace Mercato.ServiceDefaults.Auth;
 /// <summary>Token conventions shared by the issuer (Identity) and every validator.</summary>
 public static class MercatoAuth
 {
+    /// <summary>How far a token's lifetime may be off between the clocks of its issuer and its reader.</summary>
+    public static readonly TimeSpan ClockSkew = TimeSpan.FromSeconds(30);
+
+    /// <summary>How soon after its last JWKS fetch a service fetches again for a token naming a key it does not know.</summary>
+    public static readonly TimeSpan JwksRefreshInterval = TimeSpan.FromSeconds(5);
+
     public const string DefaultIssuer = "mercato-identity";
     public const string DefaultAudience = "mercato";
     public const string AdminPolicy = "admin";
@@ -48,7 +54,7 @@ public static class MercatoAuth
                     ValidAudience = Audience(config),
                     NameClaimType = SubjectClaim,
                     RoleClaimType = RoleClaim,
-                    ClockSkew = TimeSpan.FromSeconds(30),
+                    ClockSkew = ClockSkew,
                 };
                 options.ConfigurationManager = new ConfigurationManager<OpenIdConnectConfiguration>(
                     jwksUrl,
@@ -56,7 +62,7 @@ public static class MercatoAuth
                     new HttpDocumentRetriever(httpClients.CreateClient(JwksClient)) { RequireHttps = false })
                 {
                     AutomaticRefreshInterval = TimeSpan.FromMinutes(10),
-                    RefreshInterval = TimeSpan.FromSeconds(5),
+                    RefreshInterval = JwksRefreshInterval,
                 };
             });
 

@@ -21,7 +21,8 @@ public sealed class RequestMetrics : IDisposable
     public RequestMetrics()
     {
         _requests = _meter.CreateCounter<long>("requests_total", description: "Requests answered, by method and status.");
-        _duration = _meter.CreateHistogram<double>("request_duration_seconds", description: "Time to answer a request.");
+        _duration = _meter.CreateHistogram<double>("request_duration_seconds", unit: null, description: "Time to answer a request.",
+            tags: null, advice: Telemetry.MetricBuckets.Seconds);
         _active = _meter.CreateUpDownCounter<long>("active_connections", description: "Requests in flight.");
     }
 

@@ -42,7 +42,8 @@ public sealed class MeshTelemetry : IDisposable
         _retries = _meter.CreateCounter<long>("resilience_retries", description: "Retries of calls to another service.");
         _rejections = _meter.CreateCounter<long>("resilience_rejections", description: "Calls refused by the rate limiter or the bulkhead.");
         _fallbacks = _meter.CreateCounter<long>("fallbacks_served", description: "Responses that served a fallback instead of a failed part.");
-        _retryDelay = _meter.CreateHistogram<double>("resilience_retry_delay", unit: "s", description: "Backoff before each retry.");
+        _retryDelay = _meter.CreateHistogram<double>("resilience_retry_delay", unit: "s", description: "Backoff before each retry.",
+            tags: null, advice: Telemetry.MetricBuckets.Seconds);
     }
 
     /// <summary>Each target's breaker state: the worst of the breakers this service has to it.</summary>

@@ -18,11 +18,12 @@ builder.Services.AddScoped<SignInLockout>();
 var app = builder.Build();
 app.MapDefaultEndpoints();
 app.MapUserEndpoints();
+app.MapSigningKeyEndpoints();
 
 await app.MigrateDatabaseAsync<IdentityDb>();
 await using (var scope = app.Services.CreateAsyncScope())
 {
-    await TokenIssuer.EnsureSigningKeyAsync(scope.ServiceProvider.GetRequiredService<IdentityDb>(), TimeProvider.System);
+    await TokenIssuer.EnsureSigningKeyAsync(scope.ServiceProvider.GetRequiredService<IdentityDb>(), app.Services.GetRequiredService<TimeProvider>());
 }
 await DevAdminSeeder.SeedAsync(app);
 await app.RunAsync();

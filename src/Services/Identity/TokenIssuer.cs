@@ -7,15 +7,41 @@ using Microsoft.IdentityModel.Tokens;
 
 namespace Mercato.Identity;
 
-/// <summary>Signs access tokens with the active key from the database and publishes the public keys as JWKS.</summary>
-public sealed class TokenIssuer(IdentityDb db, IConfiguration config)
+/// <summary>
+/// Signs access tokens and publishes the public keys as JWKS. A rotation publishes a new key first and signs with it
+/// only <see cref="PublishLead"/> later (<see cref="SigningKeyAt"/>); a retired key stays published until the tokens it
+/// signed have expired (<see cref="IsPublished"/>).
+/// </summary>
+public sealed class TokenIssuer(IdentityDb db, IConfiguration config, TimeProvider time)
 {
     public static readonly TimeSpan Lifetime = TimeSpan.FromHours(1);
 
+    /// <summary>
+    /// How long a new key is published before it signs. A service refetches the JWKS for a key id it does not know, but
+    /// at most every <see cref="MercatoAuth.JwksRefreshInterval"/>: a token signed with a key published just after its
+    /// last fetch would be refused until then. Past this lead every fetch that refuses is one made before the key existed.
+    /// </summary>
+    public static readonly TimeSpan PublishLead = 3 * MercatoAuth.JwksRefreshInterval;
+
+    /// <summary>Active, or retired so recently that a token it signed may still be valid (lifetime plus clock skew).</summary>
+    public static bool IsPublished(SigningKey key, DateTimeOffset now) =>
+        key.Active || (key.RetiredAt is { } retiredAt && now - retiredAt < Lifetime + MercatoAuth.ClockSkew);
+
+    /// <summary>
+    /// The key that signs at <paramref name="now"/>: the newest active key published at least <see cref="PublishLead"/>
+    /// ago; during a rotation's lead, the key it retires (until its <see cref="SigningKey.RetiredAt"/>); on a system's
+    /// first start, its only key.
+    /// </summary>
+    public static SigningKey SigningKeyAt(IReadOnlyCollection<SigningKey> keys, DateTimeOffset now) =>
+        keys.Where(k => k.Active && k.CreatedAt <= now - PublishLead).MaxBy(k => k.CreatedAt)
+        ?? keys.Where(k => !k.Active && k.RetiredAt > now).MaxBy(k => k.CreatedAt)
+        ?? keys.Where(k => k.Active).MaxBy(k => k.CreatedAt)
+        ?? throw new InvalidOperationException("No signing key: identity creates one at start.");
+
     public async Task<string> IssueAsync(User user, CancellationToken ct)
     {
-        // A handful of keys at most; ordered here because SQLite cannot order by DateTimeOffset.
-        var key = (await db.SigningKeys.AsNoTracking().Where(k => k.Active).ToListAsync(ct)).MaxBy(k => k.CreatedAt)!;
+        // A handful of keys at most; chosen here because SQLite cannot order by DateTimeOffset.
+        var key = SigningKeyAt(await db.SigningKeys.AsNoTracking().ToListAsync(ct), time.GetUtcNow());
         using var rsa = RSA.Create();
         rsa.ImportPkcs8PrivateKey(key.PrivateKey, out _);
         var credentials = new SigningCredentials(
@@ -24,7 +50,7 @@ public sealed class TokenIssuer(IdentityDb db, IConfiguration config)
         {
             Issuer = MercatoAuth.Issuer(config),
             Audience = MercatoAuth.Audience(config),
-            Expires = DateTime.UtcNow.Add(Lifetime),
+            Expires = time.GetUtcNow().Add(Lifetime).UtcDateTime,
             SigningCredentials = credentials,
             Claims = new Dictionary<string, object>
             {
@@ -38,7 +64,8 @@ public sealed class TokenIssuer(IdentityDb db, IConfiguration config)
 
     public async Task<object> GetJwksAsync(CancellationToken ct)
     {
-        var keys = (await db.SigningKeys.AsNoTracking().ToListAsync(ct)).OrderByDescending(k => k.CreatedAt);
+        var now = time.GetUtcNow();
+        var keys = (await db.SigningKeys.AsNoTracking().ToListAsync(ct)).Where(k => IsPublished(k, now)).OrderByDescending(k => k.CreatedAt);
         return new
         {
             keys = keys.Select(key =>
@@ -66,14 +93,38 @@ public sealed class TokenIssuer(IdentityDb db, IConfiguration config)
         {
             return;
         }
+        db.SigningKeys.Add(NewKey(time));
+        await db.SaveChangesAsync();
+    }
+
+    /// <summary>
+    /// Publishes a new key, which signs from <see cref="PublishLead"/> on; the active keys sign until then and are
+    /// retired. Tokens the old keys signed stay valid until they expire.
+    /// </summary>
+    public async Task<(SigningKey Created, IReadOnlyList<SigningKey> Retired)> RotateAsync(CancellationToken ct)
+    {
+        var now = time.GetUtcNow();
+        var retired = await db.SigningKeys.Where(k => k.Active).ToListAsync(ct);
+        foreach (var key in retired)
+        {
+            key.Active = false;
+            key.RetiredAt = now + PublishLead;
+        }
+        var created = NewKey(time);
+        db.SigningKeys.Add(created);
+        await db.SaveChangesAsync(ct);
+        return (created, retired);
+    }
+
+    private static SigningKey NewKey(TimeProvider time)
+    {
         using var rsa = RSA.Create(2048);
-        db.SigningKeys.Add(new SigningKey
+        return new SigningKey
         {
             KeyId = Convert.ToHexString(RandomNumberGenerator.GetBytes(8)).ToLowerInvariant(),
             PrivateKey = rsa.ExportPkcs8PrivateKey(),
             CreatedAt = time.GetUtcNow(),
             Active = true,
-        });
-        await db.SaveChangesAsync();
+        };
     }
 }

@@ -24,7 +24,8 @@ public sealed class OrderMetrics : IDisposable
         _confirmed = _meter.CreateCounter<long>("saga_confirmed", description: "Orders confirmed.");
         _cancelled = _meter.CreateCounter<long>("saga_cancelled", description: "Orders cancelled (declined, out of stock, timed out).");
         _compensations = _meter.CreateCounter<long>("saga_compensations", description: "Compensating actions requested.");
-        _duration = _meter.CreateHistogram<double>("saga_duration", unit: "s", description: "From submission to confirmation or cancellation.");
+        _duration = _meter.CreateHistogram<double>("saga_duration", unit: "s", description: "From submission to confirmation or cancellation.",
+            tags: null, advice: Mercato.ServiceDefaults.Telemetry.MetricBuckets.Seconds);
     }
 
     public void Appended(IEnumerable<object> events, DateTimeOffset submittedAt)

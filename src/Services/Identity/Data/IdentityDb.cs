@@ -66,4 +66,10 @@ public sealed class SigningKey
     public DateTimeOffset CreatedAt { get; set; }
 
     public bool Active { get; set; }
+
+    /// <summary>
+    /// When a rotation stopped signing with it. Its public key is published until every token it signed has expired,
+    /// then no longer, so a retired key cannot sign anything the system accepts.
+    /// </summary>
+    public DateTimeOffset? RetiredAt { get; set; }
 }

@@ -33,6 +33,9 @@ namespace Mercato.Identity.Data.Migrations
                         .IsRequired()
                         .HasColumnType("BLOB");
 
+                    b.Property<DateTimeOffset?>("RetiredAt")
+                        .HasColumnType("TEXT");
+
                     b.HasKey("KeyId");
 
                     b.ToTable("SigningKeys");

@@ -38,6 +38,9 @@ namespace Mercato.Identity.Data.Migrations.Postgres
                         .IsRequired()
                         .HasColumnType("bytea");
 
+                    b.Property<DateTimeOffset?>("RetiredAt")
+                        .HasColumnType("timestamp with time zone");
+
                     b.HasKey("KeyId");
 
                     b.ToTable("SigningKeys");
