@@ -3,6 +3,7 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
+using Mercato.Identity.Data;
 using Mercato.ServiceDefaults.Auth;
 using Mercato.Testing;
 using Microsoft.AspNetCore.Mvc.Testing;
@@ -52,6 +53,26 @@ public sealed class SigningKeyRotationTests(IdentityFactory identity) : IClassFi
         _clock.Advance(TokenIssuer.Lifetime + MercatoAuth.ClockSkew);
 
         Assert.Equal([rotation.KeyId], await PublishedAsync(app));
+    }
+
+    [Fact]
+    public void Two_rotations_within_one_lead_let_each_key_sign_only_once_it_was_published_for_the_lead()
+    {
+        var t0 = DateTimeOffset.UtcNow;
+        var second = TimeSpan.FromSeconds(1);
+        var lead = TokenIssuer.PublishLead;
+        static SigningKey Key(string id, DateTimeOffset created, DateTimeOffset? retired) =>
+            new() { KeyId = id, PrivateKey = [], CreatedAt = created, Active = retired is null, RetiredAt = retired };
+        // k1 is made at t0 (retiring k0), k2 a second later (retiring k1): a double click on rotate, say.
+        SigningKey[] keys = [Key("k0", t0 - TimeSpan.FromHours(2), t0 + lead), Key("k1", t0, t0 + second + lead), Key("k2", t0 + second, null)];
+
+        Assert.Equal("k0", TokenIssuer.SigningKeyAt(keys, t0 + 5 * second).KeyId);
+        Assert.Equal("k1", TokenIssuer.SigningKeyAt(keys, t0 + lead).KeyId);
+        Assert.Equal("k2", TokenIssuer.SigningKeyAt(keys, t0 + second + lead).KeyId);
+        // A system's first key, rotated within its own lead: none is published long enough, the oldest signs.
+        SigningKey[] fresh = [Key("first", t0, t0 + lead), Key("next", t0 + second, null)];
+        Assert.Equal("first", TokenIssuer.SigningKeyAt(fresh, t0 + 2 * second).KeyId);
+        Assert.Equal("next", TokenIssuer.SigningKeyAt(fresh, t0 + second + lead).KeyId);
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using Mercato.ServiceDefaults.Auth;
+using Mercato.ServiceDefaults.Http;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -36,16 +37,7 @@ public static class DeadLetterEndpoints
 
         deadLetters.MapGet("/", async (string? messageType, int? page, int? pageSize, HttpResponse response, IMessageStore store, CancellationToken ct) =>
         {
-            var errors = new Dictionary<string, string[]>();
-            if (page is < 1 or > 1_000_000)
-            {
-                errors["page"] = ["Must be between 1 and 1000000."];
-            }
-            if (pageSize is < 1 or > MaxPageSize)
-            {
-                errors["pageSize"] = [$"Must be between 1 and {MaxPageSize}."];
-            }
-            if (errors.Count > 0)
+            if (Paging.Problems(page, pageSize, MaxPageSize) is { Count: > 0 } errors)
             {
                 return Results.ValidationProblem(errors);
             }

@@ -55,15 +55,7 @@ public static class ProductEndpoints
         {
             return await ListByIdsAsync(ids, q is not null || page is not null || pageSize is not null, db, cache, response, options.Value, ct);
         }
-        var errors = new Dictionary<string, string[]>();
-        if (page is < 1 or > 1_000_000)
-        {
-            errors["page"] = ["Must be between 1 and 1000000."];
-        }
-        if (pageSize is < 1 or > MaxPageSize)
-        {
-            errors["pageSize"] = [$"Must be between 1 and {MaxPageSize}."];
-        }
+        var errors = Paging.Problems(page, pageSize, MaxPageSize);
         if (q is { Length: > 200 })
         {
             errors["q"] = ["At most 200 characters."];

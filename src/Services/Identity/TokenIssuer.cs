@@ -28,15 +28,17 @@ public sealed class TokenIssuer(IdentityDb db, IConfiguration config, TimeProvid
         key.Active || (key.RetiredAt is { } retiredAt && now - retiredAt < Lifetime + MercatoAuth.ClockSkew);
 
     /// <summary>
-    /// The key that signs at <paramref name="now"/>: the newest active key published at least <see cref="PublishLead"/>
-    /// ago; during a rotation's lead, the key it retires (until its <see cref="SigningKey.RetiredAt"/>); on a system's
-    /// first start, its only key.
+    /// The key that signs at <paramref name="now"/>, among those not retired yet: the newest published at least
+    /// <see cref="PublishLead"/> ago; if none is (a rotation, or two, within the lead of a system's first key), the one
+    /// published longest.
     /// </summary>
-    public static SigningKey SigningKeyAt(IReadOnlyCollection<SigningKey> keys, DateTimeOffset now) =>
-        keys.Where(k => k.Active && k.CreatedAt <= now - PublishLead).MaxBy(k => k.CreatedAt)
-        ?? keys.Where(k => !k.Active && k.RetiredAt > now).MaxBy(k => k.CreatedAt)
-        ?? keys.Where(k => k.Active).MaxBy(k => k.CreatedAt)
-        ?? throw new InvalidOperationException("No signing key: identity creates one at start.");
+    public static SigningKey SigningKeyAt(IReadOnlyCollection<SigningKey> keys, DateTimeOffset now)
+    {
+        var usable = keys.Where(k => k.Active || k.RetiredAt > now).ToList();
+        return usable.Where(k => k.CreatedAt <= now - PublishLead).MaxBy(k => k.CreatedAt)
+            ?? usable.MinBy(k => k.CreatedAt)
+            ?? throw new InvalidOperationException("No signing key: identity creates one at start.");
+    }
 
     public async Task<string> IssueAsync(User user, CancellationToken ct)
     {

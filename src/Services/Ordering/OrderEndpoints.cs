@@ -229,16 +229,7 @@ public static class OrderEndpoints
     /// <summary>The caller's orders, newest first, a page at a time (<c>?page=1&amp;pageSize=100</c> by default).</summary>
     private static async Task<IResult> ListAsync(int? page, int? pageSize, ClaimsPrincipal user, OrderingDb db, CancellationToken ct)
     {
-        var errors = new Dictionary<string, string[]>();
-        if (page is < 1 or > 1_000_000)
-        {
-            errors["page"] = ["Must be between 1 and 1000000."];
-        }
-        if (pageSize is < 1 or > MaxListPageSize)
-        {
-            errors["pageSize"] = [$"Must be between 1 and {MaxListPageSize}."];
-        }
-        if (errors.Count > 0)
+        if (Paging.Problems(page, pageSize, MaxListPageSize) is { Count: > 0 } errors)
         {
             return Results.ValidationProblem(errors);
         }

@@ -634,7 +634,7 @@ async function checkoutView(route, view) {
       if (!view.alive) return;
       const problem = problemOf(error);
       // Not finished: the order may exist, and only this key with this method can finish it.
-      if (problem.idempotencyKey) lockMethod(paymentMethod);
+      if (problem.idempotencyKey === idempotencyKey) lockMethod(paymentMethod);
       showProblem(form, problem);
       inFlight = false;
       button.disabled = false;
@@ -654,6 +654,7 @@ async function checkoutView(route, view) {
 }
 
 const ORDERS_PAGE_SIZE = 20;
+const MAX_PAGE = 1_000_000; // the APIs' highest page number
 
 async function ordersView(route, view) {
   if (!requireSession(route)) return;
@@ -662,7 +663,8 @@ async function ordersView(route, view) {
   try {
     // One more than a page: whether there is a next page, without counting them all.
     const orders = await request(`/api/orders${query({ page, pageSize: ORDERS_PAGE_SIZE })}`, { signal: view.signal });
-    const next = await request(`/api/orders${query({ page: page * ORDERS_PAGE_SIZE + 1, pageSize: 1 })}`, { signal: view.signal });
+    const probe = page * ORDERS_PAGE_SIZE + 1;
+    const next = orders.length === ORDERS_PAGE_SIZE && probe <= MAX_PAGE ? await request(`/api/orders${query({ page: probe, pageSize: 1 })}`, { signal: view.signal }) : [];
     const link = (target) => hashOf('/orders', { page: target === 1 ? undefined : target });
     show(view, 'Orders', h('h1', {}, 'Your orders'),
       orders.length ? ordersTable(orders)

@@ -16,6 +16,13 @@ namespace Mercato.Basket.Data.Migrations
                 type: "TEXT",
                 maxLength: 64,
                 nullable: true);
+            // Checkouts kept before the column: their request hash tells the storefront's methods apart, and a retry must
+            // send the method again. Others stay unknown (null).
+            foreach (var method in (string[])["tok_visa", "tok_decline"])
+            {
+                migrationBuilder.Sql(
+                    $"UPDATE \"Checkouts\" SET \"PaymentMethod\" = '{method}' WHERE \"PaymentMethod\" IS NULL AND \"RequestHash\" = '{Mercato.ServiceDefaults.Http.IdempotencyKeyHeader.RequestHash(method)}';");
+            }
         }
 
         /// <inheritdoc />
