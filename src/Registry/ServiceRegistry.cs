@@ -115,10 +115,7 @@ public sealed class ServiceRegistry(TimeProvider time, ILogger<ServiceRegistry> 
             {
                 // The service's last listed instance, or one on probation while none is listed: a saturated service is
                 // served slowly rather than not at all, so it is (or stays) listed.
-                if (instance.Status != InstanceStatus.Healthy)
-                {
-                    _instances.TryUpdate(instanceId, instance with { Status = InstanceStatus.Healthy }, instance);
-                }
+                List(instanceId);
                 logger.LogWarning("Kept {Service} instance {Instance} after {Failures} probes in a row timed out: it is the service's last instance",
                     instance.ServiceName, instanceId, failures);
                 return false;
@@ -137,14 +134,23 @@ public sealed class ServiceRegistry(TimeProvider time, ILogger<ServiceRegistry> 
     {
         _failedProbes.TryRemove(instanceId, out _);
         _evictedByProbe.TryRemove(instanceId, out _);
+        if (List(instanceId) is { } listed)
+        {
+            logger.LogInformation("{Service} instance {Instance} passed its readiness probe: listed again", listed.ServiceName, instanceId);
+        }
+    }
+
+    /// <summary>Marks an instance on probation healthy; the instance, or null when it was not on probation (or is gone).</summary>
+    private ServiceInstance? List(string instanceId)
+    {
         while (_instances.TryGetValue(instanceId, out var current) && current.Status != InstanceStatus.Healthy)
         {
             if (_instances.TryUpdate(instanceId, current with { Status = InstanceStatus.Healthy }, current))
             {
-                logger.LogInformation("{Service} instance {Instance} passed its readiness probe: listed again", current.ServiceName, instanceId);
-                return;
+                return current;
             }
         }
+        return null;
     }
 
     /// <summary>Removes instances whose heartbeat is older than <paramref name="timeout"/>.</summary>

@@ -1,11 +1,9 @@
 using Mercato.Basket.Data;
-using Mercato.ServiceDefaults.Data;
 using Mercato.ServiceDefaults.Http;
 using Mercato.Testing;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.EntityFrameworkCore.Migrations;
-using Microsoft.Extensions.Configuration;
 
 namespace Mercato.Basket.Tests;
 
@@ -19,23 +17,20 @@ public sealed class MigrationTests
     [Fact]
     public async Task Unfinished_checkouts_from_before_get_their_payment_method_back_on_sqlite()
     {
-        var file = Path.Combine(Path.GetTempPath(), "mercato-tests", $"basket-migration-{Guid.NewGuid():N}.db");
-        Directory.CreateDirectory(Path.GetDirectoryName(file)!);
-        await AssertMethodsRecoveredAsync(new() { ["ConnectionStrings:basket"] = $"Data Source={file}" });
+        await using var db = new BasketDb(ServiceDatabaseOptions.OnSqliteFile<BasketDb>("basket"));
+        await AssertMethodsRecoveredAsync(db);
     }
 
     [SkippableFact]
     public async Task Unfinished_checkouts_from_before_get_their_payment_method_back_on_postgresql()
     {
         await using var database = await PostgresTestDatabase.CreateAsync("basket_payment_method");
-        await AssertMethodsRecoveredAsync(new() { ["Mercato:Profile"] = "ScaleOut", ["ConnectionStrings:basket"] = database.ConnectionString });
+        await using var db = new BasketDb(ServiceDatabaseOptions.OnPostgres<BasketDb>(database, "basket"));
+        await AssertMethodsRecoveredAsync(db);
     }
 
-    private static async Task AssertMethodsRecoveredAsync(Dictionary<string, string?> settings)
+    private static async Task AssertMethodsRecoveredAsync(BasketDb db)
     {
-        var options = new DbContextOptionsBuilder<BasketDb>();
-        options.UseServiceDatabase(new ConfigurationBuilder().AddInMemoryCollection(settings).Build(), "basket");
-        await using var db = new BasketDb(options.Options);
         var migrator = db.GetService<IMigrator>();
         var migrations = db.Database.GetMigrations().ToList();
         await migrator.MigrateAsync(migrations[^2]);

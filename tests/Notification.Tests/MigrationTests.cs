@@ -1,10 +1,8 @@
 using Mercato.Notification.Data;
-using Mercato.ServiceDefaults.Data;
 using Mercato.Testing;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.EntityFrameworkCore.Migrations;
-using Microsoft.Extensions.Configuration;
 
 namespace Mercato.Notification.Tests;
 
@@ -17,23 +15,20 @@ public sealed class MigrationTests
     [Fact]
     public async Task Notifications_from_before_sent_at_existed_read_as_sent_on_sqlite()
     {
-        var file = Path.Combine(Path.GetTempPath(), "mercato-tests", $"notification-migration-{Guid.NewGuid():N}.db");
-        Directory.CreateDirectory(Path.GetDirectoryName(file)!);
-        await AssertOldNotificationsReadAsSentAsync(new() { ["ConnectionStrings:notification"] = $"Data Source={file}" });
+        await using var db = new NotificationDb(ServiceDatabaseOptions.OnSqliteFile<NotificationDb>("notification"));
+        await AssertOldNotificationsReadAsSentAsync(db);
     }
 
     [SkippableFact]
     public async Task Notifications_from_before_sent_at_existed_read_as_sent_on_postgresql()
     {
         await using var database = await PostgresTestDatabase.CreateAsync("notification_sent_at");
-        await AssertOldNotificationsReadAsSentAsync(new() { ["Mercato:Profile"] = "ScaleOut", ["ConnectionStrings:notification"] = database.ConnectionString });
+        await using var db = new NotificationDb(ServiceDatabaseOptions.OnPostgres<NotificationDb>(database, "notification"));
+        await AssertOldNotificationsReadAsSentAsync(db);
     }
 
-    private static async Task AssertOldNotificationsReadAsSentAsync(Dictionary<string, string?> settings)
+    private static async Task AssertOldNotificationsReadAsSentAsync(NotificationDb db)
     {
-        var options = new DbContextOptionsBuilder<NotificationDb>();
-        options.UseServiceDatabase(new ConfigurationBuilder().AddInMemoryCollection(settings).Build(), "notification");
-        await using var db = new NotificationDb(options.Options);
         var migrator = db.GetService<IMigrator>();
         await migrator.MigrateAsync(db.Database.GetMigrations().First());
         var createdAt = new DateTimeOffset(2026, 11, 27, 10, 30, 0, TimeSpan.Zero);

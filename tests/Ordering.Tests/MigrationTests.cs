@@ -2,7 +2,6 @@ using Mercato.Ordering.Data;
 using Mercato.ServiceDefaults.Data;
 using Mercato.Testing;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.Configuration;
 
 namespace Mercato.Ordering.Tests;
 
@@ -18,18 +17,8 @@ public sealed class MigrationTests
     public async Task Instances_starting_together_migrate_one_postgresql_database_without_failing()
     {
         await using var database = await PostgresTestDatabase.CreateAsync("migrate_together");
-        var config = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
-        {
-            ["Mercato:Profile"] = "ScaleOut",
-            ["ConnectionStrings:ordering"] = database.ConnectionString,
-        }).Build();
         var instances = Enumerable.Range(0, 6)
-            .Select(_ =>
-            {
-                var options = new DbContextOptionsBuilder<OrderingDb>();
-                options.UseServiceDatabase(config, "ordering");
-                return new OrderingDb(options.Options);
-            })
+            .Select(_ => new OrderingDb(ServiceDatabaseOptions.OnPostgres<OrderingDb>(database, "ordering")))
             .ToList();
         try
         {

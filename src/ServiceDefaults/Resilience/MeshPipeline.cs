@@ -94,22 +94,20 @@ public static class MeshPipeline
             MinimumThroughput = policy.CircuitBreaker.MinimumThroughput,
             SamplingDuration = TimeSpan.FromMilliseconds(policy.CircuitBreaker.SamplingDurationMs),
             BreakDuration = TimeSpan.FromMilliseconds(policy.CircuitBreaker.BreakDurationMs),
+            StateProvider = reported.Provider,
             OnOpened = args =>
             {
-                reported.State = CircuitState.Open;
                 logger.LogWarning("Circuit to {Target} opened for {BreakDuration}: {Cause}", target, args.BreakDuration,
                     args.Outcome.Exception?.Message ?? $"HTTP {(int?)args.Outcome.Result?.StatusCode}");
                 return default;
             },
             OnHalfOpened = _ =>
             {
-                reported.State = CircuitState.HalfOpen;
                 logger.LogInformation("Circuit to {Target} half-open: the next call is a probe", target);
                 return default;
             },
             OnClosed = _ =>
             {
-                reported.State = CircuitState.Closed;
                 logger.LogInformation("Circuit to {Target} closed", target);
                 return default;
             },

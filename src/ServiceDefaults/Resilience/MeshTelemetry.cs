@@ -64,7 +64,10 @@ public sealed class MeshTelemetry : IDisposable
         }
     }
 
-    /// <summary>Tracks a new breaker to <paramref name="target"/>, closed; dispose it when its pipeline is disposed.</summary>
+    /// <summary>
+    /// Tracks a new breaker to <paramref name="target"/>: give its options <see cref="Breaker.Provider"/>, and dispose it
+    /// when its pipeline is disposed.
+    /// </summary>
     public Breaker TrackBreaker(string target)
     {
         var breaker = new Breaker(target, this);
@@ -72,12 +75,14 @@ public sealed class MeshTelemetry : IDisposable
         return breaker;
     }
 
-    /// <summary>One circuit breaker's reported state.</summary>
+    /// <summary>One circuit breaker, whose state Polly reports through <see cref="Provider"/> (closed until it is built).</summary>
     public sealed class Breaker(string target, MeshTelemetry telemetry) : IDisposable
     {
         public string Target => target;
 
-        public CircuitState State { get; set; } = CircuitState.Closed;
+        public CircuitBreakerStateProvider Provider { get; } = new();
+
+        public CircuitState State => Provider.CircuitState;
 
         public void Dispose() => telemetry._breakers.TryRemove(this, out _);
     }
