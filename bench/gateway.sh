@@ -6,8 +6,9 @@
 # Cache-Control: no-store, so every request goes through the proxy to the catalog (the gateway's overhead, comparable
 # with nginx and YARP, which proxy every request too); "cached" is the same request as a browser sends it, which the
 # gateway answers from its shared response cache (the catalog allows 10 s). Prints requests/s, p50 and p99 of each
-# (median over the rounds) and the ratios gateway/direct, gateway/nginx, gateway/yarp (what the gateway's pipeline
-# costs), yarp/nginx (what YARP itself costs against nginx on this machine) and cached/nginx.
+# (median over the rounds) and the ratios, each the median of the ratios within a round: gateway/direct, gateway/nginx,
+# gateway/yarp (what the gateway's pipeline costs), yarp/nginx (what YARP itself costs against nginx on this machine)
+# and cached/nginx.
 #
 #   bash bench/gateway.sh [--smoke]
 #
@@ -35,9 +36,12 @@ GATEWAY=$(bench_gateway)
 # wrk is anonymous: one client IP, so the per-IP token bucket would cap the gateway at 200/s.
 bench_raise_limits
 
-catalog=$(bench_instances | awk '$1 == "catalog" { print $4; exit }')
-[[ -n "$catalog" ]] || bench_die "no catalog instance in the registry"
-catalog=${catalog%/}
+# One healthy catalog instance: direct, nginx and the plain YARP each reach that one, so the gateway must have no other
+# to balance over (it would compare two instances' capacity with one's).
+catalogs=$(bench_api GET /api/registry/services | jq -r '.[] | select(.name == "catalog") | .instances[] | select(.status == "healthy") | .address')
+[[ -n "$catalogs" ]] || bench_die "no healthy catalog instance in the registry"
+[[ $(wc -l <<<"$catalogs") == 1 ]] || bench_die "the gateway balances over $(wc -l <<<"$catalogs") catalog instances; run one (the direct, nginx and YARP targets reach one)"
+catalog=${catalogs%/}
 bench_log "catalog instance: $catalog"
 curl -sf -o /dev/null "$catalog$REQUEST_PATH" || bench_die "the catalog does not answer $REQUEST_PATH directly"
 
@@ -169,14 +173,20 @@ summary=$(jq -s --arg path "$REQUEST_PATH" --argjson c "$CONNECTIONS" --argjson 
       max_ms: (map(.max_us) | max / 1000),
       errors: (map(.errors) | add)
     }}) | from_entries) as $t
-  | { path: $path, connections: $c, threads: $threads, seconds_per_run: $s, cores: ($cores | tonumber), memory_gib: ($mem | tonumber),
+  # A ratio is taken within each round, where the two targets ran minutes apart at most, then its median over the
+  # rounds: dividing the medians of two targets could pair measurements from different rounds.
+  | (group_by(.round) | map(map({key: .target, value: .}) | from_entries)) as $rounds
+  | def ratio($a; $b): {
+      rps: ($rounds | map(.[$a].rps / .[$b].rps) | median),
+      p99: ($rounds | map(.[$a].p99_us / .[$b].p99_us) | median) };
+    { path: $path, connections: $c, threads: $threads, seconds_per_run: $s, cores: ($cores | tonumber), memory_gib: ($mem | tonumber),
       targets: $t,
       ratios: {
-        gateway_over_direct: { rps: ($t.gateway.rps / $t.direct.rps), p99: ($t.gateway.p99_ms / $t.direct.p99_ms) },
-        gateway_over_nginx:  { rps: ($t.gateway.rps / $t.nginx.rps),  p99: ($t.gateway.p99_ms / $t.nginx.p99_ms) },
-        gateway_over_yarp:   { rps: ($t.gateway.rps / $t.yarp.rps),   p99: ($t.gateway.p99_ms / $t.yarp.p99_ms) },
-        yarp_over_nginx:     { rps: ($t.yarp.rps / $t.nginx.rps),     p99: ($t.yarp.p99_ms / $t.nginx.p99_ms) },
-        cached_over_nginx:   { rps: ($t.cached.rps / $t.nginx.rps),   p99: ($t.cached.p99_ms / $t.nginx.p99_ms) }
+        gateway_over_direct: ratio("gateway"; "direct"),
+        gateway_over_nginx:  ratio("gateway"; "nginx"),
+        gateway_over_yarp:   ratio("gateway"; "yarp"),
+        yarp_over_nginx:     ratio("yarp"; "nginx"),
+        cached_over_nginx:   ratio("cached"; "nginx")
       } }' "$results")
 echo "$summary" >"$BENCH_OUT/gateway-summary.json"
 

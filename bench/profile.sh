@@ -33,8 +33,12 @@ case $LOAD in
     wrk -t2 -c64 -d$((SECONDS_SAMPLED + 15))s "$(bench_gateway)$path" >"$BENCH_OUT/load.txt" 2>&1 &
     ;;
   checkout)
-    bench_loadgen checkout --rate "$RATE" --duration "$((SECONDS_SAMPLED + 5))s" --warmup 10s --users 50 --quiet --no-audit \
-      --label "profile.sh $SERVICE" >"$BENCH_OUT/load.txt" 2>&1 &
+    # Built first, then exec'd in the background job: $! is the generator itself, so the exit hook stops it. A
+    # backgrounded shell function would leave its dotnet child running, which would later put back the raised limits
+    # it read at its start.
+    bench_build_loadgen
+    (exec dotnet "$BENCH_LOADGEN_DLL" --gateway "$(bench_gateway)" checkout --rate "$RATE" --duration "$((SECONDS_SAMPLED + 5))s" \
+      --warmup 10s --users 50 --quiet --no-audit --label "profile.sh $SERVICE" >"$BENCH_OUT/load.txt" 2>&1) &
     ;;
   *) bench_die "load '$LOAD': use wrk or checkout" ;;
 esac

@@ -20,9 +20,19 @@ public sealed record OrderAcceptedDto(Guid OrderId, string Status);
 
 public sealed record OrderLineDto(Guid ProductId, int Quantity, decimal UnitPrice);
 
+public sealed record SagaStepDto(string Name, string Status, DateTimeOffset At);
+
 public sealed record OrderViewDto(
     Guid Id, Guid CustomerId, string Status, List<OrderLineDto> Items, decimal Total, string? CancellationReason,
-    DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt);
+    DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt, List<SagaStepDto>? Steps = null)
+{
+    /// <summary>
+    /// When the order became Confirmed or Cancelled. <see cref="UpdatedAt"/> moves on with the compensations that follow a
+    /// cancellation (refund, release), so it is only the fallback for a system whose view has no steps.
+    /// </summary>
+    public DateTimeOffset EndedAt =>
+        Steps?.LastOrDefault(s => s.Name is "confirmation" or "cancellation")?.At ?? UpdatedAt;
+}
 
 public sealed record StockDto(Guid ProductId, int OnHand, int Reserved, int Available);
 

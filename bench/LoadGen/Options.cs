@@ -35,6 +35,7 @@ public sealed record Options
     public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(30);
     public TimeSpan OrderTimeout { get; init; } = TimeSpan.FromSeconds(60);
     public TimeSpan Drain { get; init; } = TimeSpan.FromSeconds(60);
+    public TimeSpan Settle { get; init; } = TimeSpan.FromSeconds(120);
     public int MaxInFlight { get; init; } = 50_000;
     public string? JsonPath { get; init; }
     public bool Audit { get; init; } = true;
@@ -68,6 +69,8 @@ public sealed record Options
           --timeout T            one request's timeout (default 30s)
           --order-timeout T      longest wait for an order to reach Confirmed or Cancelled (default 60s)
           --drain T              after the run, how long the audit waits for orders still pending (default 60s)
+          --settle T             before the run, how long to wait for the load users' earlier orders to end and stock to
+                                 stop moving, so a run does not start on the backlog of the one before (default 120s; 0: no wait)
           --max-in-flight N      open loop: operations in flight beyond which new ones count as 'client-backlog' (default 50000)
           --json FILE            also write the report as JSON
           --no-audit             skip the end-state audit of orders, stock and payments
@@ -147,6 +150,7 @@ public sealed record Options
                 "--timeout" => options with { RequestTimeout = ParseTime(name, Value(), allowZero: false) },
                 "--order-timeout" => options with { OrderTimeout = ParseTime(name, Value(), allowZero: false) },
                 "--drain" => options with { Drain = ParseTime(name, Value(), allowZero: true) },
+                "--settle" => options with { Settle = ParseTime(name, Value(), allowZero: true) },
                 "--max-in-flight" => options with { MaxInFlight = ParseInt(name, Value(), 1, 10_000_000) },
                 "--json" => options with { JsonPath = Value() },
                 "--no-audit" => options with { Audit = false },

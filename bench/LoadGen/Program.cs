@@ -60,7 +60,7 @@ try
         {
             await setup.SetStockAsync(ct);
         }
-        stockBefore = await setup.ReadStockAsync(ct);
+        stockBefore = await setup.SettleAsync(ct);
     }
 
     var workload = new Workload(api, options, metrics, setup.Products, setup.Users);

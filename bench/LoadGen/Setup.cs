@@ -89,6 +89,59 @@ public sealed class Setup(MercatoApi api, Options options, Action<string> log)
         log($"stock of {Products.Count} products set to onHand={options.Stock}");
     }
 
+    /// <summary>
+    /// Waits (up to <c>--settle</c>) until no recent order of the load users is pending and two reads of the stock a
+    /// second apart agree, then returns that stock. A run that starts while the backlog of the one before is still being
+    /// confirmed or released would take that backlog's stock movements for its own and fail its audit.
+    /// </summary>
+    public async Task<Dictionary<Guid, StockDto>> SettleAsync(CancellationToken ct)
+    {
+        var deadline = Clock.Now + Clock.Ticks(options.Settle);
+        var stock = await ReadStockAsync(ct);
+        while (Clock.Now < deadline)
+        {
+            var pending = await CountPendingOrdersAsync(ct);
+            await Task.Delay(1000, ct);
+            var again = await ReadStockAsync(ct);
+            var moved = again.Count != stock.Count || again.Any(s => !stock.TryGetValue(s.Key, out var was) || was != s.Value);
+            stock = again;
+            if (pending == 0 && !moved)
+            {
+                return stock;
+            }
+            log($"settling: {pending} earlier orders of the load users pending{(moved ? ", stock still moving" : "")}");
+        }
+        if (options.Settle > TimeSpan.Zero)
+        {
+            log($"WARNING: not settled after {options.Settle.TotalSeconds:0} s; the audit may count earlier orders' stock movements");
+        }
+        return stock;
+    }
+
+    /// <summary>Orders of the load users not yet Confirmed or Cancelled, among each user's newest 500.</summary>
+    private async Task<int> CountPendingOrdersAsync(CancellationToken ct)
+    {
+        const int PageSize = 100, Pages = 5;
+        var pending = 0;
+        await Parallel.ForEachAsync(Users, new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = ct }, async (user, token) =>
+        {
+            for (var page = 1; page <= Pages; page++)
+            {
+                var read = await api.GetAsync<List<OrderViewDto>>($"/api/orders?page={page}&pageSize={PageSize}", user.Token, token);
+                if (read is not { Ok: true, Value: { } views })
+                {
+                    throw new InvalidOperationException($"Listing the orders of {user.Email} failed: {read.Error}.");
+                }
+                Interlocked.Add(ref pending, views.Count(v => v.Status is not (Workload.Confirmed or Workload.Cancelled)));
+                if (views.Count < PageSize)
+                {
+                    return;
+                }
+            }
+        });
+        return pending;
+    }
+
     public async Task<Dictionary<Guid, StockDto>> ReadStockAsync(CancellationToken ct)
     {
         var stock = new System.Collections.Concurrent.ConcurrentDictionary<Guid, StockDto>();
