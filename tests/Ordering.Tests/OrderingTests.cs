@@ -874,6 +874,51 @@ public sealed class ChoreographyTests(ChoreographedOrderingFactory ordering) : I
     }
 }
 
+public sealed class UnknownMessageTests
+{
+    /// <summary>
+    /// A saga deadline scheduled under one saga style falls due after ordering restarted with the other, which has no
+    /// handler for it: it must land in the dead-letter store with the reason, not be logged and thrown away.
+    /// </summary>
+    [Fact]
+    public async Task A_message_no_handler_knows_is_dead_lettered_with_the_reason()
+    {
+        await using var orchestrated = new OrderingFactory();
+        await using (var choreographed = new ChoreographedOrderingFactory())
+        {
+            await using var scope = choreographed.Services.CreateAsyncScope();
+            await scope.ServiceProvider.GetRequiredService<IMessageBus>()
+                .ScheduleAsync(new OrderDeadlinePassed(Guid.NewGuid(), TimeSpan.Zero), DateTimeOffset.UtcNow.AddHours(1));
+            // The restart: the orchestrated instance starts on a copy of this database (each test host deletes its own).
+            Directory.CreateDirectory(orchestrated.DataDir);
+            var copy = Path.Combine(orchestrated.DataDir, "ordering.db");
+            await scope.ServiceProvider.GetRequiredService<OrderingDb>().Database.ExecuteSqlAsync($"VACUUM INTO {copy}");
+        }
+
+        // There the deadline falls due at once.
+        await using (var scope = orchestrated.Services.CreateAsyncScope())
+        {
+            var moved = await scope.ServiceProvider.GetRequiredService<OrderingDb>().Database.ExecuteSqlRawAsync(
+                "update wolverine_incoming_envelopes set execution_time = {0} where status = 'Scheduled'",
+                DateTimeOffset.UtcNow.AddMinutes(-1).ToString("O"));
+            Assert.Equal(1, moved);
+        }
+        var admin = orchestrated.CreateAdminClient();
+        JsonElement deadLetters;
+        var waited = 0;
+        do
+        {
+            await Task.Delay(250);
+            deadLetters = await admin.GetFromJsonAsync<JsonElement>("/api/orders/admin/dead-letters");
+        }
+        while (deadLetters.GetArrayLength() == 0 && ++waited < 240);
+
+        var deadLetter = Assert.Single(deadLetters.EnumerateArray());
+        Assert.Contains(nameof(OrderDeadlinePassed), deadLetter.GetProperty("messageType").GetString(), StringComparison.Ordinal);
+        Assert.False(string.IsNullOrEmpty(deadLetter.GetProperty("exceptionMessage").GetString()), deadLetter.ToString());
+    }
+}
+
 public sealed class ScheduledMessageTests(ChoreographedOrderingFactory ordering) : IClassFixture<ChoreographedOrderingFactory>
 {
     /// <summary>

@@ -122,6 +122,10 @@ public static class MessagingExtensions
                 .Then.MoveToErrorQueue()
                 .WithFullJitter();
             opts.Policies.OnAnyException().MoveToErrorQueue();
+            // A message no handler here knows (a saga timeout scheduled under the other saga style, a contract version
+            // this build does not have) is dead-lettered with the reason, where an admin sees and can replay it.
+            // Wolverine's default logs it and throws it away.
+            opts.UnknownMessageBehavior = UnknownMessageBehavior.DeadLetterQueue;
             opts.Policies.AddMiddleware(typeof(MessageFaultInjection));
 
             opts.Policies.UseDurableLocalQueues();
