@@ -215,6 +215,7 @@ public sealed class CatalogApiTests(ServiceFactory<Program> catalog) : IClassFix
 
     [Theory]
     [InlineData("""{"name":"","price":1}""", "name")]
+    [InlineData("""{"name":"\u2060\u200B","price":1}""", "name")]
     [InlineData("""{"name":"X","price":-1}""", "price")]
     [InlineData("""{"name":"X","price":1.234}""", "price")]
     [InlineData("""{"name":"X"}""", "price")]
@@ -301,5 +302,81 @@ public sealed class CatalogApiTests(ServiceFactory<Program> catalog) : IClassFix
         Assert.Contains("\"database\"", ready, StringComparison.Ordinal);
         Assert.Contains("Healthy", ready, StringComparison.Ordinal);
         Assert.Contains("/api/catalog/products", openApi, StringComparison.Ordinal);
+    }
+}
+
+/// <summary>A read that queried the database before a write committed, and finished after it, must not be cached.</summary>
+public sealed class CacheWriteRaceTests : IAsyncLifetime
+{
+    private readonly GatedCatalog _catalog = new();
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync() => await _catalog.DisposeAsync();
+
+    [Fact]
+    public async Task A_read_overlapping_a_price_change_does_not_leave_the_old_price_cached()
+    {
+        var admin = _catalog.CreateAdminClient();
+        var created = await admin.PostAsJsonAsync("/api/catalog/products", new { name = "Moka Pot", price = 10m });
+        var id = (await created.Content.ReadFromJsonAsync<ProductResponse>())!.Id;
+
+        // The read has its rows (SQLite's snapshot from before the write) and is held until the write has finished.
+        var held = _catalog.Gate.HoldNextRead();
+        var overlapping = _catalog.CreateClient().GetFromJsonAsync<ProductResponse>($"/api/catalog/products/{id}");
+        await held.Reached;
+        var changed = await admin.PutAsJsonAsync($"/api/catalog/products/{id}", new { name = "Moka Pot", price = 12m });
+        Assert.Equal(HttpStatusCode.OK, changed.StatusCode);
+        held.Release();
+        // It began before the change: either price is a fair answer to it.
+        Assert.Contains((await overlapping)!.Price, new[] { 10m, 12m });
+
+        var after = await _catalog.CreateClient().GetFromJsonAsync<ProductResponse>($"/api/catalog/products/{id}");
+        var priced = await _catalog.CreateClient().GetFromJsonAsync<ProductPage>($"/api/catalog/products?ids={id}");
+        Assert.Equal(12m, after!.Price);
+        Assert.Equal(12m, Assert.Single(priced!.Items).Price);
+    }
+
+    private sealed class GatedCatalog : ServiceFactory<Program>
+    {
+        public ReadGate Gate { get; } = new();
+
+        protected override void ConfigureTestServices(IServiceCollection services) =>
+            services.ConfigureDbContext<Data.CatalogDb>(options => options.AddInterceptors(Gate));
+    }
+
+    /// <summary>Holds the next query of the products table once it has executed, until released.</summary>
+    private sealed class ReadGate : Microsoft.EntityFrameworkCore.Diagnostics.DbCommandInterceptor
+    {
+        private Hold? _next;
+
+        public Hold HoldNextRead() => _next = new Hold();
+
+        public override async ValueTask<System.Data.Common.DbDataReader> ReaderExecutedAsync(System.Data.Common.DbCommand command,
+            Microsoft.EntityFrameworkCore.Diagnostics.CommandExecutedEventData eventData, System.Data.Common.DbDataReader result,
+            CancellationToken cancellationToken = default)
+        {
+            if (command.CommandText.Contains("FROM \"Products\"", StringComparison.Ordinal) && Interlocked.Exchange(ref _next, null) is { } hold)
+            {
+                await hold.WaitAsync();
+            }
+            return result;
+        }
+    }
+
+    private sealed class Hold
+    {
+        private readonly TaskCompletionSource _reached = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TaskCompletionSource _released = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task Reached => _reached.Task;
+
+        public void Release() => _released.SetResult();
+
+        public Task WaitAsync()
+        {
+            _reached.SetResult();
+            return _released.Task;
+        }
     }
 }

@@ -5,6 +5,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using Mercato.Identity;
 using Mercato.Testing;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Mercato.Identity.Tests;
@@ -108,6 +109,13 @@ public sealed class IdentityApiTests(IdentityFactory identity) : IClassFixture<I
     [InlineData("null", "body")]
     [InlineData("""{"email":"a@b.test","password":"Secret123","name":"a\u0001b"}""", "name")]
     [InlineData("""{"email":"a\u202Eb@b.test","password":"Secret123","name":"A"}""", "email")]
+    // Invisible characters: an address that shows exactly as another's, or a name that shows as nothing.
+    [InlineData("""{"email":"admin\u200B@mercato.local","password":"Secret123","name":"A"}""", "email")]
+    [InlineData("""{"email":"ad\u00ADmin@b.test","password":"Secret123","name":"A"}""", "email")]
+    [InlineData("""{"email":"a\u200Db@b.test","password":"Secret123","name":"A"}""", "email")]
+    [InlineData("""{"email":"a@b.test","password":"Secret123","name":"\u200B"}""", "name")]
+    [InlineData("""{"email":"a@b.test","password":"Secret123","name":"\u0301\u0301"}""", "name")]
+    [InlineData("""{"email":"a@b.test","password":"Secret123","name":"An\uFEFFna"}""", "name")]
     public async Task Invalid_registrations_are_400_naming_the_field(string json, string field)
     {
         var response = await identity.CreateClient().PostAsync("/api/identity/users", new StringContent(json, System.Text.Encoding.UTF8, "application/json"));
@@ -168,6 +176,80 @@ public sealed class IdentityApiTests(IdentityFactory identity) : IClassFixture<I
 
         await ProblemAssert.IsProblem(wrongPassword, HttpStatusCode.Unauthorized);
         await ProblemAssert.IsProblem(unknownUser, HttpStatusCode.Unauthorized);
+    }
+
+    [Fact]
+    public async Task Sign_in_fields_longer_than_any_account_can_have_are_400_naming_the_field()
+    {
+        var client = identity.CreateClient();
+        await ProblemAssert.NamesField(
+            await client.PostAsJsonAsync("/api/identity/token", new { email = new string('a', 250) + "@b.test", password = "Secret123" }), "email");
+        await ProblemAssert.NamesField(
+            await client.PostAsJsonAsync("/api/identity/token", new { email = NewEmail(), password = new string('A', 1025) }), "password");
+    }
+
+    [Fact]
+    public async Task Names_with_joiners_inside_are_accepted()
+    {
+        // Emoji sequences and several scripts need the zero-width joiner and non-joiner inside a name.
+        var response = await identity.CreateClient().PostAsJsonAsync("/api/identity/users",
+            new { email = NewEmail(), password = "Secret123", name = "Ann \U0001F469\u200D\U0001F4BB Mi\u200Cke" });
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task An_unknown_address_costs_the_same_hash_as_a_known_one()
+    {
+        var hasher = new CountingHasher();
+        await using var counted = identity.WithWebHostBuilder(builder => builder.ConfigureServices(services =>
+            services.AddSingleton<Microsoft.AspNetCore.Identity.IPasswordHasher<Mercato.Identity.Data.User>>(hasher)));
+        var client = counted.CreateClient();
+        var email = NewEmail();
+        (await client.PostAsJsonAsync("/api/identity/users", new { email, password = "Secret123", name = "Di" })).EnsureSuccessStatusCode();
+
+        var before = hasher.Verifications;
+        await ProblemAssert.IsProblem(await client.PostAsJsonAsync("/api/identity/token", new { email, password = "Secret124" }), HttpStatusCode.Unauthorized);
+        Assert.Equal(before + 1, hasher.Verifications);
+        await ProblemAssert.IsProblem(await client.PostAsJsonAsync("/api/identity/token", new { email = NewEmail(), password = "Secret124" }), HttpStatusCode.Unauthorized);
+        Assert.Equal(before + 2, hasher.Verifications);
+    }
+
+    /// <summary>The real hasher, counting its verifications.</summary>
+    private sealed class CountingHasher : Microsoft.AspNetCore.Identity.IPasswordHasher<Mercato.Identity.Data.User>
+    {
+        private readonly Microsoft.AspNetCore.Identity.PasswordHasher<Mercato.Identity.Data.User> _real = new();
+        private int _verifications;
+
+        public int Verifications => Volatile.Read(ref _verifications);
+
+        public string HashPassword(Mercato.Identity.Data.User user, string password) => _real.HashPassword(user, password);
+
+        public Microsoft.AspNetCore.Identity.PasswordVerificationResult VerifyHashedPassword(
+            Mercato.Identity.Data.User user, string hashedPassword, string providedPassword)
+        {
+            Interlocked.Increment(ref _verifications);
+            return _real.VerifyHashedPassword(user, hashedPassword, providedPassword);
+        }
+    }
+
+    [Fact]
+    public async Task The_admin_address_cannot_be_registered_even_before_an_admin_is_seeded()
+    {
+        // Outside development without Identity:AdminPassword no admin is seeded; a customer holding the address would
+        // keep the admin from ever being seeded once a password is configured.
+        var dataDir = Path.Combine(Path.GetTempPath(), "mercato-tests", Guid.NewGuid().ToString("N"));
+        await using var unseeded = identity.WithWebHostBuilder(builder => builder.UseEnvironment("Production").UseSetting("Mercato:DataDir", dataDir));
+        var response = await unseeded.CreateClient().PostAsJsonAsync("/api/identity/users",
+            new { email = "Admin@Mercato.local", password = "Secret123", name = "Not the admin" });
+        try
+        {
+            var problem = await ProblemAssert.IsProblem(response, HttpStatusCode.Conflict);
+            Assert.Equal("email", problem.GetProperty("field").GetString());
+        }
+        finally
+        {
+            Directory.Delete(dataDir, recursive: true);
+        }
     }
 
     [Fact]

@@ -2,7 +2,6 @@ using Mercato.Catalog.Data;
 using Mercato.ServiceDefaults.Auth;
 using Mercato.ServiceDefaults.Http;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.Caching.Hybrid;
 using Microsoft.Extensions.Options;
 
 namespace Mercato.Catalog;
@@ -36,7 +35,6 @@ public static class ProductEndpoints
 {
     public const int MaxPageSize = 100;
     public const int DefaultPageSize = 20;
-    private const string CacheTag = "products";
 
     public static void MapProductEndpoints(this WebApplication app)
     {
@@ -48,7 +46,7 @@ public static class ProductEndpoints
             .Produces<ProductResponse>().ProducesProblem(StatusCodes.Status404NotFound);
     }
 
-    private static async Task<IResult> ListAsync(string? q, int? page, int? pageSize, string[]? ids, CatalogDb db, IProductSearch search, HybridCache cache,
+    private static async Task<IResult> ListAsync(string? q, int? page, int? pageSize, string[]? ids, CatalogDb db, IProductSearch search, CatalogCache cache,
         HttpResponse response, IOptions<CatalogOptions> options, CancellationToken ct)
     {
         if (ids is { Length: > 0 })
@@ -66,7 +64,7 @@ public static class ProductEndpoints
         }
         int p = page ?? 1, size = pageSize ?? DefaultPageSize;
         var words = SearchTerms.Words(q);
-        var result = await cache.GetOrCreateAsync(
+        var result = await cache.GetOrLoadAsync(
             $"products:{string.Join(' ', words)}:{p}:{size}",
             async token =>
             {
@@ -76,8 +74,7 @@ public static class ProductEndpoints
                     : await search.SearchAsync(db, words, p, size, token);
                 return new ProductPage([.. items.Select(ProductResponse.From)], total, p, size);
             },
-            tags: [CacheTag],
-            cancellationToken: ct);
+            ct);
         AllowSharedCaching(response, options.Value);
         return Results.Ok(result);
     }
@@ -86,7 +83,7 @@ public static class ProductEndpoints
     /// <c>?ids=a,b</c> (or <c>?ids=a&amp;ids=b</c>): the products with these ids that exist, in the order asked, each id
     /// once; ids the catalog does not have are left out. What a caller pricing several products asks in one call.
     /// </summary>
-    private static async Task<IResult> ListByIdsAsync(string[] values, bool withPaging, CatalogDb db, HybridCache cache,
+    private static async Task<IResult> ListByIdsAsync(string[] values, bool withPaging, CatalogDb db, CatalogCache cache,
         HttpResponse response, CatalogOptions options, CancellationToken ct)
     {
         var ids = new List<Guid>();
@@ -126,14 +123,13 @@ public static class ProductEndpoints
         return Results.Ok(new ProductPage(found, found.Count, 1, ids.Count));
     }
 
-    private static async ValueTask<ProductResponse?> FindAsync(Guid id, CatalogDb db, HybridCache cache, CancellationToken ct)
+    private static async ValueTask<ProductResponse?> FindAsync(Guid id, CatalogDb db, CatalogCache cache, CancellationToken ct)
     {
         var key = $"product:{id}";
-        var product = await cache.GetOrCreateAsync(
+        var product = await cache.GetOrLoadAsync(
             key,
             async token => await db.Products.AsNoTracking().Where(x => x.Id == id).Select(x => ProductResponse.From(x)).SingleOrDefaultAsync(token),
-            tags: [CacheTag],
-            cancellationToken: ct);
+            ct);
         if (product is null)
         {
             // Misses are not kept: ids come from callers, and a kept miss costs the cache far more than its few bytes.
@@ -142,7 +138,7 @@ public static class ProductEndpoints
         return product;
     }
 
-    private static async Task<IResult> GetAsync(Guid id, CatalogDb db, HybridCache cache, HttpResponse response, IOptions<CatalogOptions> options, CancellationToken ct)
+    private static async Task<IResult> GetAsync(Guid id, CatalogDb db, CatalogCache cache, HttpResponse response, IOptions<CatalogOptions> options, CancellationToken ct)
     {
         var product = await FindAsync(id, db, cache, ct);
         if (product is null)
@@ -165,7 +161,7 @@ public static class ProductEndpoints
         }
     }
 
-    private static async Task<IResult> CreateAsync(ProductRequest request, CatalogDb db, HybridCache cache, TimeProvider time, CancellationToken ct)
+    private static async Task<IResult> CreateAsync(ProductRequest request, CatalogDb db, CatalogCache cache, TimeProvider time, CancellationToken ct)
     {
         var errors = Validate(request);
         if (errors.Count > 0)
@@ -184,11 +180,11 @@ public static class ProductEndpoints
         };
         db.Products.Add(product);
         await db.SaveChangesAsync(ct);
-        await cache.RemoveByTagAsync(CacheTag, ct);
+        await cache.InvalidateAsync(ct);
         return Results.Created($"/api/catalog/products/{product.Id}", ProductResponse.From(product));
     }
 
-    private static async Task<IResult> UpdateAsync(Guid id, ProductRequest request, CatalogDb db, HybridCache cache, TimeProvider time, CancellationToken ct)
+    private static async Task<IResult> UpdateAsync(Guid id, ProductRequest request, CatalogDb db, CatalogCache cache, TimeProvider time, CancellationToken ct)
     {
         var errors = Validate(request);
         if (errors.Count > 0)
@@ -205,7 +201,7 @@ public static class ProductEndpoints
         product.Price = request.Price!.Value;
         product.UpdatedAt = time.GetUtcNow();
         await db.SaveChangesAsync(ct);
-        await cache.RemoveByTagAsync(CacheTag, ct);
+        await cache.InvalidateAsync(ct);
         return Results.Ok(ProductResponse.From(product));
     }
 
@@ -222,6 +218,10 @@ public static class ProductEndpoints
         else if (!InputText.IsClean(request.Name))
         {
             errors["name"] = [InputText.Refusal];
+        }
+        else if (!InputText.HasVisibleText(request.Name))
+        {
+            errors["name"] = [InputText.Blank];
         }
         if (request.Description is { Length: > Product.DescriptionMaxLength })
         {

@@ -25,6 +25,7 @@ builder.Services.AddHybridCache(options => options.DefaultEntryOptions = new Hyb
     Expiration = TimeSpan.FromSeconds(30),
     LocalCacheExpiration = TimeSpan.FromSeconds(30),
 });
+builder.Services.AddSingleton<CatalogCache>();
 
 var app = builder.Build();
 app.MapDefaultEndpoints();

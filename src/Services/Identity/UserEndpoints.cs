@@ -23,6 +23,22 @@ public sealed record TokenResponse(
 
 public static class UserEndpoints
 {
+    private const int MaxEmailLength = 254;
+    private const int MaxSignInPasswordLength = 1024;
+
+    /// <summary>A hash checked when no account has the address, so both answers take one hash.</summary>
+    private static class Unknown
+    {
+        private static readonly User Nobody = new() { Email = "", NormalizedEmail = "", Name = "", Roles = "" };
+        private static string? _hash;
+
+        public static void Verify(IPasswordHasher<User> hasher, string password)
+        {
+            _hash ??= hasher.HashPassword(Nobody, Guid.NewGuid().ToString());
+            hasher.VerifyHashedPassword(Nobody, _hash, password);
+        }
+    }
+
     public static void MapUserEndpoints(this WebApplication app)
     {
         var identity = app.MapGroup("/api/identity").WithTags("Identity");
@@ -47,6 +63,12 @@ public static class UserEndpoints
             return Results.ValidationProblem(errors);
         }
         var email = request.Email!.Trim();
+        // The address the seeder gives the admin is not for anyone else, even before an admin exists: a customer holding
+        // it would stop the admin from ever being seeded.
+        if (string.Equals(email, DevAdminSeeder.AdminEmail, StringComparison.OrdinalIgnoreCase))
+        {
+            return EmailTaken();
+        }
         var user = new User
         {
             Id = Guid.CreateVersion7(),
@@ -80,13 +102,15 @@ public static class UserEndpoints
         HttpResponse response, CancellationToken ct)
     {
         var errors = new Dictionary<string, string[]>();
-        if (string.IsNullOrWhiteSpace(request.Email))
+        if (string.IsNullOrWhiteSpace(request.Email) || request.Email.Length > MaxEmailLength)
         {
-            errors["email"] = ["Required."];
+            errors["email"] = [$"Required, at most {MaxEmailLength} characters."];
         }
-        if (string.IsNullOrEmpty(request.Password))
+        // Longer than any password an account can have (registration allows 128; the seeded admin's comes from
+        // configuration): a megabyte would still be hashed, and spend one of the account's attempts.
+        if (string.IsNullOrEmpty(request.Password) || request.Password.Length > MaxSignInPasswordLength)
         {
-            errors["password"] = ["Required."];
+            errors["password"] = [$"Required, at most {MaxSignInPasswordLength} characters."];
         }
         if (errors.Count > 0)
         {
@@ -104,14 +128,17 @@ public static class UserEndpoints
             return Results.Problem(statusCode: StatusCodes.Status429TooManyRequests, title: "Account locked",
                 detail: $"Too many wrong passwords for this account, or sign-ins at once; try again in {seconds} seconds.");
         }
-        if (user is null || hasher.VerifyHashedPassword(user, user.PasswordHash, request.Password!) == PasswordVerificationResult.Failed)
+        if (user is null)
         {
-            if (user is not null)
-            {
-                await lockout.LockIfSpentAsync(user);
-            }
-            return Results.Problem(statusCode: StatusCodes.Status401Unauthorized, title: "Invalid credentials",
-                detail: "The e-mail or password is wrong.");
+            // An unknown address costs the same hash as a known one: answering it sooner would tell which addresses
+            // have accounts.
+            Unknown.Verify(hasher, request.Password!);
+            return InvalidCredentials();
+        }
+        if (hasher.VerifyHashedPassword(user, user.PasswordHash, request.Password!) == PasswordVerificationResult.Failed)
+        {
+            await lockout.LockIfSpentAsync(user);
+            return InvalidCredentials();
         }
         await lockout.RecordSuccessAsync(user);
         var token = await issuer.IssueAsync(user, ct);
@@ -130,6 +157,9 @@ public static class UserEndpoints
             : Results.Ok(new CurrentUserResponse(user.Id, user.Email, user.Name, user.RoleList));
     }
 
+    private static IResult InvalidCredentials() =>
+        Results.Problem(statusCode: StatusCodes.Status401Unauthorized, title: "Invalid credentials", detail: "The e-mail or password is wrong.");
+
     private static IResult EmailTaken() =>
         Results.Problem(statusCode: StatusCodes.Status409Conflict, title: "E-mail already registered",
             detail: "An account with this e-mail address exists.", extensions: new Dictionary<string, object?> { ["field"] = "email" });
@@ -137,11 +167,11 @@ public static class UserEndpoints
     private static Dictionary<string, string[]> Validate(RegisterUserRequest request)
     {
         var errors = new Dictionary<string, string[]>();
-        if (string.IsNullOrWhiteSpace(request.Email) || request.Email.Length > 254 || !IsEmail(request.Email.Trim()))
+        if (string.IsNullOrWhiteSpace(request.Email) || request.Email.Length > MaxEmailLength || !IsEmail(request.Email.Trim()))
         {
             errors["email"] = ["A valid e-mail address is required."];
         }
-        else if (!InputText.IsClean(request.Email))
+        else if (!InputText.IsCleanIdentifier(request.Email))
         {
             errors["email"] = [InputText.Refusal];
         }
@@ -152,6 +182,10 @@ public static class UserEndpoints
         else if (!InputText.IsClean(request.Name))
         {
             errors["name"] = [InputText.Refusal];
+        }
+        else if (!InputText.HasVisibleText(request.Name))
+        {
+            errors["name"] = [InputText.Blank];
         }
         var passwordProblems = PasswordPolicy.Check(request.Password);
         if (passwordProblems.Length > 0)
