@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Mercato.ServiceDefaults.Resilience;
 using Microsoft.AspNetCore.OpenApi;
 using Microsoft.OpenApi;
 using Scalar.AspNetCore;
@@ -71,7 +72,12 @@ public sealed class ApiReference(HttpClient http, IProxyStateLookup proxy, InMem
         {
             try
             {
-                var document = await http.GetFromJsonAsync<JsonNode>(new Uri(new Uri(destination.Model.Config.Address), ServiceDocumentPath), ct);
+                // Through the service's own sidecar pipeline: keyed by the address, every service on one host would
+                // share a breaker, and one service's failing document would open it for all.
+                using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(new Uri(destination.Model.Config.Address), ServiceDocumentPath)).ForTarget(service);
+                using var response = await http.SendAsync(request, ct);
+                response.EnsureSuccessStatusCode();
+                var document = await response.Content.ReadFromJsonAsync<JsonNode>(ct);
                 var prefixes = settings.PathPrefixes.GetValueOrDefault(service) ?? [$"/api/{service}"];
                 return Served(service, document, [.. prefixes.Select(p => p.TrimEnd('/'))], context.Request);
             }

@@ -25,6 +25,20 @@ public static class MeshPipeline
     /// </summary>
     public static readonly HttpRequestOptionsKey<TimeSpan> Budget = new("Mercato.CallBudget");
 
+    /// <summary>
+    /// The target a call is for, when its address does not say it: a call sent to one instance's own address (the
+    /// gateway reads each service's OpenAPI document that way) would otherwise share one pipeline, and one breaker, with
+    /// every service on that host.
+    /// </summary>
+    public static readonly HttpRequestOptionsKey<string> Target = new("Mercato.Target");
+
+    /// <summary>Runs this call through <paramref name="target"/>'s pipeline (see <see cref="Target"/>).</summary>
+    public static HttpRequestMessage ForTarget(this HttpRequestMessage request, string target)
+    {
+        request.Options.Set(Target, target);
+        return request;
+    }
+
     /// <summary>The token the call came with, before the total timeout's own: what tells a caller's abort from a timeout.</summary>
     private static readonly ResiliencePropertyKey<CancellationToken> CallerCancellation = new("Mercato.CallerCancellation");
 
@@ -42,7 +56,7 @@ public static class MeshPipeline
                 context.EnableReloads<TargetPolicy>(target);
                 Build(pipeline, target, context.GetOptions<TargetPolicy>(target), context.ServiceProvider, context.OnPipelineDisposed);
             })
-            .SelectPipelineBy(_ => request => request.RequestUri?.Host ?? "unknown");
+            .SelectPipelineBy(_ => request => request.Options.TryGetValue(Target, out var target) ? target : request.RequestUri?.Host ?? "unknown");
 
     public static void Build(
         ResiliencePipelineBuilder<HttpResponseMessage> pipeline, string target, TargetPolicy policy, IServiceProvider services, Action<Action> onDisposed)
