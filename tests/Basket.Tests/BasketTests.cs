@@ -201,6 +201,19 @@ public sealed class BasketTests : IClassFixture<BasketFactory>
     }
 
     [Fact]
+    public async Task New_products_are_checked_in_one_catalog_call_whatever_their_number()
+    {
+        var client = basket.CreateClientWithToken(basket.Tokens.Issue(Guid.NewGuid(), "customer"));
+        var products = Enumerable.Range(0, 49).Select(_ => Guid.NewGuid()).ToList();
+        var calls = basket.Catalog.Calls;
+
+        var put = await client.PutAsJsonAsync("/api/basket", new { items = products.Select(p => new { productId = p, quantity = 1 }).Append(new { productId = BasketFactory.NotInCatalog, quantity = 1 }) });
+
+        await ProblemAssert.NamesField(put, "items[49].productId");
+        Assert.Equal(calls + 1, basket.Catalog.Calls);
+    }
+
+    [Fact]
     public async Task When_the_catalog_is_down_the_basket_takes_the_lines_unchecked()
     {
         var client = basket.CreateClientWithToken(basket.Tokens.Issue(Guid.NewGuid(), "customer"));

@@ -5,9 +5,10 @@ using System.Net.Http.Json;
 namespace Mercato.Testing;
 
 /// <summary>
-/// The catalog's product lookup (<c>GET /api/catalog/products/{id}</c>) for a service under test that asks whether
-/// products exist: 200 for a product <paramref name="has"/> accepts, 404 otherwise, a refused connection while
-/// <see cref="Down"/>. Every product asked about is recorded.
+/// The catalog's product lookups for a service under test that asks whether products exist: one product
+/// (<c>GET /api/catalog/products/{id}</c>: 200 for a product <paramref name="has"/> accepts, 404 otherwise) or several
+/// (<c>GET /api/catalog/products?ids=a,b</c>: the page of those it has); a refused connection while <see cref="Down"/>.
+/// Every product asked about, and every call, is recorded.
 /// </summary>
 public sealed class CatalogStandIn(Func<Guid, bool> has)
 {
@@ -17,20 +18,39 @@ public sealed class CatalogStandIn(Func<Guid, bool> has)
 
     public ConcurrentQueue<Guid> Asked { get; } = new();
 
+    private int _calls;
+
+    /// <summary>Requests that reached the catalog.</summary>
+    public int Calls => Volatile.Read(ref _calls);
+
     public HttpMessageHandler CreateHandler() => new Handler(this);
 
     private sealed class Handler(CatalogStandIn catalog) : HttpMessageHandler
     {
+        private static object Product(Guid id) => new { id, name = "x", description = "", price = 1m };
+
         protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
             if (catalog.Down)
             {
                 throw new HttpRequestException(HttpRequestError.ConnectionError, "connection refused");
             }
-            var id = Guid.Parse(request.RequestUri!.Segments[^1]);
+            Interlocked.Increment(ref catalog._calls);
+            var ids = System.Web.HttpUtility.ParseQueryString(request.RequestUri!.Query)["ids"];
+            if (ids is not null)
+            {
+                var asked = ids.Split(',').Select(Guid.Parse).ToList();
+                asked.ForEach(catalog.Asked.Enqueue);
+                var found = asked.Where(catalog.Has).Select(Product).ToList();
+                return Task.FromResult(new HttpResponseMessage(HttpStatusCode.OK)
+                {
+                    Content = JsonContent.Create(new { items = found, total = found.Count, page = 1, pageSize = asked.Count }),
+                });
+            }
+            var id = Guid.Parse(request.RequestUri.Segments[^1]);
             catalog.Asked.Enqueue(id);
             return Task.FromResult(catalog.Has(id)
-                ? new HttpResponseMessage(HttpStatusCode.OK) { Content = JsonContent.Create(new { id, name = "x", description = "", price = 1m }) }
+                ? new HttpResponseMessage(HttpStatusCode.OK) { Content = JsonContent.Create(Product(id)) }
                 : new HttpResponseMessage(HttpStatusCode.NotFound));
         }
     }

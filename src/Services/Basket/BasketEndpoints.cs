@@ -134,15 +134,13 @@ public static class BasketEndpoints
         ILogger<CatalogClient> logger, Dictionary<string, string[]> errors, CancellationToken ct)
     {
         var held = await db.Lines.AsNoTracking().Where(l => l.CustomerId == customerId).Select(l => l.ProductId).ToListAsync(ct);
-        var unknown = new HashSet<Guid>();
+        IReadOnlySet<Guid> unknown = new HashSet<Guid>();
+        var added = items.Select(i => i.ProductId!.Value).Distinct().Except(held).ToList();
         try
         {
-            foreach (var productId in items.Select(i => i.ProductId!.Value).Distinct().Except(held))
+            if (added.Count > 0)
             {
-                if (!await catalog.ExistsAsync(productId, ct))
-                {
-                    unknown.Add(productId);
-                }
+                unknown = await catalog.UnknownAsync(added, ct);
             }
         }
         catch (Exception ex) when (Downstream.IsUnavailable(ex, ct))

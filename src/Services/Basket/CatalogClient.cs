@@ -1,19 +1,29 @@
-using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
 
 namespace Mercato.Basket;
 
-/// <summary>Asks the catalog (http://catalog via discovery) whether a product exists, so a basket holds only real ones.</summary>
+/// <summary>Asks the catalog (http://catalog via discovery) which products exist, so a basket holds only real ones.</summary>
 public sealed class CatalogClient(HttpClient http)
 {
-    /// <summary>What the catalog answers; throws when it cannot answer.</summary>
-    public async Task<bool> ExistsAsync(Guid productId, CancellationToken ct)
+    /// <summary>The catalog's limit on ids in one <c>?ids=</c> lookup.</summary>
+    private const int IdsPerCall = 100;
+
+    /// <summary>
+    /// Which of these products the catalog does not have, asked in one call per hundred (<c>?ids=</c> lists the ones it
+    /// has); throws when it cannot answer.
+    /// </summary>
+    public async Task<IReadOnlySet<Guid>> UnknownAsync(IReadOnlyCollection<Guid> productIds, CancellationToken ct)
     {
-        using var response = await http.GetAsync($"/api/catalog/products/{productId}", HttpCompletionOption.ResponseHeadersRead, ct);
-        if (response.StatusCode == HttpStatusCode.NotFound)
+        var unknown = new HashSet<Guid>(productIds);
+        foreach (var chunk in productIds.Chunk(IdsPerCall))
         {
-            return false;
+            var page = await http.GetFromJsonAsync<JsonElement>($"/api/catalog/products?ids={string.Join(',', chunk)}", ct);
+            foreach (var item in page.GetProperty("items").EnumerateArray())
+            {
+                unknown.Remove(item.GetProperty("id").GetGuid());
+            }
         }
-        response.EnsureSuccessStatusCode();
-        return true;
+        return unknown;
     }
 }
