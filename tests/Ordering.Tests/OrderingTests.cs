@@ -960,3 +960,85 @@ public sealed class ScheduledMessageTests(ChoreographedOrderingFactory ordering)
         return await db.Database.SqlQueryRaw<int>("select count(*) as Value from wolverine_incoming_envelopes where status = 'Scheduled'").SingleAsync();
     }
 }
+
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class SagaMetricsCollection
+{
+    /// <summary>Alone, so the saga counters it listens to move only with its own host's orders.</summary>
+    public const string Name = "saga metrics";
+}
+
+[Collection(SagaMetricsCollection.Name)]
+public sealed class SagaMetricsTests : IAsyncLifetime
+{
+    private readonly CommitFailsOnce _commit = new();
+    private readonly MeteredOrdering _ordering;
+
+    public SagaMetricsTests() => _ordering = new MeteredOrdering(_commit);
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync() => await _ordering.DisposeAsync();
+
+    [Fact]
+    public async Task A_confirmation_whose_commit_failed_is_counted_once_when_the_message_is_handled_again()
+    {
+        var confirmed = 0L;
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == OrderMetrics.MeterName && instrument.Name == "saga_confirmed")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, _, _) => Interlocked.Add(ref confirmed, value));
+        listener.Start();
+        var client = _ordering.CreateCustomerClient();
+        var orderId = await _ordering.PlaceAsync(client, new { items = new[] { new { productId = OrderingFactory.Mug, quantity = 1 } } });
+        await _ordering.DeliverAsync(new PaymentCaptured(orderId, Guid.NewGuid(), 8.5m));
+
+        // The confirmation is saved, then its transaction fails to commit: rolled back, as a crash at that moment would.
+        _commit.Arm();
+        await Assert.ThrowsAnyAsync<Exception>(() => _ordering.DeliverAsync(new StockReserved(orderId)));
+        Assert.True(_commit.Failed, "the commit was not made to fail");
+        Assert.Equal(OrderStatus.Pending, (await client.GetFromJsonAsync<OrderView>($"/api/orders/{orderId}"))!.Status);
+        Assert.Equal(0, Interlocked.Read(ref confirmed));
+
+        // Delivered again, as the broker or the inbox would.
+        await _ordering.DeliverAsync(new StockReserved(orderId));
+        Assert.Equal(OrderStatus.Confirmed, (await client.GetFromJsonAsync<OrderView>($"/api/orders/{orderId}"))!.Status);
+        Assert.Equal(1, Interlocked.Read(ref confirmed));
+    }
+
+    private sealed class MeteredOrdering(CommitFailsOnce commit) : OrderingFactory
+    {
+        protected override void ConfigureTestServices(IServiceCollection services)
+        {
+            base.ConfigureTestServices(services);
+            services.ConfigureDbContext<OrderingDb>(options => options.AddInterceptors(commit));
+        }
+    }
+
+    /// <summary>Fails the next commit of a transaction once armed; the transaction is then rolled back.</summary>
+    private sealed class CommitFailsOnce : Microsoft.EntityFrameworkCore.Diagnostics.DbTransactionInterceptor
+    {
+        private int _armed;
+
+        public bool Failed { get; private set; }
+
+        public void Arm() => Interlocked.Exchange(ref _armed, 1);
+
+        public override ValueTask<Microsoft.EntityFrameworkCore.Diagnostics.InterceptionResult> TransactionCommittingAsync(
+            System.Data.Common.DbTransaction transaction, Microsoft.EntityFrameworkCore.Diagnostics.TransactionEventData eventData,
+            Microsoft.EntityFrameworkCore.Diagnostics.InterceptionResult result, CancellationToken cancellationToken = default)
+        {
+            if (Interlocked.Exchange(ref _armed, 0) == 1)
+            {
+                Failed = true;
+                throw new InvalidOperationException("The connection dropped before the commit (test).");
+            }
+            return ValueTask.FromResult(result);
+        }
+    }
+}

@@ -97,8 +97,9 @@ public sealed class OrderChanges
 }
 
 /// <summary>
-/// Tells <see cref="OrderChanges"/> which orders' views a unit of work changed, once it is committed: at the end of
-/// SaveChanges without a transaction, or when the transaction around it (Wolverine's handlers open one) commits.
+/// Tells <see cref="OrderChanges"/> which orders' views a unit of work changed, and runs its other after-commit actions
+/// (<see cref="OrderingDb.OnCommitted"/>), once it is committed: at the end of SaveChanges without a transaction, or
+/// when the transaction around it (Wolverine's handlers open one) commits. A unit of work rolled back forgets them.
 /// </summary>
 public sealed class OrderChangeNotifier(OrderChanges changes) : ISaveChangesInterceptor, IDbTransactionInterceptor
 {
@@ -183,15 +184,26 @@ public sealed class OrderChangeNotifier(OrderChanges changes) : ISaveChangesInte
 
     private void Publish(DbContext? context)
     {
-        if (context is OrderingDb { UncommittedOrderChanges.Count: > 0 } db)
+        if (context is not OrderingDb db)
         {
-            foreach (var orderId in db.UncommittedOrderChanges)
-            {
-                changes.Committed(orderId);
-            }
-            db.UncommittedOrderChanges.Clear();
+            return;
         }
+        foreach (var orderId in db.UncommittedOrderChanges)
+        {
+            changes.Committed(orderId);
+        }
+        db.UncommittedOrderChanges.Clear();
+        var actions = db.OnCommitted.ToList();
+        db.OnCommitted.Clear();
+        actions.ForEach(action => action());
     }
 
-    private static void Discard(DbContext? context) => (context as OrderingDb)?.UncommittedOrderChanges.Clear();
+    private static void Discard(DbContext? context)
+    {
+        if (context is OrderingDb db)
+        {
+            db.UncommittedOrderChanges.Clear();
+            db.OnCommitted.Clear();
+        }
+    }
 }

@@ -84,14 +84,10 @@ public sealed class OrderEventStore(OrderingDb db, OrderMetrics? metrics = null)
         Activity.Current?.SetTag(SpanTags.OrderId, orderId).SetTag(SpanTags.UserId, current.CustomerId);
         if (metrics is not null)
         {
-            // Counted once the events are committed, not when a handler that is later retried appended them.
+            // Counted once the events are committed: a handler's SaveChanges runs inside Wolverine's transaction, which
+            // can still roll back, and the retried message would count them again.
             var createdAt = current.CreatedAt;
-            void OnSaved(object? sender, SavedChangesEventArgs args)
-            {
-                db.SavedChanges -= OnSaved;
-                metrics.Appended(events, createdAt);
-            }
-            db.SavedChanges += OnSaved;
+            db.OnCommitted.Add(() => metrics.Appended(events, createdAt));
         }
         if (document is null)
         {

@@ -18,6 +18,9 @@ public sealed class OrderingDb(DbContextOptions<OrderingDb> options) : DbContext
     /// <summary>Orders whose view this unit of work changed and that are not committed yet (<see cref="OrderChangeNotifier"/>).</summary>
     internal HashSet<Guid> UncommittedOrderChanges { get; } = [];
 
+    /// <summary>What to do once this unit of work is committed, and to forget if it is not (<see cref="OrderChangeNotifier"/>).</summary>
+    internal List<Action> OnCommitted { get; } = [];
+
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
         modelBuilder.Entity<StoredEvent>(e =>
