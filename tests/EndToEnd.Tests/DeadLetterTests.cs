@@ -15,15 +15,23 @@ public abstract class DeadLetterSuite(MercatoSystem system) : IAsyncLifetime
     public Task InitializeAsync() => Task.CompletedTask;
 
     /// <summary>Each test leaves the built-in defaults in force for the next.</summary>
-    public async Task DisposeAsync() => await system.ApplyPolicyAsync(await system.AdminAsync(), new MeshPolicy());
+    public async Task DisposeAsync()
+    {
+        // A skipped test (scale-out servers absent) must stay skipped: a second SkipException from here would be
+        // reported with the first as a failure.
+        if (system.SkipReason is null)
+        {
+            await system.ApplyPolicyAsync(await system.AdminAsync(), new MeshPolicy());
+        }
+    }
 
     [SkippableFact]
     public async Task A_handler_fault_sends_the_message_to_the_dead_letter_queue_with_the_reason_and_replay_delivers_it()
     {
         var admin = await system.AdminAsync();
         var (customer, customerId, _) = await system.NewCustomerAsync();
-        var product = new Guid("00000000-0000-4000-8000-000000000003");
-        (await admin.PutAsJsonAsync($"/api/inventory/items/{product}", new { onHand = 1000 })).EnsureSuccessStatusCode();
+        var product = new Guid("00000000-0000-4000-8000-000000000021");
+        await MercatoSystem.SetStockAsync(admin, product, 1000);
         await system.ApplyPolicyAsync(admin, MercatoSystem.Policy(("notification", new TargetPolicy { Faults = new FaultPolicy { MessageErrorRate = 1 } })));
 
         var place = new HttpRequestMessage(HttpMethod.Post, "/api/orders")

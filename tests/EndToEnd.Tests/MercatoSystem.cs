@@ -6,6 +6,7 @@ using System.Text.Json;
 using Aspire.Hosting;
 using Aspire.Hosting.Testing;
 using Mercato.ServiceDefaults.Resilience;
+using Mercato.Testing;
 
 namespace Mercato.EndToEnd.Tests;
 
@@ -73,15 +74,15 @@ public abstract class MercatoSystem : IAsyncLifetime
             SkipReason = $"Scale-out profile not tested: {unreachable} Run `sudo bash .ci/servers.sh` to install and start them.";
             return;
         }
-        var gatewayPort = FreePort();
+        var gatewayPort = LoopbackPorts.Free();
         string[] args =
         [
             $"--Mercato:GatewayPort={gatewayPort}",
-            $"--Mercato:RegistryPort={FreePort()}",
+            $"--Mercato:RegistryPort={LoopbackPorts.Free()}",
             $"--Mercato:DataDir={_dataDir}",
             $"--Mercato:SpanDirectory={SpanDirectory}",
             .. ExpectedInstances.Where(e => e.Value > 1).Select(e => $"--Mercato:Replicas:{e.Key}={e.Value}"),
-            .. new[] { "ordering", "payment", "inventory", "notification", "analytics" }.Select(s => $"--Mercato:MessagingPorts:{s}={FreePort()}"),
+            .. new[] { "ordering", "payment", "inventory", "notification", "analytics" }.Select(s => $"--Mercato:MessagingPorts:{s}={LoopbackPorts.Free()}"),
             .. ExtraArgs,
             .. ScaleOut
                 ? new[] { "--Mercato:Profile=ScaleOut", $"--Mercato:InstanceName={_instanceName}", $"--Mercato:Postgres:Admin={PostgresAdmin}", $"--Mercato:RabbitMq={RabbitMq}" }
@@ -185,6 +186,21 @@ public abstract class MercatoSystem : IAsyncLifetime
         var client = new HttpClient { BaseAddress = Gateway.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
         client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
         return client;
+    }
+
+    /// <summary>
+    /// Sets a product's stock (admin). Every test orders a product no other test of its system orders, but an earlier
+    /// test of the same class may still be reserving or releasing it: a concurrent update is answered 409 and retried.
+    /// </summary>
+    public static async Task SetStockAsync(HttpClient admin, Guid product, int onHand)
+    {
+        var response = await admin.PutAsJsonAsync($"/api/inventory/items/{product}", new { onHand });
+        for (var attempt = 0; response.StatusCode == HttpStatusCode.Conflict && attempt < 40; attempt++)
+        {
+            await Task.Delay(250);
+            response = await admin.PutAsJsonAsync($"/api/inventory/items/{product}", new { onHand });
+        }
+        Assert.True(response.IsSuccessStatusCode, $"setting stock answered {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
     }
 
     /// <summary>
@@ -384,64 +400,6 @@ public abstract class MercatoSystem : IAsyncLifetime
         Assert.Equal(HttpStatusCode.Created, created.StatusCode);
         var id = (await created.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetGuid();
         return (ClientWithToken(await TokenAsync(email, "Shopper123")), id, email);
-    }
-
-    /// <summary>
-    /// A free port below the kernel's ephemeral range, as the AppHost's own defaults are (8080, 8081, 8101–8105). A port
-    /// the kernel handed out is only free until it hands it out again: between this pick and the service binding it,
-    /// any process that listens on port 0 (every service's HTTP endpoint does) or dials out can take it, and a peer can
-    /// even get a socket connected to itself while the service is down. Wolverine's TCP sender does not survive talking
-    /// to the wrong listener: it reads an answer that is not its protocol's and marks the batch neither sent nor failed,
-    /// so the messages stay in the outbox. One CI run lost every message from ordering to payment in the embedded
-    /// system with exactly those signs (the outbox kept them, nothing was sent, nothing failed).
-    /// </summary>
-    private static int FreePort()
-    {
-        var ephemeralStart = EphemeralRangeStart.Value;
-        for (var attempt = 0; attempt < 200; attempt++)
-        {
-            var port = Random.Shared.Next(20_000, ephemeralStart);
-            lock (PortsInUse)
-            {
-                if (!PortsInUse.Add(port))
-                {
-                    continue;
-                }
-            }
-            if (CanListen(IPAddress.Loopback, port) && CanListen(IPAddress.IPv6Loopback, port))
-            {
-                return port;
-            }
-        }
-        throw new InvalidOperationException($"No free port between 20000 and {ephemeralStart}.");
-    }
-
-    /// <summary>Ports handed out in this test run: two systems of one run never get the same one.</summary>
-    private static readonly HashSet<int> PortsInUse = [];
-
-    private static readonly Lazy<int> EphemeralRangeStart = new(ReadEphemeralRangeStart);
-
-    private static int ReadEphemeralRangeStart()
-    {
-        const string range = "/proc/sys/net/ipv4/ip_local_port_range";
-        return File.Exists(range) && int.TryParse(File.ReadAllText(range).Split((char[])['\t', ' ', '\n'], StringSplitOptions.RemoveEmptyEntries)[0], out var start) && start > 21_000
-            ? start
-            : 32_768;
-    }
-
-    private static bool CanListen(IPAddress address, int port)
-    {
-        try
-        {
-            using var listener = new TcpListener(address, port);
-            listener.Start();
-            return true;
-        }
-        catch (SocketException ex) when (ex.SocketErrorCode is SocketError.AddressAlreadyInUse or SocketError.AddressNotAvailable or SocketError.AccessDenied)
-        {
-            // No IPv6 loopback on this machine counts as free; anything bound there does not.
-            return ex.SocketErrorCode == SocketError.AddressNotAvailable;
-        }
     }
 }
 

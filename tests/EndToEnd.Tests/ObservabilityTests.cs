@@ -12,7 +12,7 @@ namespace Mercato.EndToEnd.Tests;
 /// </summary>
 public abstract partial class ObservabilitySuite(MercatoSystem system)
 {
-    private static readonly Guid Product = new("00000000-0000-4000-8000-000000000005");
+    private static readonly Guid Product = new("00000000-0000-4000-8000-000000000022");
 
     private sealed record Span(string Service, string TraceId, string SpanId, string? ParentSpanId, string Name, Dictionary<string, string> Tags);
 
@@ -51,7 +51,7 @@ public abstract partial class ObservabilitySuite(MercatoSystem system)
     private async Task<(string OrderId, Guid CustomerId)> PlaceOrderAsync()
     {
         var admin = await system.AdminAsync();
-        (await admin.PutAsJsonAsync($"/api/inventory/items/{Product}", new { onHand = 1000 })).EnsureSuccessStatusCode();
+        await MercatoSystem.SetStockAsync(admin, Product, 1000);
         var (customer, customerId, _) = await system.NewCustomerAsync();
         var place = new HttpRequestMessage(HttpMethod.Post, "/api/orders")
         {
@@ -162,6 +162,11 @@ public abstract partial class ObservabilitySuite(MercatoSystem system)
         .Where(l => l.StartsWith("requests_total{", StringComparison.Ordinal) && l.Contains($"service=\"{service}\"", StringComparison.Ordinal))
         .Sum(l => (long)double.Parse(l[(l.LastIndexOf('}') + 1)..].Trim().Split(' ')[0], CultureInfo.InvariantCulture));
 
+    /// <summary>A counter's value summed over its series (any labels) in one or more Prometheus texts.</summary>
+    private static double CounterSum(string text, string name) => text.Split('\n')
+        .Where(l => l.StartsWith(name + "{", StringComparison.Ordinal) || l.StartsWith(name + " ", StringComparison.Ordinal))
+        .Sum(l => double.Parse(l[(Math.Max(l.LastIndexOf('}'), name.Length) + 1)..].Trim().Split(' ')[0], CultureInfo.InvariantCulture));
+
     [SkippableFact]
     public async Task Every_service_exports_the_spec_metrics_in_prometheus_text_and_counts_requests_exactly()
     {
@@ -188,19 +193,26 @@ public abstract partial class ObservabilitySuite(MercatoSystem system)
                 Assert.Contains(lines, l => l.StartsWith("circuit_breaker_open{", StringComparison.Ordinal) && l.Contains("target=\"identity\"", StringComparison.Ordinal));
             }
         }
-        // Saga and messaging metrics, once an order went through (any ordering instance may have started it).
-        await PlaceOrderAsync();
+        // Saga and messaging metrics move with this order (any ordering instance may have started it; earlier tests'
+        // orders may already have created the series, so their values are compared).
+        async Task<string> OrderingMetricsAsync() => string.Join('\n', await Task.WhenAll(instances.Where(i => i.Service == "ordering")
+            .Select(i => scraper.GetStringAsync($"{i.Address}/metrics"))));
+        var startedBefore = CounterSum(await OrderingMetricsAsync(), "saga_started_total");
+        var confirmedBefore = CounterSum(await OrderingMetricsAsync(), "saga_confirmed_total");
+        var (orderId, _) = await PlaceOrderAsync();
         var deadline = DateTime.UtcNow.AddSeconds(60);
         string orderingMetrics;
+        string? status;
         do
         {
-            orderingMetrics = string.Join('\n', await Task.WhenAll(instances.Where(i => i.Service == "ordering")
-                .Select(i => scraper.GetStringAsync($"{i.Address}/metrics"))));
+            status = (await admin.GetFromJsonAsync<JsonElement>($"/api/orders/{orderId}")).GetProperty("status").GetString();
+            orderingMetrics = await OrderingMetricsAsync();
         }
-        while (!(orderingMetrics.Contains("saga_started_total", StringComparison.Ordinal) && orderingMetrics.Contains("saga_confirmed_total", StringComparison.Ordinal))
+        while (!(status == "Confirmed" && CounterSum(orderingMetrics, "saga_confirmed_total") > confirmedBefore)
             && DateTime.UtcNow < deadline && await Task.Delay(250).ContinueWith(_ => true));
-        Assert.Contains("saga_started_total", orderingMetrics, StringComparison.Ordinal);
-        Assert.Contains("saga_confirmed_total", orderingMetrics, StringComparison.Ordinal);
+        Assert.Equal("Confirmed", status);
+        Assert.True(CounterSum(orderingMetrics, "saga_started_total") > startedBefore, "saga_started_total did not move");
+        Assert.True(CounterSum(orderingMetrics, "saga_confirmed_total") > confirmedBefore, "saga_confirmed_total did not move");
         Assert.Contains("saga_duration_seconds_bucket", orderingMetrics, StringComparison.Ordinal);
         Assert.Contains("wolverine_messages_sent", orderingMetrics, StringComparison.Ordinal);
 

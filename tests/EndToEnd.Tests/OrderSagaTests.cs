@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using Mercato.ServiceDefaults.Resilience;
 using Mercato.Testing;
 
 namespace Mercato.EndToEnd.Tests;
@@ -14,18 +15,6 @@ public abstract class OrderSagaSuite(MercatoSystem system)
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(90);
 
     private static Guid Product(int number) => new($"00000000-0000-4000-8000-{number:D12}");
-
-    private static async Task SetStockAsync(HttpClient admin, Guid product, int onHand)
-    {
-        var response = await admin.PutAsJsonAsync($"/api/inventory/items/{product}", new { onHand });
-        // Earlier tests' sagas may still be reserving or releasing this product: a concurrent update is answered 409.
-        for (var attempt = 0; response.StatusCode == System.Net.HttpStatusCode.Conflict && attempt < 40; attempt++)
-        {
-            await Task.Delay(250);
-            response = await admin.PutAsJsonAsync($"/api/inventory/items/{product}", new { onHand });
-        }
-        Assert.True(response.IsSuccessStatusCode, $"setting stock answered {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
-    }
 
     private static async Task<JsonElement> StockAsync(HttpClient client, Guid product) =>
         await client.GetFromJsonAsync<JsonElement>($"/api/inventory/items/{product}");
@@ -104,7 +93,7 @@ public abstract class OrderSagaSuite(MercatoSystem system)
         var admin = await system.AdminAsync();
         var (customer, customerId, _) = await system.NewCustomerAsync();
         var product = Product(5);
-        await SetStockAsync(admin, product, 10);
+        await MercatoSystem.SetStockAsync(admin, product, 10);
 
         var orderId = await PlaceAsync(customer, product, 3);
         var order = await TerminalAsync(customer, orderId);
@@ -138,8 +127,8 @@ public abstract class OrderSagaSuite(MercatoSystem system)
     public async Task A_client_follows_its_order_with_held_reads_through_the_gateway()
     {
         var (customer, _, _) = await system.NewCustomerAsync();
-        var product = Product(5);
-        await SetStockAsync(await system.AdminAsync(), product, 10);
+        var product = Product(13);
+        await MercatoSystem.SetStockAsync(await system.AdminAsync(), product, 10);
         var orderId = await PlaceAsync(customer, product, 1);
 
         // Ordering holds each read until the order is Confirmed or Cancelled (or 20 s pass): no polling.
@@ -172,8 +161,8 @@ public abstract class OrderSagaSuite(MercatoSystem system)
         var (first, _, _) = await system.NewCustomerAsync();
         var (second, _, _) = await system.NewCustomerAsync();
         Guid ball = Product(19), bottle = Product(20);
-        await SetStockAsync(admin, ball, 10);
-        await SetStockAsync(admin, bottle, 10);
+        await MercatoSystem.SetStockAsync(admin, ball, 10);
+        await MercatoSystem.SetStockAsync(admin, bottle, 10);
 
         var both = new HttpRequestMessage(HttpMethod.Post, "/api/orders")
         {
@@ -196,7 +185,7 @@ public abstract class OrderSagaSuite(MercatoSystem system)
         var admin = await system.AdminAsync();
         var (customer, _, _) = await system.NewCustomerAsync();
         var product = Product(6);
-        await SetStockAsync(admin, product, 10);
+        await MercatoSystem.SetStockAsync(admin, product, 10);
 
         var order = await TerminalAsync(customer, await PlaceAsync(customer, product, 2, paymentMethod: "tok_decline"));
         var stock = await StockAsync(customer, product);
@@ -215,7 +204,7 @@ public abstract class OrderSagaSuite(MercatoSystem system)
         var admin = await system.AdminAsync();
         var (customer, _, _) = await system.NewCustomerAsync();
         var product = Product(7);
-        await SetStockAsync(admin, product, 1);
+        await MercatoSystem.SetStockAsync(admin, product, 1);
 
         var orderId = await PlaceAsync(customer, product, 2);
         var order = await TerminalAsync(customer, orderId);
@@ -238,7 +227,7 @@ public abstract class OrderSagaSuite(MercatoSystem system)
         var admin = await system.AdminAsync();
         var (customer, _, _) = await system.NewCustomerAsync();
         var product = Product(14);
-        await SetStockAsync(admin, product, 5);
+        await MercatoSystem.SetStockAsync(admin, product, 5);
         var confirmed = await PlaceAsync(customer, product, 1);
         var declined = await PlaceAsync(customer, product, 1, paymentMethod: "tok_decline");
         await TerminalAsync(customer, confirmed);
@@ -263,7 +252,7 @@ public abstract class OrderSagaSuite(MercatoSystem system)
     {
         var admin = await system.AdminAsync();
         var product = Product(10);
-        await SetStockAsync(admin, product, 10);
+        await MercatoSystem.SetStockAsync(admin, product, 10);
         var customers = await Task.WhenAll(Enumerable.Range(0, 5).Select(_ => system.NewCustomerAsync()));
 
         var orderIds = await Task.WhenAll(Enumerable.Range(0, 50).Select(i => PlaceAsync(customers[i % 5].Client, product, 1)));
@@ -295,13 +284,13 @@ public abstract class OrderSagaSuite(MercatoSystem system)
     {
         var admin = await system.AdminAsync();
         var (customer, _, _) = await system.NewCustomerAsync();
-        Guid mug = Product(5), tea = Product(6);
-        await SetStockAsync(admin, mug, 50);
-        await SetStockAsync(admin, tea, 50);
+        Guid mat = Product(16), lamp = Product(17);
+        await MercatoSystem.SetStockAsync(admin, mat, 50);
+        await MercatoSystem.SetStockAsync(admin, lamp, 50);
 
-        var unknown = await customer.PutAsJsonAsync("/api/basket", new { items = new[] { new { productId = mug, quantity = 1 }, new { productId = Guid.NewGuid(), quantity = 1 } } });
+        var unknown = await customer.PutAsJsonAsync("/api/basket", new { items = new[] { new { productId = mat, quantity = 1 }, new { productId = Guid.NewGuid(), quantity = 1 } } });
         await ProblemAssert.NamesField(unknown, "items[1].productId");
-        var put = await customer.PutAsJsonAsync("/api/basket", new { items = new[] { new { productId = mug, quantity = 2 }, new { productId = tea, quantity = 1 } } });
+        var put = await customer.PutAsJsonAsync("/api/basket", new { items = new[] { new { productId = mat, quantity = 2 }, new { productId = lamp, quantity = 1 } } });
         Assert.Equal(HttpStatusCode.OK, put.StatusCode);
         var basket = await customer.GetFromJsonAsync<JsonElement>("/api/basket");
         Assert.Equal(2, basket.GetProperty("items").GetArrayLength());
@@ -328,7 +317,7 @@ public abstract class OrderSagaSuite(MercatoSystem system)
         var admin = await system.AdminAsync();
         var (customer, _, _) = await system.NewCustomerAsync();
         var product = Product(8);
-        await SetStockAsync(admin, product, 10);
+        await MercatoSystem.SetStockAsync(admin, product, 10);
 
         var first = await PlaceAsync(customer, product, 1, key: "checkout-42");
         var second = await PlaceAsync(customer, product, 1, key: "checkout-42");
@@ -383,8 +372,8 @@ public abstract class OrderSagaSuite(MercatoSystem system)
     {
         var admin = await system.AdminAsync();
         var (customer, _, _) = await system.NewCustomerAsync();
-        var product = Product(9);
-        await SetStockAsync(admin, product, 10);
+        var product = Product(18);
+        await MercatoSystem.SetStockAsync(admin, product, 10);
 
         await system.KillAsync("payment");
         Guid orderId;
@@ -435,20 +424,32 @@ public abstract class OrderCrashSuite(MercatoSystem system)
         var admin = await system.AdminAsync();
         var (customer, _, _) = await system.NewCustomerAsync();
         var product = new Guid($"00000000-0000-4000-8000-{productNumber:D12}");
-        (await admin.PutAsJsonAsync($"/api/inventory/items/{product}", new { onHand = 100 })).EnsureSuccessStatusCode();
+        await MercatoSystem.SetStockAsync(admin, product, 100);
+        // Every message payment handles waits 3 s first, so the kill finds the sagas mid-flight: without this they could
+        // all be over before it, and every assertion below would hold with nothing to recover. (Not ordering's own
+        // messages: a handler waits inside its transaction, which holds the SQLite file's write lock, and placing the
+        // orders would wait behind them.)
+        await system.ApplyPolicyAsync(admin, MercatoSystem.Policy(("payment", new TargetPolicy
+        {
+            Faults = new FaultPolicy { MessageLatencyMs = 3_000, MessageLatencyRate = 1 },
+        })));
 
         var orderIds = new List<Guid>();
-        for (var i = 0; i < 10; i++)
-        {
-            var request = new HttpRequestMessage(HttpMethod.Post, "/api/orders") { Content = JsonContent.Create(new { items = new[] { new { productId = product, quantity = 1 } } }) };
-            request.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString());
-            var response = await customer.SendAsync(request);
-            Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
-            orderIds.Add((await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("orderId").GetGuid());
-        }
-        await system.KillAsync(service, InstancesToKill);
         try
         {
+            for (var i = 0; i < 10; i++)
+            {
+                var request = new HttpRequestMessage(HttpMethod.Post, "/api/orders") { Content = JsonContent.Create(new { items = new[] { new { productId = product, quantity = 1 } } }) };
+                request.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString());
+                var response = await customer.SendAsync(request);
+                Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+                orderIds.Add((await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("orderId").GetGuid());
+            }
+            var inFlight = (await customer.GetFromJsonAsync<JsonElement>($"/api/orders/{orderIds[^1]}")).GetProperty("status").GetString();
+            Assert.Equal("Pending", inFlight);
+            await system.KillAsync(service, InstancesToKill);
+            // Survivors and restarted instances work at full speed again (a plain PUT: the killed instances cannot confirm).
+            (await admin.PutAsJsonAsync("/api/registry/policies", new MeshPolicy(), MeshPolicy.Json)).EnsureSuccessStatusCode();
             if (InstancesToKill is null)
             {
                 await system.RestartAsync(service, probePath);
@@ -502,10 +503,15 @@ public abstract class OrderCrashSuite(MercatoSystem system)
         }
         finally
         {
-            if (InstancesToKill is not null)
+            // Back to full strength for the tests after this one, whatever happened above (a no-op for instances running);
+            // the policy even if the restart fails, or every later order would wait on the slowed payment.
+            try
             {
-                // Back to full strength for the tests after this one, whatever happened above.
                 await system.RestartAsync(service, probePath);
+            }
+            finally
+            {
+                await system.ApplyPolicyAsync(admin, new MeshPolicy());
             }
         }
     }

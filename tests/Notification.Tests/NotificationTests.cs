@@ -97,9 +97,8 @@ public sealed class ListeningFactory : ServiceFactory<Program>
     protected override void ConfigureWebHost(Microsoft.AspNetCore.Hosting.IWebHostBuilder builder)
     {
         base.ConfigureWebHost(builder);
-        using var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        probe.Start();
-        builder.UseSetting("Messaging:Port", ((System.Net.IPEndPoint)probe.LocalEndpoint).Port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        // Not a port the kernel hands out (port 0): another process could take it between this pick and the bind.
+        builder.UseSetting("Messaging:Port", LoopbackPorts.Free().ToString(System.Globalization.CultureInfo.InvariantCulture));
     }
 }
 
