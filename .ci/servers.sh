@@ -7,7 +7,8 @@ PG_PASSWORD="${MERCATO_PG_ADMIN_PASSWORD:-postgres}"
 
 if ! command -v pg_ctlcluster >/dev/null || ! command -v rabbitmq-server >/dev/null; then
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
+  # A failed refresh (a mirror down for a moment) still leaves the lists already here to install from.
+  apt-get update -qq || echo "apt-get update failed; installing from the package lists already here" >&2
   apt-get install -y -qq postgresql rabbitmq-server >/dev/null
 fi
 
@@ -15,15 +16,17 @@ fi
 # AppHost can create one database and one role per service.
 cluster=$(pg_lsclusters --no-header | awk 'NR==1 {print $1" "$2}')
 if [ -z "$cluster" ]; then
-  pg_createcluster 15 main >/dev/null
-  cluster="15 main"
+  # The newest server the package installed (15 on Debian 12, 16 on Ubuntu 24.04, 17 on Debian 13).
+  newest=$(ls /usr/lib/postgresql | sort -V | tail -1)
+  pg_createcluster "$newest" main >/dev/null
+  cluster="$newest main"
 fi
 read -r pg_version pg_name <<<"$cluster"
 conf_dir="/etc/postgresql/$pg_version/$pg_name"
 sed -i "s/^#\?listen_addresses.*/listen_addresses = '127.0.0.1'/" "$conf_dir/postgresql.conf"
 # The end-to-end suite runs ~10 processes per system, each with a connection pool.
 sed -i "s/^#\?max_connections.*/max_connections = 400/" "$conf_dir/postgresql.conf"
-if ! pg_lsclusters --no-header | awk '{print $4}' | grep -q online; then
+if ! pg_lsclusters --no-header | awk -v v="$pg_version" -v n="$pg_name" '$1 == v && $2 == n {print $4}' | grep -q online; then
   pg_ctlcluster "$pg_version" "$pg_name" start
 fi
 pg_ready() {
@@ -31,6 +34,8 @@ pg_ready() {
     su postgres -c "psql -qAtc 'select 1'" >/dev/null 2>&1 && return 0
     sleep 1
   done
+  echo "PostgreSQL $pg_version/$pg_name does not answer after 30 s (pg_lsclusters: $(pg_lsclusters --no-header | tr '\n' ';'))" >&2
+  return 1
 }
 pg_ready
 # A cluster already running (the package starts it on systemd machines) reads both settings only at a restart.

@@ -28,14 +28,34 @@ public sealed partial record MercatoSettings(
     public static MercatoSettings From(IDistributedApplicationBuilder builder)
     {
         var section = builder.Configuration.GetSection("Mercato");
+        // A setting the run would not honour stops it, rather than being printed as if in force.
         var replicas = section.GetSection("Replicas").GetChildren()
-            .ToDictionary(c => c.Key.ToLowerInvariant(), c => int.TryParse(c.Value, out var n) && n > 0 ? n : 1);
+            .ToDictionary(c => ReplicatedService(c.Key.Trim(), $"Mercato:Replicas:{c.Key}"), c => ReplicaCount(c.Value, $"Mercato:Replicas:{c.Key}"));
         foreach (var pair in (builder.Configuration["replicas"] ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
-            var parts = pair.Split('=');
-            replicas[parts[0].ToLowerInvariant()] = parts.Length == 2 && int.TryParse(parts[1], out var n) && n > 0
-                ? n
-                : throw new InvalidOperationException($"--replicas expects service=count pairs, like catalog=3,ordering=2; got '{pair}'.");
+            var parts = pair.Split('=', StringSplitOptions.TrimEntries);
+            if (parts.Length != 2)
+            {
+                throw new InvalidOperationException($"--replicas expects service=count pairs, like catalog=3,ordering=2; got '{pair}'.");
+            }
+            replicas[ReplicatedService(parts[0], "--replicas")] = ReplicaCount(parts[1], $"--replicas {pair}");
+        }
+        var adminPassword = section["AdminPassword"] ?? DevelopmentAdminPassword;
+        if (string.IsNullOrWhiteSpace(adminPassword))
+        {
+            throw new InvalidOperationException("Mercato:AdminPassword must not be empty.");
+        }
+        var sagaStyle = SagaStyles.FirstOrDefault(style => style.Equals(section["SagaStyle"] ?? "Orchestration", StringComparison.OrdinalIgnoreCase))
+            ?? throw new InvalidOperationException($"Mercato:SagaStyle '{section["SagaStyle"]}': use {string.Join(" or ", SagaStyles)}.");
+        var gatewayPort = Port(section, "GatewayPort", 8080);
+        var registryPort = Port(section, "RegistryPort", 8081);
+        var messagingPorts = DefaultMessagingPorts.ToDictionary(p => p.Key, p => Port(section, $"MessagingPorts:{p.Key}", p.Value));
+        var taken = new[] { ("GatewayPort", gatewayPort), ("RegistryPort", registryPort) }
+            .Concat(messagingPorts.Select(p => ($"MessagingPorts:{p.Key}", p.Value)))
+            .GroupBy(p => p.Item2).FirstOrDefault(g => g.Count() > 1);
+        if (taken is not null)
+        {
+            throw new InvalidOperationException($"Port {taken.Key} is given to {string.Join(" and ", taken.Select(p => $"Mercato:{p.Item1}"))}.");
         }
         var instanceName = section["InstanceName"] ?? "mercato";
         if (!InstanceNamePattern().IsMatch(instanceName))
@@ -43,14 +63,14 @@ public sealed partial record MercatoSettings(
             throw new InvalidOperationException("Mercato:InstanceName must be lower-case letters, digits and '_' (it names databases and queues).");
         }
         return new MercatoSettings(
-            section.GetValue("GatewayPort", 8080),
-            section.GetValue("RegistryPort", 8081),
+            gatewayPort,
+            registryPort,
             Path.GetFullPath(section["DataDir"] ?? Path.Combine(builder.AppHostDirectory, "..", "..", ".data")),
-            section["AdminPassword"] ?? DevelopmentAdminPassword,
+            adminPassword,
             replicas,
-            DefaultMessagingPorts.ToDictionary(p => p.Key, p => section.GetValue($"MessagingPorts:{p.Key}", p.Value)),
+            messagingPorts,
             section["OrderStepTimeout"],
-            section["SagaStyle"] ?? "Orchestration",
+            sagaStyle,
             ParseProfile(builder.Configuration["profile"] ?? section["Profile"]),
             instanceName,
             section["Postgres:Admin"] ?? DefaultPostgresAdmin,
@@ -61,6 +81,26 @@ public sealed partial record MercatoSettings(
             // A new one every run: only the processes this AppHost starts can register.
             section["RegistrationKey"] ?? Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)));
     }
+
+    /// <summary>The services that can run several instances (the registry and the gateway run one each).</summary>
+    public static readonly IReadOnlyList<string> Services = ["identity", "catalog", "inventory", "payment", "basket", "notification", "analytics", "ordering"];
+
+    private static readonly string[] SagaStyles = ["Orchestration", "Choreography"];
+
+    private static string ReplicatedService(string name, string setting) =>
+        Services.FirstOrDefault(s => s.Equals(name, StringComparison.OrdinalIgnoreCase))
+            ?? throw new InvalidOperationException($"{setting}: '{name}' is not a service that can have replicas ({string.Join(", ", Services)}).");
+
+    private static int ReplicaCount(string? value, string setting) =>
+        int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var count) && count is > 0 and <= 16
+            ? count
+            : throw new InvalidOperationException($"{setting}: the number of instances must be from 1 to 16; got '{value}'.");
+
+    private static int Port(IConfigurationSection section, string key, int defaultPort) =>
+        section[key] is not { } value ? defaultPort
+        : int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port) && port is > 0 and <= 65535
+            ? port
+            : throw new InvalidOperationException($"Mercato:{key} must be a port from 1 to 65535; got '{value}'.");
 
     private static double ParseSampleRatio(string? value) =>
         value is null ? 1.0

@@ -146,4 +146,29 @@ public sealed class AppHostModelTests
         var error = await Assert.ThrowsAsync<InvalidOperationException>(() => ProjectsAsync($"--Mercato:TraceSampleRatio={ratio}"));
         Assert.Contains("Mercato:TraceSampleRatio", error.Message, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("--Mercato:Replicas:catalog=two", "Mercato:Replicas:catalog")]
+    [InlineData("--Mercato:Replicas:catalog=0", "Mercato:Replicas:catalog")]
+    [InlineData("--Mercato:Replicas:catalogue=2", "catalogue")]
+    [InlineData("--replicas=gateway=2", "gateway")]
+    [InlineData("--replicas=catalog", "--replicas")]
+    [InlineData("--Mercato:GatewayPort=70000", "Mercato:GatewayPort")]
+    [InlineData("--Mercato:RegistryPort=8080", "Mercato:GatewayPort")]
+    [InlineData("--Mercato:MessagingPorts:payment=8081", "Mercato:MessagingPorts:payment")]
+    [InlineData("--Mercato:SagaStyle=Choreographed", "Mercato:SagaStyle")]
+    [InlineData("--Mercato:AdminPassword= ", "Mercato:AdminPassword")]
+    public async Task A_setting_the_run_would_not_honour_stops_it_naming_the_setting(string argument, string named)
+    {
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => ProjectsAsync(argument));
+        Assert.Contains(named, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Replicas_are_read_whatever_the_case_and_spacing()
+    {
+        var projects = await ProjectsAsync("--replicas= Catalog = 2 ", "--Mercato:SagaStyle=choreography");
+
+        Assert.Equal(2, projects.Count(p => p.Name is "catalog" or "catalog-2"));
+    }
 }

@@ -23,15 +23,17 @@ public sealed class BrokerRestartTests(ScaleOutSystem system)
         await WarmUpAsync(customers[0].Client, product);
         var onHandBefore = (await SettledStockAsync(admin, product, DateTime.UtcNow.AddMinutes(1))).GetProperty("onHand").GetInt32();
 
-        // Orders keep arriving while the broker goes down and comes back: the API only needs PostgreSQL (outbox).
+        // Orders keep arriving while the broker goes down and comes back: the API only needs PostgreSQL (outbox). A third
+        // is placed before the broker stops (their sagas are then in flight), a third while it is down, a third after
+        // it is back: in that order by construction, not by timing.
         using var gate = new SemaphoreSlim(16);
-        var placing = Enumerable.Range(0, Orders).Select(async i =>
+        async Task<(int Customer, Guid Id)> PlaceAsync(int i)
         {
             await gate.WaitAsync();
             try
             {
                 var request = new HttpRequestMessage(HttpMethod.Post, "/api/orders") { Content = JsonContent.Create(new { items = new[] { new { productId = product, quantity = 1 } } }) };
-                request.Headers.Add("Idempotency-Key", $"broker-restart-{i}");
+                request.Headers.Add("Idempotency-Key", $"broker-restart-{Guid.NewGuid()}");
                 var response = await customers[i % customers.Length].Client.SendAsync(request);
                 Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
                 return (Customer: i % customers.Length, Id: (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("orderId").GetGuid());
@@ -40,12 +42,19 @@ public sealed class BrokerRestartTests(ScaleOutSystem system)
             {
                 gate.Release();
             }
-        }).ToList();
-        await Task.Delay(TimeSpan.FromSeconds(2));
+        }
+        const int Third = Orders / 3;
+        var placed = new List<(int Customer, Guid Id)>(await Task.WhenAll(Enumerable.Range(0, Third).Select(PlaceAsync)));
         await RabbitMqCtlAsync("stop_app");
-        await Task.Delay(TimeSpan.FromSeconds(5));
-        await RabbitMqCtlAsync("start_app");
-        var placed = await Task.WhenAll(placing);
+        try
+        {
+            placed.AddRange(await Task.WhenAll(Enumerable.Range(Third, Third).Select(PlaceAsync)));
+        }
+        finally
+        {
+            await RabbitMqCtlAsync("start_app");
+        }
+        placed.AddRange(await Task.WhenAll(Enumerable.Range(2 * Third, Orders - (2 * Third)).Select(PlaceAsync)));
 
         var deadline = DateTime.UtcNow + Patience;
         JsonElement[] orders;

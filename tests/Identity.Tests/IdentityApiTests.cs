@@ -6,6 +6,7 @@ using System.Text.Json;
 using Mercato.Identity;
 using Mercato.Testing;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Mercato.Identity.Tests;
@@ -230,6 +231,31 @@ public sealed class IdentityApiTests(IdentityFactory identity) : IClassFixture<I
             Interlocked.Increment(ref _verifications);
             return _real.VerifyHashedPassword(user, hashedPassword, providedPassword);
         }
+    }
+
+    [Fact]
+    public async Task The_admin_takes_the_configured_password_at_the_next_start_when_it_changes()
+    {
+        var dataDir = Path.Combine(Path.GetTempPath(), "mercato-tests", Guid.NewGuid().ToString("N"));
+        WebApplicationFactory<Program> Start(string password) => identity.WithWebHostBuilder(builder =>
+            builder.UseSetting("Mercato:DataDir", dataDir).UseSetting("Identity:AdminPassword", password));
+        try
+        {
+            await using (var first = Start("First-Secret-1"))
+            {
+                Assert.Equal(HttpStatusCode.OK, (await SignInAsync(first, "First-Secret-1")).StatusCode);
+            }
+            await using var rotated = Start("Rotated-Secret-2");
+            Assert.Equal(HttpStatusCode.OK, (await SignInAsync(rotated, "Rotated-Secret-2")).StatusCode);
+            Assert.Equal(HttpStatusCode.Unauthorized, (await SignInAsync(rotated, "First-Secret-1")).StatusCode);
+        }
+        finally
+        {
+            Directory.Delete(dataDir, recursive: true);
+        }
+
+        static Task<HttpResponseMessage> SignInAsync(WebApplicationFactory<Program> host, string password) =>
+            host.CreateClient().PostAsJsonAsync("/api/identity/token", new { email = DevAdminSeeder.AdminEmail, password });
     }
 
     [Fact]

@@ -874,6 +874,18 @@ public sealed class ChoreographyTests(ChoreographedOrderingFactory ordering) : I
     }
 }
 
+public sealed class SagaStyleSettingTests
+{
+    [Fact]
+    public async Task A_saga_style_that_names_neither_stops_the_service()
+    {
+        // Ordering and its participants must agree on the style; one that quietly fell back to orchestration would not.
+        await using var misconfigured = new ConfiguredServiceFactory<Program>(("Ordering:SagaStyle", "Choreographed"));
+        var error = Assert.ThrowsAny<Exception>(() => misconfigured.CreateClient());
+        Assert.Contains("Ordering:SagaStyle", error.ToString(), StringComparison.Ordinal);
+    }
+}
+
 public sealed class UnknownMessageTests
 {
     /// <summary>

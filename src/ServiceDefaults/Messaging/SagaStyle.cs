@@ -15,6 +15,11 @@ public enum SagaStyle
 
 public static class SagaStyles
 {
-    public static SagaStyle From(IConfiguration config) =>
-        Enum.TryParse<SagaStyle>(config["Ordering:SagaStyle"], ignoreCase: true, out var style) ? style : SagaStyle.Orchestration;
+    /// <summary>The configured style; Orchestration when none is. A value that names neither stops the service.</summary>
+    public static SagaStyle From(IConfiguration config) => config["Ordering:SagaStyle"] switch
+    {
+        null or "" => SagaStyle.Orchestration,
+        var value when Enum.TryParse<SagaStyle>(value, ignoreCase: true, out var style) && Enum.IsDefined(style) && !char.IsDigit(value.Trim()[0]) => style,
+        var value => throw new InvalidOperationException($"Ordering:SagaStyle '{value}': use {string.Join(" or ", Enum.GetNames<SagaStyle>())}."),
+    };
 }

@@ -7,8 +7,8 @@ using Microsoft.EntityFrameworkCore;
 namespace Mercato.Identity;
 
 /// <summary>
-/// Seeds admin@mercato.local. Its password comes from Identity:AdminPassword; only in Development does it default to
-/// Admin123!, so no deployment outside development ever has a known password.
+/// Seeds admin@mercato.local. Its password comes from Identity:AdminPassword, and follows it when it changes; only in
+/// Development does it default to Admin123!, so no deployment outside development ever has a known password.
 /// </summary>
 public static class DevAdminSeeder
 {
@@ -17,8 +17,12 @@ public static class DevAdminSeeder
 
     public static async Task SeedAsync(WebApplication app)
     {
-        var password = app.Configuration["Identity:AdminPassword"]
-            ?? (app.Environment.IsDevelopment() ? DevelopmentPassword : null);
+        var configured = app.Configuration["Identity:AdminPassword"];
+        if (configured is not null && string.IsNullOrWhiteSpace(configured))
+        {
+            throw new InvalidOperationException("Identity:AdminPassword must not be empty.");
+        }
+        var password = configured ?? (app.Environment.IsDevelopment() ? DevelopmentPassword : null);
         if (password is null)
         {
             app.Logger.LogInformation("No Identity:AdminPassword configured; no admin account seeded");
@@ -26,9 +30,18 @@ public static class DevAdminSeeder
         }
         await using var scope = app.Services.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<IdentityDb>();
+        var hasher = scope.ServiceProvider.GetRequiredService<IPasswordHasher<User>>();
         var normalized = AdminEmail.ToLowerInvariant();
-        if (await db.Users.AnyAsync(u => u.NormalizedEmail == normalized))
+        if (await db.Users.SingleOrDefaultAsync(u => u.NormalizedEmail == normalized) is { } existing)
         {
+            // The configured password is the admin's: changing it in configuration (a rotated secret) takes effect at
+            // the next start, where the first one seeded stayed for ever.
+            if (configured is not null && hasher.VerifyHashedPassword(existing, existing.PasswordHash, configured) == PasswordVerificationResult.Failed)
+            {
+                existing.PasswordHash = hasher.HashPassword(existing, configured);
+                await db.SaveChangesAsync();
+                app.Logger.LogInformation("Admin account {Email} now has the configured password", AdminEmail);
+            }
             return;
         }
         var admin = new User
@@ -40,7 +53,7 @@ public static class DevAdminSeeder
             Roles = $"{MercatoAuth.AdminRole},{MercatoAuth.CustomerRole}",
             CreatedAt = DateTimeOffset.UtcNow,
         };
-        admin.PasswordHash = scope.ServiceProvider.GetRequiredService<IPasswordHasher<User>>().HashPassword(admin, password);
+        admin.PasswordHash = hasher.HashPassword(admin, password);
         db.Users.Add(admin);
         try
         {
