@@ -104,10 +104,24 @@ public sealed class BenchmarkSmokeTests(EmbeddedSystem system)
     public async Task The_checkout_audit_fails_on_an_order_of_the_load_users_that_the_load_was_never_told_of()
     {
         var loadGen = Path.Combine(Repository.Root, "bench", "LoadGen");
-        using (var build = Process.Start(new ProcessStartInfo("dotnet", ["build", loadGen, "-c", "Release", "-nologo", "-v", "quiet"]))!)
+        using (var build = Process.Start(new ProcessStartInfo("dotnet", ["build", loadGen, "-c", "Release", "-nologo", "-v", "quiet"])
         {
-            await build.WaitForExitAsync();
-            Assert.Equal(0, build.ExitCode);
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        })!)
+        {
+            var output = Task.WhenAll(build.StandardOutput.ReadToEndAsync(), build.StandardError.ReadToEndAsync());
+            using var limit = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+            try
+            {
+                await build.WaitForExitAsync(limit.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                build.Kill(entireProcessTree: true);
+                Assert.Fail("building bench/LoadGen took over 5 minutes");
+            }
+            Assert.True(build.ExitCode == 0, $"bench/LoadGen did not build:\n{string.Concat(await output)}");
         }
         var prefix = "audit-" + Guid.NewGuid().ToString("N")[..8];
         var email = $"{prefix}-00000@bench.mercato.local";
