@@ -197,6 +197,60 @@ public sealed class CatalogApiTests(ServiceFactory<Program> catalog) : IClassFix
     }
 
     [Fact]
+    public async Task An_update_with_the_etag_of_an_older_read_is_412_and_changes_nothing()
+    {
+        var admin = catalog.CreateAdminClient();
+        var created = await admin.PostAsJsonAsync("/api/catalog/products", new { name = "Milk Frother", price = 20m });
+        var id = (await created.Content.ReadFromJsonAsync<ProductResponse>())!.Id;
+        var read = await catalog.CreateClient().GetAsync($"/api/catalog/products/{id}");
+        var etag = read.Headers.ETag!.ToString();
+        Assert.Equal(created.Headers.ETag!.ToString(), etag);
+        Assert.Equal(ProductEndpoints.ETagOf((await read.Content.ReadFromJsonAsync<ProductResponse>())!.Version), etag);
+
+        // Two admins read version 1; the first updates over it, the second's update over the same read is refused.
+        var first = await PutAsync(admin, id, new { name = "Milk Frother", price = 25m }, etag);
+        var second = await PutAsync(admin, id, new { name = "Milk Frother Deluxe", price = 20m }, etag);
+
+        Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        Assert.NotEqual(etag, first.Headers.ETag!.ToString());
+        var problem = await ProblemAssert.IsProblem(second, HttpStatusCode.PreconditionFailed);
+        Assert.Equal("If-Match", problem.GetProperty("field").GetString());
+        Assert.Equal(first.Headers.ETag!.ToString(), second.Headers.ETag!.ToString());
+        var now = await catalog.CreateClient().GetFromJsonAsync<ProductResponse>($"/api/catalog/products/{id}");
+        Assert.Equal(("Milk Frother", 25m), (now!.Name, now.Price));
+
+        // Over the current version, or any (*), or without If-Match at all, an update goes through.
+        Assert.Equal(HttpStatusCode.OK, (await PutAsync(admin, id, new { name = "Milk Frother", price = 26m }, first.Headers.ETag!.ToString())).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await PutAsync(admin, id, new { name = "Milk Frother", price = 27m }, "*")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await PutAsync(admin, id, new { name = "Milk Frother", price = 28m }, null)).StatusCode);
+    }
+
+    [Theory]
+    [InlineData("W/\"1\"")]
+    [InlineData("1")]
+    [InlineData("\"one\"")]
+    [InlineData("*, \"1\"")]
+    public async Task An_if_match_that_is_not_a_strong_etag_of_a_product_is_400_naming_it(string ifMatch)
+    {
+        var admin = catalog.CreateAdminClient();
+        var created = await admin.PostAsJsonAsync("/api/catalog/products", new { name = "Tamper", price = 15m });
+        var id = (await created.Content.ReadFromJsonAsync<ProductResponse>())!.Id;
+
+        await ProblemAssert.NamesField(await PutAsync(admin, id, new { name = "Tamper", price = 16m }, ifMatch), "If-Match");
+        Assert.Equal(15m, (await catalog.CreateClient().GetFromJsonAsync<ProductResponse>($"/api/catalog/products/{id}"))!.Price);
+    }
+
+    private static async Task<HttpResponseMessage> PutAsync(HttpClient client, Guid id, object body, string? ifMatch)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Put, $"/api/catalog/products/{id}") { Content = JsonContent.Create(body) };
+        if (ifMatch is not null)
+        {
+            request.Headers.TryAddWithoutValidation("If-Match", ifMatch);
+        }
+        return await client.SendAsync(request);
+    }
+
+    [Fact]
     public async Task Writes_need_an_admin_token()
     {
         var body = new { name = "Forbidden Fruit", description = "", price = 1m };
@@ -273,7 +327,7 @@ public sealed class CatalogApiTests(ServiceFactory<Program> catalog) : IClassFix
         Assert.False(OpenApiAssert.RequiresBearer(list));
         OpenApiAssert.Answers(create, 201, 400, 401, 403);
         Assert.True(OpenApiAssert.RequiresBearer(create));
-        OpenApiAssert.Answers(update, 200, 400, 401, 403, 404);
+        OpenApiAssert.Answers(update, 200, 400, 401, 403, 404, 409, 412);
         await OpenApiAssert.EveryOperationDocumentsItsAnswersAsync(catalog.CreateClient());
     }
 

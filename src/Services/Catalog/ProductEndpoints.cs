@@ -1,14 +1,19 @@
 using Mercato.Catalog.Data;
 using Mercato.ServiceDefaults.Auth;
 using Mercato.ServiceDefaults.Http;
+using System.Globalization;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Net.Http.Headers;
 using Microsoft.Extensions.Options;
 
 namespace Mercato.Catalog;
 
-public sealed record ProductResponse(Guid Id, string Name, string Description, decimal Price)
+public sealed record ProductResponse(Guid Id, string Name, string Description, decimal Price, int Version)
 {
-    public static ProductResponse From(Product p) => new(p.Id, p.Name, p.Description, p.Price);
+    public static ProductResponse From(Product p) => new(p.Id, p.Name, p.Description, p.Price, p.Version);
+
+    /// <summary>The product's entity tag (strong): its version, quoted.</summary>
+    public string ETag => ProductEndpoints.ETagOf(Version);
 }
 
 /// <summary>Catalog settings (section "Catalog").</summary>
@@ -43,7 +48,8 @@ public static class ProductEndpoints
         products.MapGet("/{id}", GetAsync).AllowAnonymous().Produces<ProductResponse>().ProducesProblem(StatusCodes.Status404NotFound);
         products.MapPost("/", CreateAsync).RequireAuthorization(MercatoAuth.AdminPolicy).Produces<ProductResponse>(StatusCodes.Status201Created);
         products.MapPut("/{id}", UpdateAsync).RequireAuthorization(MercatoAuth.AdminPolicy)
-            .Produces<ProductResponse>().ProducesProblem(StatusCodes.Status404NotFound);
+            .Produces<ProductResponse>().ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status412PreconditionFailed);
     }
 
     private static async Task<IResult> ListAsync(string? q, int? page, int? pageSize, string[]? ids, CatalogDb db, IProductSearch search, CatalogCache cache,
@@ -146,6 +152,7 @@ public static class ProductEndpoints
             return NotFound(id);
         }
         AllowSharedCaching(response, options.Value);
+        response.Headers.ETag = product.ETag;
         return Results.Ok(product);
     }
 
@@ -161,7 +168,7 @@ public static class ProductEndpoints
         }
     }
 
-    private static async Task<IResult> CreateAsync(ProductRequest request, CatalogDb db, CatalogCache cache, TimeProvider time, CancellationToken ct)
+    private static async Task<IResult> CreateAsync(ProductRequest request, CatalogDb db, CatalogCache cache, TimeProvider time, HttpResponse response, CancellationToken ct)
     {
         var errors = Validate(request);
         if (errors.Count > 0)
@@ -181,12 +188,24 @@ public static class ProductEndpoints
         db.Products.Add(product);
         await db.SaveChangesAsync(ct);
         await cache.InvalidateAsync(ct);
+        response.Headers.ETag = ETagOf(product.Version);
         return Results.Created($"/api/catalog/products/{product.Id}", ProductResponse.From(product));
     }
 
-    private static async Task<IResult> UpdateAsync(Guid id, ProductRequest request, CatalogDb db, CatalogCache cache, TimeProvider time, CancellationToken ct)
+    /// <summary>
+    /// Replaces a product. With <c>If-Match</c> (the ETag of a read) only over that version, else 412: an admin who read
+    /// the product cannot silently undo a change made since. Without it, the last writer wins, as before; a write that
+    /// loses a race with another between its read and its commit is a 409 either way, never a lost update.
+    /// </summary>
+    private static async Task<IResult> UpdateAsync(Guid id, ProductRequest request, CatalogDb db, CatalogCache cache, TimeProvider time,
+        HttpRequest http, HttpResponse response, CancellationToken ct)
     {
         var errors = Validate(request);
+        var ifMatch = IfMatch(http);
+        if (ifMatch is IfMatchHeader.Unreadable)
+        {
+            errors[HeaderNames.IfMatch] = ["Entity tags as the ETag header gave them, like \"3\", or *."];
+        }
         if (errors.Count > 0)
         {
             return Results.ValidationProblem(errors);
@@ -196,13 +215,79 @@ public static class ProductEndpoints
         {
             return NotFound(id);
         }
+        if (ifMatch is IfMatchHeader.Versions { List: var versions } && !versions.Contains(product.Version))
+        {
+            return Changed(product.Version, response);
+        }
         product.Name = request.Name!.Trim();
         product.Description = request.Description?.Trim() ?? "";
         product.Price = request.Price!.Value;
         product.UpdatedAt = time.GetUtcNow();
-        await db.SaveChangesAsync(ct);
+        product.Version++;
+        try
+        {
+            await db.SaveChangesAsync(ct);
+        }
+        catch (DbUpdateConcurrencyException)
+        {
+            var now = await db.Products.AsNoTracking().Where(x => x.Id == id).Select(x => (int?)x.Version).SingleOrDefaultAsync(ct);
+            return now is null ? NotFound(id)
+                : ifMatch is IfMatchHeader.Versions ? Changed(now.Value, response)
+                : Results.Problem(statusCode: StatusCodes.Status409Conflict, title: "Product changed meanwhile",
+                    detail: "Another update of this product committed while this one was being made; nothing was changed. Read it and try again.");
+        }
         await cache.InvalidateAsync(ct);
+        response.Headers.ETag = ETagOf(product.Version);
         return Results.Ok(ProductResponse.From(product));
+    }
+
+    public static string ETagOf(int version) => $"\"{version.ToString(CultureInfo.InvariantCulture)}\"";
+
+    private static IResult Changed(int current, HttpResponse response)
+    {
+        response.Headers.ETag = ETagOf(current);
+        return Results.Problem(statusCode: StatusCodes.Status412PreconditionFailed, title: "Product changed",
+            detail: $"The product was changed since that version was read; it is now {ETagOf(current)}. Nothing was changed.",
+            extensions: new Dictionary<string, object?> { ["field"] = HeaderNames.IfMatch, ["etag"] = ETagOf(current) });
+    }
+
+    private abstract record IfMatchHeader
+    {
+        public sealed record Absent : IfMatchHeader;
+
+        public sealed record Any : IfMatchHeader;
+
+        public sealed record Unreadable : IfMatchHeader;
+
+        public sealed record Versions(IReadOnlyList<int> List) : IfMatchHeader;
+    }
+
+    /// <summary>RFC 9110 If-Match: <c>*</c>, or strong tags (a weak one never matches, so it is refused as unreadable).</summary>
+    private static IfMatchHeader IfMatch(HttpRequest http)
+    {
+        var values = http.Headers.IfMatch;
+        if (values.Count == 0)
+        {
+            return new IfMatchHeader.Absent();
+        }
+        if (!EntityTagHeaderValue.TryParseStrictList(values, out var tags) || tags.Count == 0)
+        {
+            return new IfMatchHeader.Unreadable();
+        }
+        if (tags.Any(t => t.Equals(EntityTagHeaderValue.Any)))
+        {
+            return tags.Count == 1 ? new IfMatchHeader.Any() : new IfMatchHeader.Unreadable();
+        }
+        var versions = new List<int>();
+        foreach (var tag in tags)
+        {
+            if (tag.IsWeak || !int.TryParse(tag.Tag.AsSpan(1, tag.Tag.Length - 2), NumberStyles.None, CultureInfo.InvariantCulture, out var version))
+            {
+                return new IfMatchHeader.Unreadable();
+            }
+            versions.Add(version);
+        }
+        return new IfMatchHeader.Versions(versions);
     }
 
     private static IResult NotFound(Guid id) =>

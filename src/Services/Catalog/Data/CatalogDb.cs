@@ -13,6 +13,8 @@ public sealed class CatalogDb(DbContextOptions<CatalogDb> options) : DbContext(o
             product.Property(p => p.Name).HasMaxLength(Product.NameMaxLength);
             product.Property(p => p.Description).HasMaxLength(Product.DescriptionMaxLength);
             product.HasIndex(p => p.Name);
+            // Optimistic concurrency: an update commits only over the version it read (the ETag clients send back).
+            product.Property(p => p.Version).IsConcurrencyToken();
         });
     }
 }
@@ -33,4 +35,7 @@ public sealed class Product
     public DateTimeOffset CreatedAt { get; set; }
 
     public DateTimeOffset UpdatedAt { get; set; }
+
+    /// <summary>1 when created, one more at every update: the product's ETag.</summary>
+    public int Version { get; set; } = 1;
 }
