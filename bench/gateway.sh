@@ -40,8 +40,14 @@ bench_raise_limits
 # to balance over (it would compare two instances' capacity with one's).
 catalogs=$(bench_api GET /api/registry/services | jq -r '.[] | select(.name == "catalog") | .instances[] | select(.status == "healthy") | .address')
 [[ -n "$catalogs" ]] || bench_die "no healthy catalog instance in the registry"
-[[ $(wc -l <<<"$catalogs") == 1 ]] || bench_die "the gateway balances over $(wc -l <<<"$catalogs") catalog instances; run one (the direct, nginx and YARP targets reach one)"
-catalog=${catalogs%/}
+if [[ $(wc -l <<<"$catalogs") != 1 ]]; then
+  why="the gateway balances over $(wc -l <<<"$catalogs") catalog instances, the direct, nginx and YARP targets reach one"
+  # The smoke only proves the script runs, against the end-to-end tests' system (two catalogs: a canary beside it).
+  [[ "$SMOKE" == 1 ]] || bench_die "$why: run one catalog instance"
+  bench_log "WARNING: $why; the ratios compare unlike targets (smoke only)"
+fi
+catalog=$(head -1 <<<"$catalogs")
+catalog=${catalog%/}
 bench_log "catalog instance: $catalog"
 curl -sf -o /dev/null "$catalog$REQUEST_PATH" || bench_die "the catalog does not answer $REQUEST_PATH directly"
 

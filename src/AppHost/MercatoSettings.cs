@@ -92,13 +92,13 @@ public sealed partial record MercatoSettings(
             ?? throw new InvalidOperationException($"{setting}: '{name}' is not a service that can have replicas ({string.Join(", ", Services)}).");
 
     private static int ReplicaCount(string? value, string setting) =>
-        int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var count) && count is > 0 and <= 16
+        int.TryParse(value?.Trim(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var count) && count is > 0 and <= 16
             ? count
             : throw new InvalidOperationException($"{setting}: the number of instances must be from 1 to 16; got '{value}'.");
 
     private static int Port(IConfigurationSection section, string key, int defaultPort) =>
         section[key] is not { } value ? defaultPort
-        : int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port) && port is > 0 and <= 65535
+        : int.TryParse(value.Trim(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port) && port is > 0 and <= 65535
             ? port
             : throw new InvalidOperationException($"Mercato:{key} must be a port from 1 to 65535; got '{value}'.");
 

@@ -74,12 +74,15 @@ public sealed class ApiReference(HttpClient http, IProxyStateLookup proxy, InMem
             {
                 // Through the service's own sidecar pipeline: keyed by the address, every service on one host would
                 // share a breaker, and one service's failing document would open it for all.
-                using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(new Uri(destination.Model.Config.Address), ServiceDocumentPath)).ForTarget(service);
+                using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(new Uri(destination.Model.Config.Address), ServiceDocumentPath))
+                    .ForTarget(cluster.ClusterId);
                 using var response = await http.SendAsync(request, ct);
                 response.EnsureSuccessStatusCode();
                 var document = await response.Content.ReadFromJsonAsync<JsonNode>(ct);
-                var prefixes = settings.PathPrefixes.GetValueOrDefault(service) ?? [$"/api/{service}"];
-                return Served(service, document, [.. prefixes.Select(p => p.TrimEnd('/'))], context.Request);
+                // The cluster's own id: the lookup ignores case, and a pipeline keyed on the caller's spelling would be
+                // a new breaker (and metric series) per spelling, without the operator's policy for the service.
+                var prefixes = settings.PathPrefixes.GetValueOrDefault(cluster.ClusterId) ?? [$"/api/{cluster.ClusterId}"];
+                return Served(cluster.ClusterId, document, [.. prefixes.Select(p => p.TrimEnd('/'))], context.Request);
             }
             catch (Exception ex) when (ex is HttpRequestException or System.Text.Json.JsonException or TaskCanceledException
                 or Polly.CircuitBreaker.BrokenCircuitException or Polly.Timeout.TimeoutRejectedException && !ct.IsCancellationRequested)

@@ -167,8 +167,9 @@ public sealed class AppHostModelTests
     [Fact]
     public async Task Replicas_are_read_whatever_the_case_and_spacing()
     {
-        var projects = await ProjectsAsync("--replicas= Catalog = 2 ", "--Mercato:SagaStyle=choreography");
+        var projects = await ProjectsAsync("--replicas= Catalog = 2 ", "--Mercato:Replicas:Basket= 3", "--Mercato:SagaStyle=choreography");
 
         Assert.Equal(2, projects.Count(p => p.Name is "catalog" or "catalog-2"));
+        Assert.Equal(3, projects.Count(p => p.Name.StartsWith("basket", StringComparison.Ordinal)));
     }
 }

@@ -135,6 +135,26 @@ public sealed class ApiReferenceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_service_named_in_another_case_uses_that_services_own_pipeline()
+    {
+        using var client = _gateway.CreateClient();
+        foreach (var spelling in new[] { "payment", "PAYMENT", "PaYmEnT", "Ordering" })
+        {
+            await client.GetAsync($"/openapi/services/{spelling}.json");
+        }
+
+        using var admin = _gateway.CreateClient();
+        admin.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer",
+            _gateway.Tokens.Issue(Guid.NewGuid(), Mercato.ServiceDefaults.Auth.MercatoAuth.AdminRole));
+        var policies = await admin.GetFromJsonAsync<JsonElement>("/api/gateway/admin/policies");
+        var breakers = policies.GetProperty("breakers").EnumerateObject().Select(b => b.Name).ToList();
+        Assert.Contains("payment", breakers);
+        Assert.Contains("ordering", breakers);
+        Assert.DoesNotContain(breakers, b => b.Equals("payment", StringComparison.OrdinalIgnoreCase) && b != "payment");
+        Assert.DoesNotContain("Ordering", breakers);
+    }
+
+    [Fact]
     public async Task An_instance_that_does_not_answer_is_passed_over_for_one_that_does()
     {
         using var client = _gateway.CreateClient();

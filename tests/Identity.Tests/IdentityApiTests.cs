@@ -117,6 +117,10 @@ public sealed class IdentityApiTests(IdentityFactory identity) : IClassFixture<I
     [InlineData("""{"email":"a@b.test","password":"Secret123","name":"\u200B"}""", "name")]
     [InlineData("""{"email":"a@b.test","password":"Secret123","name":"\u0301\u0301"}""", "name")]
     [InlineData("""{"email":"a@b.test","password":"Secret123","name":"An\uFEFFna"}""", "name")]
+    // Outside the Basic Multilingual Plane (a tag space), and letters drawn as nothing (Hangul filler, blank braille).
+    [InlineData("""{"email":"admin\uDB40\uDC20@mercato.local","password":"Secret123","name":"A"}""", "email")]
+    [InlineData("""{"email":"a@b.test","password":"Secret123","name":"\uDB40\uDC41\uDB40\uDC42"}""", "name")]
+    [InlineData("""{"email":"a@b.test","password":"Secret123","name":"\u3164\u2800"}""", "name")]
     public async Task Invalid_registrations_are_400_naming_the_field(string json, string field)
     {
         var response = await identity.CreateClient().PostAsync("/api/identity/users", new StringContent(json, System.Text.Encoding.UTF8, "application/json"));
@@ -189,12 +193,15 @@ public sealed class IdentityApiTests(IdentityFactory identity) : IClassFixture<I
             await client.PostAsJsonAsync("/api/identity/token", new { email = NewEmail(), password = new string('A', 1025) }), "password");
     }
 
-    [Fact]
-    public async Task Names_with_joiners_inside_are_accepted()
+    [Theory]
+    [InlineData("Ann \U0001F469\u200D\U0001F4BB Mi\u200Cke")]
+    [InlineData("\u05E9\u05DC\u05D5\u05DD \u200F(2)")]
+    [InlineData("Donau\u00ADdampf\u00ADschiff")]
+    public async Task Names_with_the_formatting_characters_writing_needs_are_accepted(string name)
     {
-        // Emoji sequences and several scripts need the zero-width joiner and non-joiner inside a name.
+        // Emoji sequences and several scripts need the joiners, right-to-left text its marks, long words soft hyphens.
         var response = await identity.CreateClient().PostAsJsonAsync("/api/identity/users",
-            new { email = NewEmail(), password = "Secret123", name = "Ann \U0001F469\u200D\U0001F4BB Mi\u200Cke" });
+            new { email = NewEmail(), password = "Secret123", name });
         Assert.Equal(HttpStatusCode.Created, response.StatusCode);
     }
 
@@ -256,6 +263,39 @@ public sealed class IdentityApiTests(IdentityFactory identity) : IClassFixture<I
 
         static Task<HttpResponseMessage> SignInAsync(WebApplicationFactory<Program> host, string password) =>
             host.CreateClient().PostAsJsonAsync("/api/identity/token", new { email = DevAdminSeeder.AdminEmail, password });
+    }
+
+    [Fact]
+    public async Task A_customer_account_holding_the_admin_address_is_never_given_the_admin_password()
+    {
+        // A database from before the address was reserved may have a customer on it.
+        var dataDir = Path.Combine(Path.GetTempPath(), "mercato-tests", Guid.NewGuid().ToString("N"));
+        try
+        {
+            await using (var unseeded = identity.WithWebHostBuilder(builder => builder.UseEnvironment("Production").UseSetting("Mercato:DataDir", dataDir)))
+            {
+                await using var scope = unseeded.Services.CreateAsyncScope();
+                var db = scope.ServiceProvider.GetRequiredService<Mercato.Identity.Data.IdentityDb>();
+                var customer = new Mercato.Identity.Data.User
+                {
+                    Id = Guid.NewGuid(), Email = DevAdminSeeder.AdminEmail, NormalizedEmail = DevAdminSeeder.AdminEmail, Name = "Early bird",
+                    Roles = Mercato.ServiceDefaults.Auth.MercatoAuth.CustomerRole, CreatedAt = DateTimeOffset.UtcNow,
+                };
+                customer.PasswordHash = new Microsoft.AspNetCore.Identity.PasswordHasher<Mercato.Identity.Data.User>().HashPassword(customer, "Customer123");
+                db.Users.Add(customer);
+                await db.SaveChangesAsync();
+            }
+            await using var configured = identity.WithWebHostBuilder(builder =>
+                builder.UseEnvironment("Production").UseSetting("Mercato:DataDir", dataDir).UseSetting("Identity:AdminPassword", "Admin-Secret-3"));
+            var client = configured.CreateClient();
+
+            Assert.Equal(HttpStatusCode.Unauthorized, (await client.PostAsJsonAsync("/api/identity/token", new { email = DevAdminSeeder.AdminEmail, password = "Admin-Secret-3" })).StatusCode);
+            Assert.Equal(HttpStatusCode.OK, (await client.PostAsJsonAsync("/api/identity/token", new { email = DevAdminSeeder.AdminEmail, password = "Customer123" })).StatusCode);
+        }
+        finally
+        {
+            Directory.Delete(dataDir, recursive: true);
+        }
     }
 
     [Fact]

@@ -876,11 +876,15 @@ public sealed class ChoreographyTests(ChoreographedOrderingFactory ordering) : I
 
 public sealed class SagaStyleSettingTests
 {
-    [Fact]
-    public async Task A_saga_style_that_names_neither_stops_the_service()
+    [Theory]
+    [InlineData("Choreographed")]
+    [InlineData("Orchestration,Choreography")]
+    [InlineData("1")]
+    [InlineData("+1")]
+    public async Task A_saga_style_that_names_neither_stops_the_service(string style)
     {
         // Ordering and its participants must agree on the style; one that quietly fell back to orchestration would not.
-        await using var misconfigured = new ConfiguredServiceFactory<Program>(("Ordering:SagaStyle", "Choreographed"));
+        await using var misconfigured = new ConfiguredServiceFactory<Program>(("Ordering:SagaStyle", style));
         var error = Assert.ThrowsAny<Exception>(() => misconfigured.CreateClient());
         Assert.Contains("Ordering:SagaStyle", error.ToString(), StringComparison.Ordinal);
     }

@@ -19,7 +19,8 @@ public static class SagaStyles
     public static SagaStyle From(IConfiguration config) => config["Ordering:SagaStyle"] switch
     {
         null or "" => SagaStyle.Orchestration,
-        var value when Enum.TryParse<SagaStyle>(value, ignoreCase: true, out var style) && Enum.IsDefined(style) && !char.IsDigit(value.Trim()[0]) => style,
+        var value when Enum.GetNames<SagaStyle>().FirstOrDefault(name => name.Equals(value.Trim(), StringComparison.OrdinalIgnoreCase)) is { } name
+            => Enum.Parse<SagaStyle>(name),
         var value => throw new InvalidOperationException($"Ordering:SagaStyle '{value}': use {string.Join(" or ", Enum.GetNames<SagaStyle>())}."),
     };
 }

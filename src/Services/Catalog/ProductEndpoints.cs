@@ -12,7 +12,8 @@ public sealed record ProductResponse(Guid Id, string Name, string Description, d
 {
     public static ProductResponse From(Product p) => new(p.Id, p.Name, p.Description, p.Price, p.Version);
 
-    /// <summary>The product's entity tag (strong): its version, quoted.</summary>
+    /// <summary>The product's entity tag (strong): its version, quoted. A header, not part of the body.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
     public string ETag => ProductEndpoints.ETagOf(Version);
 }
 
@@ -194,8 +195,8 @@ public static class ProductEndpoints
 
     /// <summary>
     /// Replaces a product. With <c>If-Match</c> (the ETag of a read) only over that version, else 412: an admin who read
-    /// the product cannot silently undo a change made since. Without it, the last writer wins, as before; a write that
-    /// loses a race with another between its read and its commit is a 409 either way, never a lost update.
+    /// the product cannot silently undo a change made since. Without it, the last writer wins, as before. A write that
+    /// loses a race with another between its read and its commit is never a lost update: 412 with If-Match, else 409.
     /// </summary>
     private static async Task<IResult> UpdateAsync(Guid id, ProductRequest request, CatalogDb db, CatalogCache cache, TimeProvider time,
         HttpRequest http, HttpResponse response, CancellationToken ct)
@@ -213,7 +214,10 @@ public static class ProductEndpoints
         var product = await db.Products.SingleOrDefaultAsync(x => x.Id == id, ct);
         if (product is null)
         {
-            return NotFound(id);
+            // RFC 9110: a condition on a product that does not exist is false.
+            return ifMatch is IfMatchHeader.Absent ? NotFound(id)
+                : Results.Problem(statusCode: StatusCodes.Status412PreconditionFailed, title: "No such product",
+                    detail: $"No product with id {id} to match If-Match.", extensions: new Dictionary<string, object?> { ["field"] = HeaderNames.IfMatch });
         }
         if (ifMatch is IfMatchHeader.Versions { List: var versions } && !versions.Contains(product.Version))
         {
@@ -241,6 +245,9 @@ public static class ProductEndpoints
         return Results.Ok(ProductResponse.From(product));
     }
 
+    /// <summary>What an If-Match tag that names no version stands for: products start at 1.</summary>
+    private const int NoVersion = 0;
+
     public static string ETagOf(int version) => $"\"{version.ToString(CultureInfo.InvariantCulture)}\"";
 
     private static IResult Changed(int current, HttpResponse response)
@@ -262,7 +269,11 @@ public static class ProductEndpoints
         public sealed record Versions(IReadOnlyList<int> List) : IfMatchHeader;
     }
 
-    /// <summary>RFC 9110 If-Match: <c>*</c>, or strong tags (a weak one never matches, so it is refused as unreadable).</summary>
+    /// <summary>
+    /// RFC 9110 If-Match: <c>*</c>, or entity tags. A weak tag, or a strong one that is no version of ours, never matches
+    /// (strong comparison): it is kept as a version no product has. Only a header that is not a list of entity tags is
+    /// unreadable.
+    /// </summary>
     private static IfMatchHeader IfMatch(HttpRequest http)
     {
         var values = http.Headers.IfMatch;
@@ -281,11 +292,9 @@ public static class ProductEndpoints
         var versions = new List<int>();
         foreach (var tag in tags)
         {
-            if (tag.IsWeak || !int.TryParse(tag.Tag.AsSpan(1, tag.Tag.Length - 2), NumberStyles.None, CultureInfo.InvariantCulture, out var version))
-            {
-                return new IfMatchHeader.Unreadable();
-            }
-            versions.Add(version);
+            versions.Add(!tag.IsWeak && int.TryParse(tag.Tag.AsSpan(1, tag.Tag.Length - 2), NumberStyles.None, CultureInfo.InvariantCulture, out var version)
+                ? version
+                : NoVersion);
         }
         return new IfMatchHeader.Versions(versions);
     }

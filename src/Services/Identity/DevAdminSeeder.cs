@@ -36,6 +36,12 @@ public static class DevAdminSeeder
         {
             // The configured password is the admin's: changing it in configuration (a rotated secret) takes effect at
             // the next start, where the first one seeded stayed for ever.
+            if (!existing.RoleList.Contains(MercatoAuth.AdminRole))
+            {
+                // Registered by someone before the address was reserved: never given the admin's password or role.
+                app.Logger.LogError("{Email} belongs to an account without the admin role; no admin is seeded until it is removed", AdminEmail);
+                return;
+            }
             if (configured is not null && hasher.VerifyHashedPassword(existing, existing.PasswordHash, configured) == PasswordVerificationResult.Failed)
             {
                 existing.PasswordHash = hasher.HashPassword(existing, configured);
