@@ -266,6 +266,31 @@ public sealed class BasketTests : IClassFixture<BasketFactory>
     }
 
     [Fact]
+    public async Task Answered_checkouts_are_kept_for_the_retention_window_and_unanswered_ones_for_ever()
+    {
+        var client = basket.CreateClientWithToken(basket.Tokens.Issue(Guid.NewGuid(), "customer"));
+        await client.PutAsJsonAsync("/api/basket", new { items = new[] { new { productId = Guid.NewGuid(), quantity = 1 } } });
+        var key = $"kept-{Guid.NewGuid():N}";
+        var before = DateTimeOffset.UtcNow;
+        Assert.Equal(HttpStatusCode.Accepted, (await client.SendAsync(Checkout(key))).StatusCode);
+
+        await using var scope = basket.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<BasketDb>();
+        var answeredAt = await db.Checkouts.Where(c => c.IdempotencyKey == key).Select(c => c.AnsweredAtTicks).SingleAsync();
+        Assert.InRange(answeredAt!.Value, before.UtcTicks, DateTimeOffset.UtcNow.UtcTicks);
+        var unanswered = new BasketCheckout { CustomerId = Guid.NewGuid(), IdempotencyKey = $"open-{Guid.NewGuid():N}", Items = "[]" };
+        db.Checkouts.Add(unanswered);
+        await db.SaveChangesAsync();
+
+        // Within the window nothing goes; a day later the answered one does, the unanswered one stays.
+        await CheckoutRetention.PurgeAsync(db, before - TimeSpan.FromHours(24), CancellationToken.None);
+        Assert.True(await db.Checkouts.AnyAsync(c => c.IdempotencyKey == key));
+        await CheckoutRetention.PurgeAsync(db, DateTimeOffset.UtcNow.AddHours(25) - TimeSpan.FromHours(24), CancellationToken.None);
+        Assert.False(await db.Checkouts.AnyAsync(c => c.IdempotencyKey == key));
+        Assert.True(await db.Checkouts.AnyAsync(c => c.IdempotencyKey == unanswered.IdempotencyKey));
+    }
+
+    [Fact]
     public async Task Two_checkouts_with_different_keys_order_one_basket_once()
     {
         var client = basket.CreateClientWithToken(basket.Tokens.Issue(Guid.NewGuid(), "customer"));

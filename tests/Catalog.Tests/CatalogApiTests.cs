@@ -231,9 +231,7 @@ public sealed class CatalogApiTests(ServiceFactory<Program> catalog) : IClassFix
     [InlineData("\"1")]
     public async Task An_if_match_that_is_not_a_list_of_entity_tags_is_400_naming_it(string ifMatch)
     {
-        var admin = catalog.CreateAdminClient();
-        var created = await admin.PostAsJsonAsync("/api/catalog/products", new { name = "Tamper", price = 15m });
-        var id = (await created.Content.ReadFromJsonAsync<ProductResponse>())!.Id;
+        var (admin, id) = await NewTamperAsync();
 
         await ProblemAssert.NamesField(await PutAsync(admin, id, new { name = "Tamper", price = 16m }, ifMatch), "If-Match");
         Assert.Equal(15m, (await catalog.CreateClient().GetFromJsonAsync<ProductResponse>($"/api/catalog/products/{id}"))!.Price);
@@ -245,15 +243,21 @@ public sealed class CatalogApiTests(ServiceFactory<Program> catalog) : IClassFix
     [InlineData("\"99999999999\"")]
     public async Task A_weak_or_unknown_entity_tag_never_matches(string ifMatch)
     {
-        var admin = catalog.CreateAdminClient();
-        var created = await admin.PostAsJsonAsync("/api/catalog/products", new { name = "Tamper", price = 15m });
-        var id = (await created.Content.ReadFromJsonAsync<ProductResponse>())!.Id;
+        var (admin, id) = await NewTamperAsync();
 
         await ProblemAssert.IsProblem(await PutAsync(admin, id, new { name = "Tamper", price = 16m }, ifMatch), HttpStatusCode.PreconditionFailed);
         await ProblemAssert.IsProblem(await PutAsync(admin, Guid.NewGuid(), new { name = "Tamper", price = 16m }, "*"), HttpStatusCode.PreconditionFailed);
         var body = await catalog.CreateClient().GetStringAsync($"/api/catalog/products/{id}");
         Assert.Contains("\"price\":15", body, StringComparison.Ordinal);
         Assert.DoesNotContain("etag", body, StringComparison.OrdinalIgnoreCase);
+    }
+
+    /// <summary>A new product at 15.00, and an admin client.</summary>
+    private async Task<(HttpClient Admin, Guid Id)> NewTamperAsync()
+    {
+        var admin = catalog.CreateAdminClient();
+        var created = await admin.PostAsJsonAsync("/api/catalog/products", new { name = "Tamper", price = 15m });
+        return (admin, (await created.Content.ReadFromJsonAsync<ProductResponse>())!.Id);
     }
 
     private static async Task<HttpResponseMessage> PutAsync(HttpClient client, Guid id, object body, string? ifMatch)

@@ -165,7 +165,7 @@ public static class BasketEndpoints
     /// </summary>
     private static async Task<IResult> CheckoutAsync(
         CheckoutRequest? request, [FromHeader(Name = IdempotencyKeyHeader.Name)] string? idempotencyKey, HttpContext http,
-        BasketDb db, OrderingClient ordering, ILogger<OrderingClient> logger, CancellationToken ct)
+        BasketDb db, OrderingClient ordering, ILogger<OrderingClient> logger, TimeProvider time, CancellationToken ct)
     {
         if (IdempotencyKeyHeader.Problem(idempotencyKey) is { } keyProblem)
         {
@@ -234,14 +234,16 @@ public static class BasketEndpoints
             var contentType = placed.Content.Headers.ContentType?.ToString() ?? "application/json";
             if (placed.IsSuccessStatusCode)
             {
+                var answeredAt = time.GetUtcNow().UtcTicks;
                 var recorded = await CheckoutOf(db, customerId, key).Where(c => c.ResponseStatus == null)
                     .ExecuteUpdateAsync(c => c.SetProperty(x => x.ResponseStatus, (int)placed.StatusCode)
-                        .SetProperty(x => x.ResponseBody, body).SetProperty(x => x.ResponseContentType, contentType), CancellationToken.None);
+                        .SetProperty(x => x.ResponseBody, body).SetProperty(x => x.ResponseContentType, contentType)
+                        .SetProperty(x => x.AnsweredAtTicks, answeredAt), CancellationToken.None);
                 if (recorded == 0 && !await CheckoutOf(db, customerId, key).AnyAsync(CancellationToken.None))
                 {
                     // Another attempt with this key failed meanwhile and gave the lines back, while this one placed the
                     // order: they leave the basket again, or a checkout with a new key would order them a second time.
-                    await TakeBackAnsweredAsync(db, checkout, items, (int)placed.StatusCode, body, contentType);
+                    await TakeBackAnsweredAsync(db, checkout, items, (int)placed.StatusCode, body, contentType, answeredAt);
                 }
             }
             else if ((int)placed.StatusCode < 500 || takenHere)
@@ -323,7 +325,7 @@ public static class BasketEndpoints
     /// again: each line given back, unless the customer has changed it since.
     /// </summary>
     private static async Task TakeBackAnsweredAsync(BasketDb db, BasketCheckout checkout, List<BasketLineResponse> items,
-        int status, string body, string contentType)
+        int status, string body, string contentType, long answeredAt)
     {
         db.ChangeTracker.Clear();
         await using var transaction = await db.Database.BeginTransactionAsync(CancellationToken.None);
@@ -341,6 +343,7 @@ public static class BasketEndpoints
             ResponseStatus = status,
             ResponseBody = body,
             ResponseContentType = contentType,
+            AnsweredAtTicks = answeredAt,
         });
         var givenBack = await db.Lines.Where(l => l.CustomerId == checkout.CustomerId).ToListAsync(CancellationToken.None);
         db.Lines.RemoveRange(givenBack.Where(l => items.Contains(new BasketLineResponse(l.ProductId, l.Quantity))));

@@ -19,6 +19,8 @@ public sealed class BasketDb(DbContextOptions<BasketDb> options) : DbContext(opt
         modelBuilder.Entity<BasketCheckout>(checkout =>
         {
             checkout.HasKey(c => new { c.CustomerId, c.IdempotencyKey });
+            // The retention purge finds answered checkouts by age.
+            checkout.HasIndex(c => c.AnsweredAtTicks);
             checkout.Property(c => c.IdempotencyKey).HasMaxLength(IdempotencyKeyHeader.MaxLength);
             checkout.Property(c => c.RequestHash).HasMaxLength(IdempotencyKeyHeader.RequestHashLength);
             checkout.Property(c => c.PaymentMethod).HasMaxLength(PaymentMethodToken.MaxLength);
@@ -61,4 +63,7 @@ public sealed class BasketCheckout
     public string? ResponseBody { get; set; }
 
     public string? ResponseContentType { get; set; }
+
+    /// <summary>When ordering's answer was recorded (UTC ticks: SQLite cannot compare DateTimeOffset); null while unanswered.</summary>
+    public long? AnsweredAtTicks { get; set; }
 }

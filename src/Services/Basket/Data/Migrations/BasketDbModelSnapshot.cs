@@ -26,6 +26,9 @@ namespace Mercato.Basket.Data.Migrations
                         .HasMaxLength(100)
                         .HasColumnType("TEXT");
 
+                    b.Property<long?>("AnsweredAtTicks")
+                        .HasColumnType("INTEGER");
+
                     b.Property<string>("Items")
                         .IsRequired()
                         .HasColumnType("TEXT");
@@ -48,6 +51,8 @@ namespace Mercato.Basket.Data.Migrations
                         .HasColumnType("INTEGER");
 
                     b.HasKey("CustomerId", "IdempotencyKey");
+
+                    b.HasIndex("AnsweredAtTicks");
 
                     b.HasIndex("CustomerId")
                         .IsUnique()

@@ -31,6 +31,9 @@ namespace Mercato.Basket.Data.Migrations.Postgres
                         .HasMaxLength(100)
                         .HasColumnType("character varying(100)");
 
+                    b.Property<long?>("AnsweredAtTicks")
+                        .HasColumnType("bigint");
+
                     b.Property<string>("Items")
                         .IsRequired()
                         .HasColumnType("text");
@@ -53,6 +56,8 @@ namespace Mercato.Basket.Data.Migrations.Postgres
                         .HasColumnType("integer");
 
                     b.HasKey("CustomerId", "IdempotencyKey");
+
+                    b.HasIndex("AnsweredAtTicks");
 
                     b.HasIndex("CustomerId")
                         .IsUnique()
