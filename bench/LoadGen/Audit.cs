@@ -137,15 +137,13 @@ public sealed class Audit(MercatoApi api, Options options, Setup setup, Workload
     /// <summary>The load users' orders created since the run began that are not among <paramref name="known"/>.</summary>
     private async Task<(List<TrackedOrder> Untracked, int UsersNotListed)> FindUntrackedAsync(List<TrackedOrder> known, CancellationToken ct)
     {
-        const int PageSize = 100;
         var ids = known.Select(o => o.Id).ToHashSet();
         var found = new ConcurrentBag<TrackedOrder>();
         var failures = 0;
         await Parallel.ForEachAsync(setup.Users, new ParallelOptions { MaxDegreeOfParallelism = Parallelism, CancellationToken = ct }, async (user, token) =>
         {
-            for (var page = 1; ; page++)
+            await foreach (var read in api.OrderPagesAsync(user.Token, token))
             {
-                var read = await api.GetAsync<List<OrderViewDto>>($"/api/orders?page={page}&pageSize={PageSize}", user.Token, token);
                 if (read is not { Ok: true, Value: { } views })
                 {
                     Interlocked.Increment(ref failures);
@@ -155,8 +153,8 @@ public sealed class Audit(MercatoApi api, Options options, Setup setup, Workload
                 {
                     found.Add(new TrackedOrder(view.Id, user, "", measured: false) { Origin = "untracked", View = view });
                 }
-                // Newest first: a short page is the last, and a page reaching back before the run holds the rest.
-                if (views.Count < PageSize || views[^1].CreatedAt < since)
+                // Newest first: a page reaching back before the run holds the rest.
+                if (views.Count > 0 && views[^1].CreatedAt < since)
                 {
                     return;
                 }

@@ -82,6 +82,25 @@ public sealed class MercatoApi : IDisposable
         SendAsync<T>(HttpMethod.Get, path, token, null, null, ct);
 
     /// <summary>
+    /// The signed-in user's orders (<c>GET /api/orders</c>), newest first, a page of 100 at a time until the last; a
+    /// page that cannot be read is yielded with its error and ends the listing. Callers stop early by leaving the loop.
+    /// </summary>
+    public async IAsyncEnumerable<ApiResult<List<OrderViewDto>>> OrderPagesAsync(string token,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+    {
+        const int PageSize = 100;
+        for (var page = 1; ; page++)
+        {
+            var read = await GetAsync<List<OrderViewDto>>($"/api/orders?page={page}&pageSize={PageSize}", token, ct);
+            yield return read;
+            if (read is not { Ok: true, Value.Count: PageSize })
+            {
+                yield break;
+            }
+        }
+    }
+
+    /// <summary>
     /// A GET with <c>Prefer: wait=N</c> (RFC 7240): a server that honours it holds the read until the resource settles
     /// or N seconds pass, and says so in <c>Preference-Applied</c> (<see cref="ApiResult{T}.WaitApplied"/>).
     /// </summary>

@@ -121,22 +121,17 @@ public sealed class Setup(MercatoApi api, Options options, Action<string> log)
     /// <summary>Orders of the load users not yet Confirmed or Cancelled, among each user's newest 500.</summary>
     private async Task<int> CountPendingOrdersAsync(CancellationToken ct)
     {
-        const int PageSize = 100, Pages = 5;
+        const int Pages = 5;
         var pending = 0;
         await Parallel.ForEachAsync(Users, new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = ct }, async (user, token) =>
         {
-            for (var page = 1; page <= Pages; page++)
+            await foreach (var read in api.OrderPagesAsync(user.Token, token).Take(Pages).WithCancellation(token))
             {
-                var read = await api.GetAsync<List<OrderViewDto>>($"/api/orders?page={page}&pageSize={PageSize}", user.Token, token);
                 if (read is not { Ok: true, Value: { } views })
                 {
                     throw new InvalidOperationException($"Listing the orders of {user.Email} failed: {read.Error}.");
                 }
                 Interlocked.Add(ref pending, views.Count(v => v.Status is not (Workload.Confirmed or Workload.Cancelled)));
-                if (views.Count < PageSize)
-                {
-                    return;
-                }
             }
         });
         return pending;

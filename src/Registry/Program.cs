@@ -4,7 +4,6 @@ using Mercato.ServiceDefaults;
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
 builder.Services.Configure<RegistryServerOptions>(builder.Configuration.GetSection(RegistryServerOptions.SectionName));
-builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddSingleton<ServiceRegistry>();
 builder.Services.AddSingleton<PolicyRepository>();
 builder.Services.AddSingleton<HealthProber>();

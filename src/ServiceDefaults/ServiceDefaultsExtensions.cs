@@ -13,6 +13,7 @@ using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -38,6 +39,8 @@ public static class ServiceDefaultsExtensions
 
         builder.Services.AddHealthChecks().AddCheck("self", () => HealthCheckResult.Healthy(), [HealthTags.Live]);
         builder.Services.AddSingleton<DependencyReport>();
+        // One clock for every process's time-based logic; tests replace it with a fake.
+        builder.Services.TryAddSingleton(TimeProvider.System);
         // The largest legitimate body (a policy document, an order of 50 lines) is a few kilobytes; Kestrel's default of
         // 30 MB let megabytes of padding through to the JSON reader. Larger bodies are a 413 problem.
         builder.Services.Configure<KestrelServerOptions>(options => options.Limits.MaxRequestBodySize = MaxRequestBodyBytes);

@@ -33,6 +33,9 @@ public static class InputText
         return true;
     }
 
+    /// <summary>What is wrong with a name (one line, shown to people): <see cref="Refusal"/>, <see cref="Blank"/>, or null.</summary>
+    public static string? NameProblem(string name) => !IsClean(name) ? Refusal : !HasVisibleText(name) ? Blank : null;
+
     /// <summary>An e-mail address or another name that identifies something: no formatting character at all.</summary>
     public static bool IsCleanIdentifier(string value) => IsClean(value) && !value.EnumerateRunes().Any(IsFormat);
 
@@ -40,7 +43,7 @@ public static class InputText
     /// Whether the text shows anything: a letter, digit, punctuation or symbol. A name made of spaces, marks, formatting
     /// characters or the fillers that are letters but show as blank passes a null-or-white-space check and shows nothing.
     /// </summary>
-    public static bool HasVisibleText(string value) => value.EnumerateRunes().Any(rune =>
+    private static bool HasVisibleText(string value) => value.EnumerateRunes().Any(rune =>
         !BlankLetters.Contains(rune.Value) && Rune.GetUnicodeCategory(rune) is
             not (UnicodeCategory.SpaceSeparator or UnicodeCategory.LineSeparator or UnicodeCategory.ParagraphSeparator
             or UnicodeCategory.Control or UnicodeCategory.Format or UnicodeCategory.NonSpacingMark

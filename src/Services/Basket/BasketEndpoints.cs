@@ -135,13 +135,10 @@ public static class BasketEndpoints
     {
         var held = await db.Lines.AsNoTracking().Where(l => l.CustomerId == customerId).Select(l => l.ProductId).ToListAsync(ct);
         IReadOnlySet<Guid> unknown = new HashSet<Guid>();
-        var added = items.Select(i => i.ProductId!.Value).Distinct().Except(held).ToList();
         try
         {
-            if (added.Count > 0)
-            {
-                unknown = await catalog.UnknownAsync(added, ct);
-            }
+            // No call at all when nothing is new.
+            unknown = await catalog.UnknownAsync([.. items.Select(i => i.ProductId!.Value).Distinct().Except(held)], ct);
         }
         catch (Exception ex) when (Downstream.IsUnavailable(ex, ct))
         {

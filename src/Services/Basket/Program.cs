@@ -8,7 +8,6 @@ builder.AddServiceDefaults();
 builder.AddServiceDatabase<BasketDb>("basket");
 builder.Services.AddHttpClient<CatalogClient>(http => http.BaseAddress = new Uri(builder.Configuration["Basket:CatalogUrl"] ?? "http://catalog"));
 builder.Services.AddHttpClient<OrderingClient>(http => http.BaseAddress = new Uri(builder.Configuration["Basket:OrderingUrl"] ?? "http://ordering"));
-builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddOptions<CheckoutRetentionOptions>().Bind(builder.Configuration.GetSection("Basket"))
     .Validate(o => o.CheckoutRetention > TimeSpan.Zero && o.CheckoutPurgeInterval > TimeSpan.Zero,
         "Basket:CheckoutRetention and Basket:CheckoutPurgeInterval must be greater than zero.")

@@ -11,10 +11,6 @@ namespace Mercato.Catalog;
 public sealed record ProductResponse(Guid Id, string Name, string Description, decimal Price, int Version)
 {
     public static ProductResponse From(Product p) => new(p.Id, p.Name, p.Description, p.Price, p.Version);
-
-    /// <summary>The product's entity tag (strong): its version, quoted. A header, not part of the body.</summary>
-    [System.Text.Json.Serialization.JsonIgnore]
-    public string ETag => ProductEndpoints.ETagOf(Version);
 }
 
 /// <summary>Catalog settings (section "Catalog").</summary>
@@ -153,7 +149,7 @@ public static class ProductEndpoints
             return NotFound(id);
         }
         AllowSharedCaching(response, options.Value);
-        response.Headers.ETag = product.ETag;
+        response.Headers.ETag = ETagOf(product.Version);
         return Results.Ok(product);
     }
 
@@ -203,11 +199,11 @@ public static class ProductEndpoints
     {
         var errors = Validate(request);
         var ifMatch = IfMatch(http);
-        if (ifMatch is IfMatchHeader.Unreadable)
+        if (ifMatch is null)
         {
             errors[HeaderNames.IfMatch] = ["Entity tags as the ETag header gave them, like \"3\", or *."];
         }
-        if (errors.Count > 0)
+        if (errors.Count > 0 || ifMatch is null)
         {
             return Results.ValidationProblem(errors);
         }
@@ -215,11 +211,11 @@ public static class ProductEndpoints
         if (product is null)
         {
             // RFC 9110: a condition on a product that does not exist is false.
-            return ifMatch is IfMatchHeader.Absent ? NotFound(id)
+            return !ifMatch.Given ? NotFound(id)
                 : Results.Problem(statusCode: StatusCodes.Status412PreconditionFailed, title: "No such product",
                     detail: $"No product with id {id} to match If-Match.", extensions: new Dictionary<string, object?> { ["field"] = HeaderNames.IfMatch });
         }
-        if (ifMatch is IfMatchHeader.Versions { List: var versions } && !versions.Contains(product.Version))
+        if (ifMatch.Versions is { } versions && !versions.Contains(product.Version))
         {
             return Changed(product.Version, response);
         }
@@ -236,7 +232,7 @@ public static class ProductEndpoints
         {
             var now = await db.Products.AsNoTracking().Where(x => x.Id == id).Select(x => (int?)x.Version).SingleOrDefaultAsync(ct);
             return now is null ? NotFound(id)
-                : ifMatch is IfMatchHeader.Versions ? Changed(now.Value, response)
+                : ifMatch.Versions is not null ? Changed(now.Value, response)
                 : Results.Problem(statusCode: StatusCodes.Status409Conflict, title: "Product changed meanwhile",
                     detail: "Another update of this product committed while this one was being made; nothing was changed. Read it and try again.");
         }
@@ -244,9 +240,6 @@ public static class ProductEndpoints
         response.Headers.ETag = ETagOf(product.Version);
         return Results.Ok(ProductResponse.From(product));
     }
-
-    /// <summary>What an If-Match tag that names no version stands for: products start at 1.</summary>
-    private const int NoVersion = 0;
 
     public static string ETagOf(int version) => $"\"{version.ToString(CultureInfo.InvariantCulture)}\"";
 
@@ -258,45 +251,40 @@ public static class ProductEndpoints
             extensions: new Dictionary<string, object?> { ["field"] = HeaderNames.IfMatch, ["etag"] = ETagOf(current) });
     }
 
-    private abstract record IfMatchHeader
-    {
-        public sealed record Absent : IfMatchHeader;
-
-        public sealed record Any : IfMatchHeader;
-
-        public sealed record Unreadable : IfMatchHeader;
-
-        public sealed record Versions(IReadOnlyList<int> List) : IfMatchHeader;
-    }
+    /// <summary>
+    /// An If-Match header: whether one was given, and the versions it names; <c>Versions</c> is null when any version
+    /// will do (no header, or <c>*</c>).
+    /// </summary>
+    private sealed record IfMatchCondition(bool Given, IReadOnlySet<int>? Versions);
 
     /// <summary>
     /// RFC 9110 If-Match: <c>*</c>, or entity tags. A weak tag, or a strong one that is no version of ours, never matches
-    /// (strong comparison): it is kept as a version no product has. Only a header that is not a list of entity tags is
-    /// unreadable.
+    /// (strong comparison), so it names no version. Null when the header is not a list of entity tags.
     /// </summary>
-    private static IfMatchHeader IfMatch(HttpRequest http)
+    private static IfMatchCondition? IfMatch(HttpRequest http)
     {
         var values = http.Headers.IfMatch;
         if (values.Count == 0)
         {
-            return new IfMatchHeader.Absent();
+            return new IfMatchCondition(false, null);
         }
         if (!EntityTagHeaderValue.TryParseStrictList(values, out var tags) || tags.Count == 0)
         {
-            return new IfMatchHeader.Unreadable();
+            return null;
         }
         if (tags.Any(t => t.Equals(EntityTagHeaderValue.Any)))
         {
-            return tags.Count == 1 ? new IfMatchHeader.Any() : new IfMatchHeader.Unreadable();
+            return tags.Count == 1 ? new IfMatchCondition(true, null) : null;
         }
-        var versions = new List<int>();
+        var versions = new HashSet<int>();
         foreach (var tag in tags)
         {
-            versions.Add(!tag.IsWeak && int.TryParse(tag.Tag.AsSpan(1, tag.Tag.Length - 2), NumberStyles.None, CultureInfo.InvariantCulture, out var version)
-                ? version
-                : NoVersion);
+            if (!tag.IsWeak && int.TryParse(tag.Tag.AsSpan(1, tag.Tag.Length - 2), NumberStyles.None, CultureInfo.InvariantCulture, out var version))
+            {
+                versions.Add(version);
+            }
         }
-        return new IfMatchHeader.Versions(versions);
+        return new IfMatchCondition(true, versions);
     }
 
     private static IResult NotFound(Guid id) =>
@@ -309,13 +297,9 @@ public static class ProductEndpoints
         {
             errors["name"] = [$"Required, at most {Product.NameMaxLength} characters."];
         }
-        else if (!InputText.IsClean(request.Name))
+        else if (InputText.NameProblem(request.Name) is { } nameProblem)
         {
-            errors["name"] = [InputText.Refusal];
-        }
-        else if (!InputText.HasVisibleText(request.Name))
-        {
-            errors["name"] = [InputText.Blank];
+            errors["name"] = [nameProblem];
         }
         if (request.Description is { Length: > Product.DescriptionMaxLength })
         {

@@ -12,7 +12,6 @@ builder.AddServiceDatabase<CatalogDb>("catalog");
 builder.Services.AddSingleton<IProductSearch>(DeploymentProfiles.From(builder.Configuration) == DeploymentProfile.ScaleOut
     ? new PostgresProductSearch()
     : new Fts5ProductSearch());
-builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddOptions<CatalogOptions>().Bind(builder.Configuration.GetSection("Catalog"))
     .Validate(options => options.CacheSizeLimitBytes > 0, "Catalog:CacheSizeLimitBytes must be greater than 0.")
     .ValidateOnStart();

@@ -7,7 +7,6 @@ using Microsoft.AspNetCore.Identity;
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
 builder.AddServiceDatabase<IdentityDb>("identity");
-builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddSingleton<IPasswordHasher<User>, PasswordHasher<User>>();
 builder.Services.AddScoped<TokenIssuer>();
 builder.Services.AddOptions<SignInLockoutOptions>().Bind(builder.Configuration.GetSection("Identity:Lockout"))

@@ -179,13 +179,9 @@ public static class UserEndpoints
         {
             errors["name"] = ["Required, at most 100 characters."];
         }
-        else if (!InputText.IsClean(request.Name))
+        else if (InputText.NameProblem(request.Name) is { } nameProblem)
         {
-            errors["name"] = [InputText.Refusal];
-        }
-        else if (!InputText.HasVisibleText(request.Name))
-        {
-            errors["name"] = [InputText.Blank];
+            errors["name"] = [nameProblem];
         }
         var passwordProblems = PasswordPolicy.Check(request.Password);
         if (passwordProblems.Length > 0)

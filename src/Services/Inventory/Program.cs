@@ -13,7 +13,6 @@ builder.AddMessaging<InventoryDb>("inventory", routes => routes
     .Send<StockReserved>("ordering", "analytics")
     .Send<StockReleased>("ordering")
     .Send<StockReservationFailed>(failedTo));
-builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddHttpClient<CatalogClient>(http => http.BaseAddress = new Uri(builder.Configuration["Inventory:CatalogUrl"] ?? "http://catalog"));
 
 var app = builder.Build();

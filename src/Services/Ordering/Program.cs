@@ -29,7 +29,6 @@ else
         .Send<OrderCancelled>("payment", "inventory", "notification", "analytics"), codeVariant: nameof(SagaStyle.Choreography));
     builder.Services.AddSingleton<IOrderFlow, ChoreographedOrderFlow>();
 }
-builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.Configure<OrderingOptions>(builder.Configuration.GetSection("Ordering"));
 builder.Services.AddScoped<OrderEventStore>();
 builder.Services.AddSingleton<OrderChanges>();

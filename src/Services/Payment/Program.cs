@@ -14,7 +14,6 @@ builder.AddMessaging<PaymentDb>("payment", routes => routes
     .Send<PaymentDeclined>("ordering", "analytics")
     .Send<PaymentRefunded>("ordering", "analytics")
     .Send<PaymentVoided>("ordering"));
-builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.Configure<PaymentProviderOptions>(builder.Configuration.GetSection("Payment"));
 builder.Services.AddSingleton<SimulatedPaymentProvider>();
 
