@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using Mercato.Catalog;
+using Mercato.ServiceDefaults.Auth;
 using Mercato.Testing;
 using Microsoft.Extensions.Caching.Memory;
 using Microsoft.Extensions.DependencyInjection;
@@ -196,6 +197,104 @@ public sealed class CatalogApiTests(ServiceFactory<Program> catalog) : IClassFix
         Assert.Equal(0, searchOld!.Total);
     }
 
+    private static Task<HttpResponseMessage> CreateAsync(HttpClient admin, object product, string? idempotencyKey)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, "/api/catalog/products") { Content = JsonContent.Create(product) };
+        if (idempotencyKey is not null)
+        {
+            request.Headers.Add("Idempotency-Key", idempotencyKey);
+        }
+        return admin.SendAsync(request);
+    }
+
+    private async Task<int> CountAsync(string search) =>
+        (await catalog.CreateClient().GetFromJsonAsync<ProductPage>($"/api/catalog/products?q={search}"))!.Total;
+
+    [Fact]
+    public async Task A_create_sent_again_with_its_idempotency_key_makes_one_product_and_answers_it_again()
+    {
+        var admin = catalog.CreateAdminClient();
+        var key = Guid.NewGuid().ToString();
+
+        var first = await CreateAsync(admin, new { name = "Brass Sundial", description = "Garden", price = 120m }, key);
+        // A retry of the same request, written differently: the same product once trimmed, the price without its zero.
+        var retry = await CreateAsync(admin, new { name = " Brass Sundial ", description = "Garden", price = 120.00m }, key);
+
+        Assert.Equal(HttpStatusCode.Created, first.StatusCode);
+        Assert.Equal(HttpStatusCode.Created, retry.StatusCode);
+        var created = await first.Content.ReadFromJsonAsync<ProductResponse>();
+        var replayed = await retry.Content.ReadFromJsonAsync<ProductResponse>();
+        Assert.Equal(created, replayed);
+        Assert.Equal(first.Headers.Location, retry.Headers.Location);
+        Assert.Equal(first.Headers.ETag, retry.Headers.ETag);
+        Assert.False(first.Headers.Contains("Idempotent-Replayed"));
+        Assert.Equal("true", Assert.Single(retry.Headers.GetValues("Idempotent-Replayed")));
+        Assert.Equal(1, await CountAsync("sundial"));
+    }
+
+    [Fact]
+    public async Task An_idempotency_key_sent_again_with_a_different_product_is_422_naming_it_and_writes_nothing()
+    {
+        var admin = catalog.CreateAdminClient();
+        var key = Guid.NewGuid().ToString();
+        await CreateAsync(admin, new { name = "Copper Weathervane", price = 80m }, key);
+
+        var otherPrice = await CreateAsync(admin, new { name = "Copper Weathervane", price = 81m }, key);
+        var otherName = await CreateAsync(admin, new { name = "Copper Rooster", price = 80m }, key);
+
+        await ProblemAssert.NamesField(otherPrice, "Idempotency-Key", HttpStatusCode.UnprocessableEntity);
+        await ProblemAssert.NamesField(otherName, "Idempotency-Key", HttpStatusCode.UnprocessableEntity);
+        Assert.Equal(1, await CountAsync("copper"));
+    }
+
+    [Fact]
+    public async Task Creates_racing_with_one_idempotency_key_make_one_product()
+    {
+        var admin = catalog.CreateAdminClient();
+        var key = Guid.NewGuid().ToString();
+
+        var answers = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ =>
+            CreateAsync(admin, new { name = "Pewter Inkwell", price = 33m }, key)));
+
+        Assert.All(answers, a => Assert.Equal(HttpStatusCode.Created, a.StatusCode));
+        var ids = await Task.WhenAll(answers.Select(async a => (await a.Content.ReadFromJsonAsync<ProductResponse>())!.Id));
+        Assert.Single(ids.Distinct());
+        Assert.Equal(1, await CountAsync("inkwell"));
+    }
+
+    [Fact]
+    public async Task Idempotency_keys_are_each_admins_own()
+    {
+        var key = Guid.NewGuid().ToString();
+        var otherAdmin = catalog.CreateClientWithToken(catalog.Tokens.Issue(Guid.NewGuid(), MercatoAuth.AdminRole));
+
+        var mine = await CreateAsync(catalog.CreateAdminClient(), new { name = "Walnut Globe", price = 250m }, key);
+        var theirs = await CreateAsync(otherAdmin, new { name = "Walnut Globe", price = 250m }, key);
+
+        Assert.Equal(HttpStatusCode.Created, mine.StatusCode);
+        Assert.Equal(HttpStatusCode.Created, theirs.StatusCode);
+        Assert.False(theirs.Headers.Contains("Idempotent-Replayed"));
+        Assert.Equal(2, await CountAsync("globe"));
+    }
+
+    [Theory]
+    [InlineData("   ")]
+    [InlineData("one,two")]
+    [InlineData("k\u007f")]
+    public async Task A_create_with_an_unusable_idempotency_key_is_400_naming_it_and_writes_nothing(string key)
+    {
+        var admin = catalog.CreateAdminClient();
+        var request = new HttpRequestMessage(HttpMethod.Post, "/api/catalog/products") { Content = JsonContent.Create(new { name = "Tin Whistle", price = 9m }) };
+        request.Headers.TryAddWithoutValidation("Idempotency-Key", System.Text.RegularExpressions.Regex.Unescape(key));
+
+        var response = await admin.SendAsync(request);
+        var tooLong = await CreateAsync(admin, new { name = "Tin Whistle", price = 9m }, new string('k', 101));
+
+        await ProblemAssert.NamesField(response, "Idempotency-Key");
+        await ProblemAssert.NamesField(tooLong, "Idempotency-Key");
+        Assert.Equal(0, await CountAsync("whistle"));
+    }
+
     [Fact]
     public async Task An_update_with_the_etag_of_an_older_read_is_412_and_changes_nothing()
     {
@@ -345,7 +444,7 @@ public sealed class CatalogApiTests(ServiceFactory<Program> catalog) : IClassFix
 
         OpenApiAssert.Answers(list, 200, 400);
         Assert.False(OpenApiAssert.RequiresBearer(list));
-        OpenApiAssert.Answers(create, 201, 400, 401, 403);
+        OpenApiAssert.Answers(create, 201, 400, 401, 403, 422);
         Assert.True(OpenApiAssert.RequiresBearer(create));
         OpenApiAssert.Answers(update, 200, 400, 401, 403, 404, 409, 412);
         await OpenApiAssert.EveryOperationDocumentsItsAnswersAsync(catalog.CreateClient());

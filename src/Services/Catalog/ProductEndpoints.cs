@@ -1,7 +1,11 @@
 using Mercato.Catalog.Data;
 using Mercato.ServiceDefaults.Auth;
+using Mercato.ServiceDefaults.Data;
 using Mercato.ServiceDefaults.Http;
 using System.Globalization;
+using System.Security.Claims;
+using System.Text.Json;
+using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Net.Http.Headers;
 using Microsoft.Extensions.Options;
@@ -43,7 +47,8 @@ public static class ProductEndpoints
         var products = app.MapGroup("/api/catalog/products").WithTags("Catalog");
         products.MapGet("/", ListAsync).AllowAnonymous().Produces<ProductPage>();
         products.MapGet("/{id}", GetAsync).AllowAnonymous().Produces<ProductResponse>().ProducesProblem(StatusCodes.Status404NotFound);
-        products.MapPost("/", CreateAsync).RequireAuthorization(MercatoAuth.AdminPolicy).Produces<ProductResponse>(StatusCodes.Status201Created);
+        products.MapPost("/", CreateAsync).RequireAuthorization(MercatoAuth.AdminPolicy).Produces<ProductResponse>(StatusCodes.Status201Created)
+            .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
         products.MapPut("/{id}", UpdateAsync).RequireAuthorization(MercatoAuth.AdminPolicy)
             .Produces<ProductResponse>().ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status412PreconditionFailed);
@@ -165,12 +170,42 @@ public static class ProductEndpoints
         }
     }
 
-    private static async Task<IResult> CreateAsync(ProductRequest request, CatalogDb db, CatalogCache cache, TimeProvider time, HttpResponse response, CancellationToken ct)
+    /// <summary>
+    /// Creates a product. With an <c>Idempotency-Key</c> (optional here; an admin tool or a script retrying a create
+    /// whose answer it lost sends one) the key's first create is the only one: the same key with the same product
+    /// answers that product again (201, <c>Idempotent-Replayed: true</c>), with a different product 422. Keys are the
+    /// admin's own, and kept as long as the products they made.
+    /// </summary>
+    private static async Task<IResult> CreateAsync(ProductRequest request, [FromHeader(Name = IdempotencyKeyHeader.Name)] string? idempotencyKey,
+        ClaimsPrincipal user, CatalogDb db, CatalogCache cache, TimeProvider time, HttpRequest http, HttpResponse response, CancellationToken ct)
     {
         var errors = Validate(request);
+        // Binding takes an empty header for none; the client meant to send a key, so the create must not go ahead unguarded.
+        if (idempotencyKey is null && http.Headers.ContainsKey(IdempotencyKeyHeader.Name))
+        {
+            idempotencyKey = "";
+        }
+        if (idempotencyKey is not null && IdempotencyKeyHeader.Problem(idempotencyKey) is { } keyProblem)
+        {
+            errors[IdempotencyKeyHeader.Name] = [keyProblem];
+        }
         if (errors.Count > 0)
         {
             return Results.ValidationProblem(errors);
+        }
+        ProductCreation? creation = null;
+        if (idempotencyKey is not null)
+        {
+            creation = new ProductCreation
+            {
+                AdminId = Guid.Parse(user.FindFirstValue(MercatoAuth.SubjectClaim)!),
+                Key = idempotencyKey,
+                RequestHash = Fingerprint(request),
+            };
+            if (await CreatedBeforeAsync(db, creation, response, ct) is { } replay)
+            {
+                return replay;
+            }
         }
         var now = time.GetUtcNow();
         var product = new Product
@@ -183,11 +218,56 @@ public static class ProductEndpoints
             UpdatedAt = now,
         };
         db.Products.Add(product);
-        await db.SaveChangesAsync(ct);
+        if (creation is not null)
+        {
+            creation.ProductId = product.Id;
+            db.ProductCreations.Add(creation);
+        }
+        try
+        {
+            await db.SaveChangesAsync(ct);
+        }
+        catch (DbUpdateException ex) when (creation is not null && DatabaseErrors.IsUniqueViolation(ex))
+        {
+            // The same key raced in from a concurrent request and won; nothing of this one was written.
+            db.ChangeTracker.Clear();
+            if (await CreatedBeforeAsync(db, creation, response, ct) is { } winner)
+            {
+                return winner;
+            }
+            throw;
+        }
         await cache.InvalidateAsync(ct);
         response.Headers.ETag = ETagOf(product.Version);
         return Results.Created($"/api/catalog/products/{product.Id}", ProductResponse.From(product));
     }
+
+    public const string ReplayedHeader = "Idempotent-Replayed";
+
+    /// <summary>The answer for a key that already created a product (as it is now), or null for a new key.</summary>
+    private static async Task<IResult?> CreatedBeforeAsync(CatalogDb db, ProductCreation creation, HttpResponse response, CancellationToken ct)
+    {
+        var known = await db.ProductCreations.AsNoTracking()
+            .SingleOrDefaultAsync(c => c.AdminId == creation.AdminId && c.Key == creation.Key, ct);
+        if (known is null)
+        {
+            return null;
+        }
+        if (known.RequestHash != creation.RequestHash)
+        {
+            return IdempotencyKeyHeader.Reused($"Already used to create product {known.ProductId} with a different name, description or price. A new product needs a new key.");
+        }
+        var product = await db.Products.AsNoTracking().SingleAsync(p => p.Id == known.ProductId, ct);
+        response.Headers.ETag = ETagOf(product.Version);
+        response.Headers[ReplayedHeader] = "true";
+        return Results.Created($"/api/catalog/products/{product.Id}", ProductResponse.From(product));
+    }
+
+    /// <summary>What a create asked for, as stored: trimmed as the product is, the price at its two decimals.</summary>
+    private static string Fingerprint(ProductRequest request) => IdempotencyKeyHeader.RequestHash(JsonSerializer.Serialize(new[]
+    {
+        request.Name!.Trim(), request.Description?.Trim() ?? "", request.Price!.Value.ToString("0.00", CultureInfo.InvariantCulture),
+    }));
 
     /// <summary>
     /// Replaces a product. With <c>If-Match</c> (the ETag of a read) only over that version, else 412: an admin who read

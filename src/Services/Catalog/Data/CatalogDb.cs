@@ -1,3 +1,4 @@
+using Mercato.ServiceDefaults.Http;
 using Microsoft.EntityFrameworkCore;
 
 namespace Mercato.Catalog.Data;
@@ -5,6 +6,8 @@ namespace Mercato.Catalog.Data;
 public sealed class CatalogDb(DbContextOptions<CatalogDb> options) : DbContext(options)
 {
     public DbSet<Product> Products => Set<Product>();
+
+    public DbSet<ProductCreation> ProductCreations => Set<ProductCreation>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
@@ -15,6 +18,12 @@ public sealed class CatalogDb(DbContextOptions<CatalogDb> options) : DbContext(o
             product.HasIndex(p => p.Name);
             // Optimistic concurrency: an update commits only over the version it read (the ETag clients send back).
             product.Property(p => p.Version).IsConcurrencyToken();
+        });
+        modelBuilder.Entity<ProductCreation>(creation =>
+        {
+            creation.HasKey(c => new { c.AdminId, c.Key });
+            creation.Property(c => c.Key).HasMaxLength(IdempotencyKeyHeader.MaxLength);
+            creation.Property(c => c.RequestHash).HasMaxLength(IdempotencyKeyHeader.RequestHashLength);
         });
     }
 }
@@ -38,4 +47,17 @@ public sealed class Product
 
     /// <summary>1 when created, one more at every update: the product's ETag.</summary>
     public int Version { get; set; } = 1;
+}
+
+/// <summary>An Idempotency-Key that created a product: the admin's key, and what it asked for.</summary>
+public sealed class ProductCreation
+{
+    public Guid AdminId { get; set; }
+
+    public required string Key { get; set; }
+
+    public Guid ProductId { get; set; }
+
+    /// <summary>SHA-256 (hex) of the name, description and price the key's first create asked for.</summary>
+    public required string RequestHash { get; set; }
 }

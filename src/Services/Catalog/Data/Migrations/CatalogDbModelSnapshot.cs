@@ -52,6 +52,28 @@ namespace Mercato.Catalog.Data.Migrations
 
                     b.ToTable("Products");
                 });
+
+            modelBuilder.Entity("Mercato.Catalog.Data.ProductCreation", b =>
+                {
+                    b.Property<Guid>("AdminId")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Key")
+                        .HasMaxLength(100)
+                        .HasColumnType("TEXT");
+
+                    b.Property<Guid>("ProductId")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("RequestHash")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("AdminId", "Key");
+
+                    b.ToTable("ProductCreations");
+                });
 #pragma warning restore 612, 618
         }
     }

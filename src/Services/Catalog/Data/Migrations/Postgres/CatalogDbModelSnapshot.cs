@@ -57,6 +57,28 @@ namespace Mercato.Catalog.Data.Migrations.Postgres
 
                     b.ToTable("Products");
                 });
+
+            modelBuilder.Entity("Mercato.Catalog.Data.ProductCreation", b =>
+                {
+                    b.Property<Guid>("AdminId")
+                        .HasColumnType("uuid");
+
+                    b.Property<string>("Key")
+                        .HasMaxLength(100)
+                        .HasColumnType("character varying(100)");
+
+                    b.Property<Guid>("ProductId")
+                        .HasColumnType("uuid");
+
+                    b.Property<string>("RequestHash")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)");
+
+                    b.HasKey("AdminId", "Key");
+
+                    b.ToTable("ProductCreations");
+                });
 #pragma warning restore 612, 618
         }
     }
