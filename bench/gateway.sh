@@ -8,7 +8,9 @@
 # gateway answers from its shared response cache (the catalog allows 10 s). Prints requests/s, p50 and p99 of each
 # (median over the rounds) and the ratios, each the median of the ratios within a round: gateway/direct, gateway/nginx,
 # gateway/yarp (what the gateway's pipeline costs), yarp/nginx (what YARP itself costs against nginx on this machine)
-# and cached/nginx.
+# and cached/nginx. Every target also reports the CPU time (user + system, from /proc) that the proxy's processes and
+# the catalog's spent per request while it ran: on a box where wrk, the proxy and the catalog share the cores,
+# requests/s is set by the sum of what each takes per request, and this says which part is the proxy's.
 #
 #   bash bench/gateway.sh [--smoke]
 #
@@ -50,6 +52,16 @@ catalog=$(head -1 <<<"$catalogs")
 catalog=${catalog%/}
 bench_log "catalog instance: $catalog"
 curl -sf -o /dev/null "$catalog$REQUEST_PATH" || bench_die "the catalog does not answer $REQUEST_PATH directly"
+
+# The process listening on a loopback URL's port, for its CPU time.
+listener_pid() {
+  local port=${1##*:}
+  port=${port%%/*}
+  ss -Hltnp "sport = :$port" | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2
+}
+CATALOG_PID=$(listener_pid "$catalog")
+GATEWAY_PID=$(listener_pid "$GATEWAY")
+[[ -n "$CATALOG_PID" && -n "$GATEWAY_PID" ]] || bench_die "cannot find the catalog's or the gateway's process (ss -ltnp)"
 
 # nginx: our own process and configuration, loopback only, no system service.
 nginx_dir=$BENCH_OUT/nginx
@@ -100,6 +112,7 @@ bench_port_busy "$NGINX_PORT" && bench_die "port $NGINX_PORT is in use (BENCH_NG
 nginx -t -q -e "$nginx_dir/error.log" -p "$nginx_dir" -c "$nginx_dir/nginx.conf"
 nginx -e "$nginx_dir/error.log" -p "$nginx_dir" -c "$nginx_dir/nginx.conf" &
 NGINX_PID=$!
+nginx_pids() { echo "$NGINX_PID $(bench_descendants "$NGINX_PID" | tr '\n' ' ')"; }
 bench_on_exit 'kill -TERM $NGINX_PID 2>/dev/null; wait $NGINX_PID 2>/dev/null'
 answers_within_10s "http://127.0.0.1:$NGINX_PORT$REQUEST_PATH" || bench_die "nginx does not answer (see $nginx_dir/error.log)"
 bench_log "nginx (pid $NGINX_PID, $NGINX_WORKERS workers) on 127.0.0.1:$NGINX_PORT -> $catalog"
@@ -123,6 +136,23 @@ declare -A URL=(
   [cached]="$GATEWAY$REQUEST_PATH"
 )
 declare -A HEADER=([gateway]="Cache-Control: no-store")
+# The proxy processes of each target (nginx: its master and workers, read at each measurement).
+proxy_pids() {
+  case $1 in
+    direct) ;;
+    gateway | cached) echo "$GATEWAY_PID" ;;
+    nginx) nginx_pids ;;
+    yarp) echo "$YARP_PID" ;;
+  esac
+}
+CLOCK_TICKS=$(getconf CLK_TCK)
+cpu_ticks() { # pids... -> user + system clock ticks summed
+  local pid total=0
+  for pid in "$@"; do
+    [[ -r /proc/$pid/stat ]] && total=$((total + $(awk '{ print $14 + $15 }' "/proc/$pid/stat")))
+  done
+  echo "$total"
+}
 TARGETS=(direct gateway nginx yarp cached)
 
 # wrk's own summary, plus one JSON line from its latency histogram (microseconds).
@@ -139,14 +169,20 @@ end
 LUA
 
 run_wrk() { # target seconds -> JSON line
-  local target=$1 seconds=$2 out
+  local target=$1 seconds=$2 out proxy proxy0 catalog0
   local header=(${HEADER[$target]:+-H "${HEADER[$target]}"})
+  proxy=($(proxy_pids "$target"))
+  proxy0=$(cpu_ticks "${proxy[@]}")
+  catalog0=$(cpu_ticks "$CATALOG_PID")
   out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${seconds}s" --timeout 10s "${header[@]}" -s "$lua" "${URL[$target]}" 2>&1) || {
     echo "$out" >&2
     bench_die "wrk failed against $target"
   }
   echo "$out" >>"$BENCH_OUT/wrk-$target.txt"
-  grep '^RESULT ' <<<"$out" | sed 's/^RESULT //'
+  grep '^RESULT ' <<<"$out" | sed 's/^RESULT //' | jq -c --argjson tick_us $((1000000 / CLOCK_TICKS)) \
+    --argjson proxy $(($(cpu_ticks "${proxy[@]}") - proxy0)) --argjson catalog $(($(cpu_ticks "$CATALOG_PID") - catalog0)) '
+    . + { proxy_cpu_us: (if .requests > 0 then $proxy * $tick_us / .requests else 0 end),
+          catalog_cpu_us: (if .requests > 0 then $catalog * $tick_us / .requests else 0 end) }'
 }
 
 bench_log "warm-up: ${WARMUP}s per target"
@@ -177,6 +213,8 @@ summary=$(jq -s --arg path "$REQUEST_PATH" --argjson c "$CONNECTIONS" --argjson 
       p90_ms: (map(.p90_us) | median / 1000),
       p99_ms: (map(.p99_us) | median / 1000),
       max_ms: (map(.max_us) | max / 1000),
+      proxy_cpu_us_per_request: (map(.proxy_cpu_us) | median),
+      catalog_cpu_us_per_request: (map(.catalog_cpu_us) | median),
       errors: (map(.errors) | add)
     }}) | from_entries) as $t
   # A ratio is taken within each round, where the two targets ran minutes apart at most, then its median over the
@@ -199,8 +237,9 @@ echo "$summary" >"$BENCH_OUT/gateway-summary.json"
 echo
 echo "GET $REQUEST_PATH — wrk -t$THREADS -c$CONNECTIONS, ${SECONDS_PER_RUN}s × $ROUNDS rounds per target (median), $(nproc) cores"
 jq -r '
-  ["target", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors"],
-  (["direct", "gateway", "nginx", "yarp", "cached"][] as $k | .targets[$k] | [$k, (.rps | floor), .p50_ms, .p90_ms, .p99_ms, .max_ms, .errors])
+  ["target", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors", "proxy CPU µs/req", "catalog CPU µs/req"],
+  (["direct", "gateway", "nginx", "yarp", "cached"][] as $k | .targets[$k] | [$k, (.rps | floor), .p50_ms, .p90_ms, .p99_ms, .max_ms, .errors,
+    (.proxy_cpu_us_per_request | round), (.catalog_cpu_us_per_request | round)])
   | @tsv' <<<"$summary" | column -t -s $'\t'
 jq -r '.ratios | to_entries[] | .key |= sub("_over_"; "/")
   | "\(.key | . + ":" + (" " * (15 - length))) req/s \(.value.rps * 100 | round / 100), p99 \(.value.p99 * 100 | round / 100)"' <<<"$summary"

@@ -4,7 +4,7 @@
 # with MERCATO_GATEWAY every script runs against that running system (start-up is then not measured). CI runs it that
 # way, against the end-to-end tests' system (tests/EndToEnd.Tests/BenchmarkSmokeTests.cs).
 #
-#   bash bench/smoke.sh            # needs src/ built (dotnet build src/AppHost), nginx, wrk, jq, curl
+#   bash bench/smoke.sh            # needs src/ built (dotnet build src/AppHost), nginx, wrk, jq, curl (and NuGet for dotnet-trace)
 #   MERCATO_GATEWAY=http://127.0.0.1:8080 bash bench/smoke.sh   # against a running system, ~1 minute
 #   BENCH_BUILD=1 bash bench/smoke.sh   # builds src/AppHost first, and installs nginx, wrk and jq if missing (root, Debian)
 set -euo pipefail
@@ -39,6 +39,8 @@ else
 fi
 bench_log "gateway.sh --smoke"
 BENCH_OUT=$BENCH_OUT/gateway bash "$BENCH_DIR/gateway.sh" --smoke
+bench_log "profile.sh gateway wrk --smoke"
+BENCH_OUT=$BENCH_OUT/profile bash "$BENCH_DIR/profile.sh" gateway wrk --smoke >"$BENCH_OUT/profile.txt"
 bench_log "checkout.sh --smoke"
 BENCH_OUT=$BENCH_OUT/checkout bash "$BENCH_DIR/checkout.sh" --smoke
 bench_log "loadgen browse, open loop"

@@ -64,11 +64,25 @@ public sealed class BenchmarkSmokeTests(EmbeddedSystem system)
             var measured = gateway.RootElement.GetProperty("targets").GetProperty(target);
             Assert.True(measured.GetProperty("rps").GetDouble() > 0, $"{target}: no requests measured");
             Assert.Equal(0, measured.GetProperty("errors").GetInt32());
+            // The cached target is answered by the gateway alone.
+            if (target != "cached")
+            {
+                Assert.True(measured.GetProperty("catalog_cpu_us_per_request").GetDouble() > 0, $"{target}: no catalog CPU measured");
+            }
+            if (target != "direct")
+            {
+                Assert.True(measured.GetProperty("proxy_cpu_us_per_request").GetDouble() > 0, $"{target}: no proxy CPU measured");
+            }
         }
         foreach (var ratio in (string[])["gateway_over_nginx", "gateway_over_yarp", "yarp_over_nginx", "cached_over_nginx"])
         {
             Assert.True(gateway.RootElement.GetProperty("ratios").GetProperty(ratio).GetProperty("rps").GetDouble() > 0, $"{ratio} missing");
         }
+
+        // profile.sh sampled the gateway under wrk and listed where its threads were: the gateway's own code among them.
+        var profile = await File.ReadAllTextAsync(Path.Combine(output, "profile", "top-inclusive.txt"));
+        Assert.Contains("Top 40 Functions (Inclusive)", profile);
+        Assert.Contains("Gateway!Program", profile);
 
         using var checkout = Read(output, "checkout", "steps.json");
         Assert.NotEmpty(checkout.RootElement.EnumerateArray());
