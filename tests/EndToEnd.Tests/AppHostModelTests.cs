@@ -43,11 +43,12 @@ public sealed class AppHostModelTests
     }
 
     [Fact]
-    public async Task Every_process_runs_without_dynamic_pgo_or_spinning_workers()
+    public async Task Every_process_runs_without_spinning_workers_and_only_the_gateway_with_dynamic_pgo()
     {
         // Eleven processes start at once on the same cores: the ten services and the AppHost that starts them.
         // Dynamic PGO's extra JIT pass per hot method made a just-started system cancel its first orders (benchmarks 5.9)
         // and cost the AppHost 15 % of its start-up CPU (5.23); spinning idle workers took CPU from the others (5.15).
+        // The gateway keeps PGO: a few hot paths for every request, 14 % less CPU per proxied request (5.44).
         var runtimeConfigs = new List<string>();
         string? outputFolder = null;
         foreach (var project in await ProjectsAsync())
@@ -63,8 +64,8 @@ public sealed class AppHostModelTests
         {
             using var json = System.Text.Json.JsonDocument.Parse(await File.ReadAllTextAsync(runtimeConfig));
             var properties = json.RootElement.GetProperty("runtimeOptions").GetProperty("configProperties");
-            Assert.True(properties.TryGetProperty("System.Runtime.TieredPGO", out var pgo), $"{runtimeConfig} leaves dynamic PGO on");
-            Assert.False(pgo.GetBoolean(), runtimeConfig);
+            Assert.True(properties.TryGetProperty("System.Runtime.TieredPGO", out var pgo), $"{runtimeConfig} leaves dynamic PGO to the runtime's default");
+            Assert.Equal(Path.GetFileName(runtimeConfig) == "Mercato.Gateway.runtimeconfig.json", pgo.GetBoolean());
             Assert.True(properties.TryGetProperty("System.Threading.ThreadPool.UnfairSemaphoreSpinLimit", out var spin), $"{runtimeConfig} leaves workers spinning");
             Assert.Equal(0, spin.GetInt32());
         }
