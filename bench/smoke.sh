@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # CI's proof that the benchmarks work (not a benchmark): every script in smoke mode, a few seconds of tiny load each.
 # On its own, footprint.sh starts and stops its own system (it measures start-up) and the others share a second one;
-# with MERCATO_GATEWAY every script runs against that running system (start-up is then not measured). CI runs it that
+# with MERCATO_GATEWAY every script runs against that running system (start-up is then not measured), and
+# BENCH_SMOKE_STARTUP=1 adds footprint.sh's start-up path on a system of its own (the bench ports). CI runs it that
 # way, against the end-to-end tests' system (tests/EndToEnd.Tests/BenchmarkSmokeTests.cs).
 #
 #   bash bench/smoke.sh            # needs src/ built (dotnet build src/AppHost), nginx, wrk, jq, curl (and NuGet for dotnet-trace)
@@ -31,6 +32,11 @@ if [[ -n "${MERCATO_GATEWAY:-}" ]]; then
   bench_wait_ready 240
   bench_log "footprint.sh --smoke (memory of the running system)"
   BENCH_OUT=$BENCH_OUT/footprint bash "$BENCH_DIR/footprint.sh" --smoke
+  if [[ "${BENCH_SMOKE_STARTUP:-0}" == 1 ]]; then
+    bench_log "footprint.sh --smoke (start-up, on a system of its own)"
+    MERCATO_GATEWAY="" BENCH_OUT=$BENCH_OUT/footprint-startup BENCH_DATA_DIR=$BENCH_OUT/footprint-startup/data \
+      bash "$BENCH_DIR/footprint.sh" --smoke
+  fi
 else
   bench_log "footprint.sh --smoke"
   BENCH_OUT=$BENCH_OUT/footprint bash "$BENCH_DIR/footprint.sh" --smoke

@@ -39,6 +39,8 @@ public sealed class BenchmarkSmokeTests(EmbeddedSystem system)
         start.Environment["MERCATO_GATEWAY"] = system.Gateway.BaseAddress!.ToString().TrimEnd('/');
         start.Environment["MERCATO_ADMIN_PASSWORD"] = MercatoSystem.AdminPassword;
         start.Environment["BENCH_OUT"] = output;
+        // footprint.sh's start-up path too, on a second system of its own (the bench ports), while this one idles.
+        start.Environment["BENCH_SMOKE_STARTUP"] = "1";
         start.Environment["PATH"] = (Environment.GetEnvironmentVariable("PATH") ?? "") + ":/usr/sbin:/sbin";
         using var smoke = Process.Start(start)!;
         var stdout = smoke.StandardOutput.ReadToEndAsync();
@@ -101,6 +103,13 @@ public sealed class BenchmarkSmokeTests(EmbeddedSystem system)
         {
             Assert.Contains(service, measuredServices);
         }
+
+        using var startup = Read(output, "footprint-startup", "footprint-summary.json");
+        var started = Assert.Single(startup.RootElement.GetProperty("startup").EnumerateArray());
+        Assert.True(started.GetProperty("gateway_ready_s").GetDouble() > 0, $"no gateway start-up time: {started}");
+        Assert.True(started.GetProperty("all_services_ready_s").GetDouble() >= started.GetProperty("gateway_ready_s").GetDouble(), started.ToString());
+        Assert.Contains(startup.RootElement.GetProperty("processes").EnumerateArray(),
+            p => p.GetProperty("service").GetString() == "gateway" && p.GetProperty("idle_mb").GetDouble() > 0);
 
         foreach (var run in (string[])["browse.json", "mixed.json"])
         {
