@@ -10,7 +10,9 @@
 # gateway/yarp (what the gateway's pipeline costs), yarp/nginx (what YARP itself costs against nginx on this machine)
 # and cached/nginx. Every target also reports the CPU time (user + system, from /proc) that the proxy's processes and
 # the catalog's spent per request while it ran: on a box where wrk, the proxy and the catalog share the cores,
-# requests/s is set by the sum of what each takes per request, and this says which part is the proxy's.
+# requests/s is set by the sum of what each takes per request, and this says which part is the proxy's. The Aspire
+# dashboard's too when this script started the system: it records the spans of every request (Mercato__TraceSampleRatio
+# in the environment sets how many are kept, as for `dotnet run --project src/AppHost`).
 #
 #   bash bench/gateway.sh [--smoke]
 #
@@ -62,6 +64,13 @@ listener_pid() {
 CATALOG_PID=$(listener_pid "$catalog")
 GATEWAY_PID=$(listener_pid "$GATEWAY")
 [[ -n "$CATALOG_PID" && -n "$GATEWAY_PID" ]] || bench_die "cannot find the catalog's or the gateway's process (ss -ltnp)"
+# The Aspire dashboard of a system this script started: it ingests every span the requests make, on the same cores.
+DASHBOARD_PID=""
+if [[ -n "$BENCH_APPHOST_PID" ]]; then
+  for pid in $(bench_system_pids "$BENCH_APPHOST_PID"); do
+    if grep -q 'Aspire.Dashboard' "/proc/$pid/cmdline" 2>/dev/null; then DASHBOARD_PID=$pid; fi
+  done
+fi
 
 # nginx: our own process and configuration, loopback only, no system service.
 nginx_dir=$BENCH_OUT/nginx
@@ -169,20 +178,22 @@ end
 LUA
 
 run_wrk() { # target seconds -> JSON line
-  local target=$1 seconds=$2 out proxy proxy0 catalog0
+  local target=$1 seconds=$2 out proxy proxy0 catalog0 dashboard0
   local header=(${HEADER[$target]:+-H "${HEADER[$target]}"})
   proxy=($(proxy_pids "$target"))
   proxy0=$(cpu_ticks "${proxy[@]}")
   catalog0=$(cpu_ticks "$CATALOG_PID")
+  dashboard0=$(cpu_ticks $DASHBOARD_PID)
   out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${seconds}s" --timeout 10s "${header[@]}" -s "$lua" "${URL[$target]}" 2>&1) || {
     echo "$out" >&2
     bench_die "wrk failed against $target"
   }
   echo "$out" >>"$BENCH_OUT/wrk-$target.txt"
   grep '^RESULT ' <<<"$out" | sed 's/^RESULT //' | jq -c --argjson tick_us $((1000000 / CLOCK_TICKS)) \
-    --argjson proxy $(($(cpu_ticks "${proxy[@]}") - proxy0)) --argjson catalog $(($(cpu_ticks "$CATALOG_PID") - catalog0)) '
-    . + { proxy_cpu_us: (if .requests > 0 then $proxy * $tick_us / .requests else 0 end),
-          catalog_cpu_us: (if .requests > 0 then $catalog * $tick_us / .requests else 0 end) }'
+    --argjson proxy $(($(cpu_ticks "${proxy[@]}") - proxy0)) --argjson catalog $(($(cpu_ticks "$CATALOG_PID") - catalog0)) \
+    --argjson dashboard "$(if [[ -n "$DASHBOARD_PID" ]]; then echo $(($(cpu_ticks $DASHBOARD_PID) - dashboard0)); else echo null; fi)" '
+    def per_request($ticks): if .requests > 0 and $ticks != null then $ticks * $tick_us / .requests else null end;
+    . + { proxy_cpu_us: per_request($proxy), catalog_cpu_us: per_request($catalog), dashboard_cpu_us: per_request($dashboard) }'
 }
 
 bench_log "warm-up: ${WARMUP}s per target"
@@ -215,6 +226,7 @@ summary=$(jq -s --arg path "$REQUEST_PATH" --argjson c "$CONNECTIONS" --argjson 
       max_ms: (map(.max_us) | max / 1000),
       proxy_cpu_us_per_request: (map(.proxy_cpu_us) | median),
       catalog_cpu_us_per_request: (map(.catalog_cpu_us) | median),
+      dashboard_cpu_us_per_request: (map(.dashboard_cpu_us // empty) | if length == 0 then null else median end),
       errors: (map(.errors) | add)
     }}) | from_entries) as $t
   # A ratio is taken within each round, where the two targets ran minutes apart at most, then its median over the
@@ -237,9 +249,9 @@ echo "$summary" >"$BENCH_OUT/gateway-summary.json"
 echo
 echo "GET $REQUEST_PATH — wrk -t$THREADS -c$CONNECTIONS, ${SECONDS_PER_RUN}s × $ROUNDS rounds per target (median), $(nproc) cores"
 jq -r '
-  ["target", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors", "proxy CPU µs/req", "catalog CPU µs/req"],
+  ["target", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors", "proxy CPU µs/req", "catalog CPU µs/req", "dashboard CPU µs/req"],
   (["direct", "gateway", "nginx", "yarp", "cached"][] as $k | .targets[$k] | [$k, (.rps | floor), .p50_ms, .p90_ms, .p99_ms, .max_ms, .errors,
-    (.proxy_cpu_us_per_request | round), (.catalog_cpu_us_per_request | round)])
+    (.proxy_cpu_us_per_request | round), (.catalog_cpu_us_per_request | round), (.dashboard_cpu_us_per_request // "-" | if type == "number" then round else . end)])
   | @tsv' <<<"$summary" | column -t -s $'\t'
 jq -r '.ratios | to_entries[] | .key |= sub("_over_"; "/")
   | "\(.key | . + ":" + (" " * (15 - length))) req/s \(.value.rps * 100 | round / 100), p99 \(.value.p99 * 100 | round / 100)"' <<<"$summary"

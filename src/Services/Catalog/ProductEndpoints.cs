@@ -42,6 +42,9 @@ public static class ProductEndpoints
     public const int MaxPageSize = 100;
     public const int DefaultPageSize = 20;
 
+    /// <summary>On the answer to a create that an Idempotency-Key had already made (as Stripe's API names it).</summary>
+    public const string ReplayedHeader = "Idempotent-Replayed";
+
     public static void MapProductEndpoints(this WebApplication app)
     {
         var products = app.MapGroup("/api/catalog/products").WithTags("Catalog");
@@ -241,8 +244,6 @@ public static class ProductEndpoints
         response.Headers.ETag = ETagOf(product.Version);
         return Results.Created($"/api/catalog/products/{product.Id}", ProductResponse.From(product));
     }
-
-    public const string ReplayedHeader = "Idempotent-Replayed";
 
     /// <summary>The answer for a key that already created a product (as it is now), or null for a new key.</summary>
     private static async Task<IResult?> CreatedBeforeAsync(CatalogDb db, ProductCreation creation, HttpResponse response, CancellationToken ct)
