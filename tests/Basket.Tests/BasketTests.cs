@@ -323,7 +323,8 @@ public sealed class BasketTests : IClassFixture<BasketFactory>
         var client = basket.CreateClientWithToken(basket.Tokens.Issue(Guid.NewGuid(), "customer"));
         var key = $"retry-{Guid.NewGuid()}";
         await client.PutAsJsonAsync("/api/basket", new { items = new[] { new { productId = Guid.NewGuid(), quantity = 1 } } });
-        var first = await (await client.SendAsync(Checkout(key))).Content.ReadFromJsonAsync<JsonElement>();
+        var firstAnswer = await client.SendAsync(Checkout(key));
+        var first = await firstAnswer.Content.ReadFromJsonAsync<JsonElement>();
         var refill = Guid.NewGuid();
         await client.PutAsJsonAsync("/api/basket", new { items = new[] { new { productId = refill, quantity = 3 } } });
 
@@ -331,6 +332,8 @@ public sealed class BasketTests : IClassFixture<BasketFactory>
 
         Assert.Equal(HttpStatusCode.Accepted, retry.StatusCode);
         Assert.Equal(first.GetProperty("orderId").GetGuid(), (await retry.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("orderId").GetGuid());
+        Assert.False(firstAnswer.Headers.Contains("Idempotent-Replayed"));
+        Assert.Equal("true", Assert.Single(retry.Headers.GetValues("Idempotent-Replayed")));
         Assert.Single(basket.Placed, p => p.Key == key);
         Assert.Equal([new BasketLineResponse(refill, 3)], (await client.GetFromJsonAsync<BasketResponse>("/api/basket"))!.Items);
     }

@@ -225,6 +225,8 @@ public sealed class OrderingTests(OrderingFactory ordering) : IClassFixture<Orde
 
         Assert.Equal(HttpStatusCode.Accepted, retried.StatusCode);
         Assert.Equal(orderId, (await retried.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("orderId").GetGuid());
+        Assert.False(first.Headers.Contains("Idempotent-Replayed"));
+        Assert.Equal("true", Assert.Single(retried.Headers.GetValues("Idempotent-Replayed")));
         Assert.Single((await client.GetFromJsonAsync<List<OrderView>>("/api/orders"))!);
     }
 

@@ -16,6 +16,14 @@ public static class IdempotencyKeyHeader
     public const string Name = "Idempotency-Key";
     public const int MaxLength = 100;
 
+    /// <summary>
+    /// On an answer given again for a key that was already used (<c>true</c>), as Stripe's API names it: the client
+    /// learns its retry changed nothing.
+    /// </summary>
+    public const string ReplayedHeader = "Idempotent-Replayed";
+
+    public static void MarkReplayed(HttpResponse response) => response.Headers[ReplayedHeader] = "true";
+
     /// <summary>Length of <see cref="RequestHash"/>: SHA-256 in hex.</summary>
     public const int RequestHashLength = 64;
 

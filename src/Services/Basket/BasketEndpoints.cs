@@ -195,6 +195,7 @@ public static class BasketEndpoints
         }
         if (checkout.ResponseStatus is { } answered)
         {
+            IdempotencyKeyHeader.MarkReplayed(http.Response);
             return Results.Content(checkout.ResponseBody, checkout.ResponseContentType, statusCode: answered);
         }
 

@@ -42,9 +42,6 @@ public static class ProductEndpoints
     public const int MaxPageSize = 100;
     public const int DefaultPageSize = 20;
 
-    /// <summary>On the answer to a create that an Idempotency-Key had already made (as Stripe's API names it).</summary>
-    public const string ReplayedHeader = "Idempotent-Replayed";
-
     public static void MapProductEndpoints(this WebApplication app)
     {
         var products = app.MapGroup("/api/catalog/products").WithTags("Catalog");
@@ -260,7 +257,7 @@ public static class ProductEndpoints
         }
         var product = await db.Products.AsNoTracking().SingleAsync(p => p.Id == known.ProductId, ct);
         response.Headers.ETag = ETagOf(product.Version);
-        response.Headers[ReplayedHeader] = "true";
+        IdempotencyKeyHeader.MarkReplayed(response);
         return Results.Created($"/api/catalog/products/{product.Id}", ProductResponse.From(product));
     }
 

@@ -67,6 +67,7 @@ public static class OrderEndpoints
         IOrderFlow flow,
         TimeProvider time,
         ILogger<OrderEventStore> logger,
+        HttpResponse response,
         CancellationToken ct)
     {
         var errors = Validate(request, idempotencyKey);
@@ -79,7 +80,7 @@ public static class OrderEndpoints
         var paymentMethod = string.IsNullOrWhiteSpace(request.PaymentMethod) ? DefaultPaymentMethod : request.PaymentMethod.Trim();
         var fingerprint = Fingerprint(items, paymentMethod);
         var db = outbox.DbContext;
-        if (await ExistingOrderAsync(db, customerId, idempotencyKey!, fingerprint, ct) is { } existing)
+        if (await ExistingOrderAsync(db, customerId, idempotencyKey!, fingerprint, response, ct) is { } existing)
         {
             return existing;
         }
@@ -128,7 +129,7 @@ public static class OrderEndpoints
             // The same key raced in from a concurrent request and won: answer as a retry of it is answered. Any other
             // failure goes on to the exception handler (a database that is down or busy is a 503 there).
             db.ChangeTracker.Clear();
-            if (await ExistingOrderAsync(db, customerId, idempotencyKey!, fingerprint, ct) is { } winner)
+            if (await ExistingOrderAsync(db, customerId, idempotencyKey!, fingerprint, response, ct) is { } winner)
             {
                 return winner;
             }
@@ -141,7 +142,8 @@ public static class OrderEndpoints
     /// The order a key already placed, or null for a new key; a key sent again with a different request is refused
     /// (<see cref="IdempotencyKeyHeader.Reused"/>).
     /// </summary>
-    private static async Task<IResult?> ExistingOrderAsync(OrderingDb db, Guid customerId, string key, string fingerprint, CancellationToken ct)
+    private static async Task<IResult?> ExistingOrderAsync(OrderingDb db, Guid customerId, string key, string fingerprint, HttpResponse response,
+        CancellationToken ct)
     {
         var known = await db.IdempotencyKeys.AsNoTracking().SingleOrDefaultAsync(k => k.CustomerId == customerId && k.Key == key, ct);
         if (known is null)
@@ -154,6 +156,7 @@ public static class OrderEndpoints
             return IdempotencyKeyHeader.Reused($"Already used for order {known.OrderId}, with different items or payment method. A new order needs a new key.");
         }
         var view = await new OrderEventStore(db).LoadViewAsync(known.OrderId, ct);
+        IdempotencyKeyHeader.MarkReplayed(response);
         return Results.Accepted($"/api/orders/{known.OrderId}", new OrderAccepted(known.OrderId, view?.Status ?? OrderStatus.Pending));
     }
 
