@@ -55,15 +55,11 @@ catalog=${catalog%/}
 bench_log "catalog instance: $catalog"
 curl -sf -o /dev/null "$catalog$REQUEST_PATH" || bench_die "the catalog does not answer $REQUEST_PATH directly"
 
-# The process listening on a loopback URL's port, for its CPU time.
-listener_pid() {
-  local port=${1##*:}
-  port=${port%%/*}
-  ss -Hltnp "sport = :$port" | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2
-}
-CATALOG_PID=$(listener_pid "$catalog")
-GATEWAY_PID=$(listener_pid "$GATEWAY")
-[[ -n "$CATALOG_PID" && -n "$GATEWAY_PID" ]] || bench_die "cannot find the catalog's or the gateway's process (ss -ltnp)"
+# The processes, for their CPU time: every instance reports its pid to the registry.
+instances=$(bench_instances)
+CATALOG_PID=$(awk -v a="$catalog" '$1 == "catalog" && $3 != "-" && ($4 == a || $4 == a "/") { print $3; exit }' <<<"$instances")
+GATEWAY_PID=$(awk '$1 == "gateway" && $3 != "-" { print $3; exit }' <<<"$instances")
+[[ -n "$CATALOG_PID" && -n "$GATEWAY_PID" ]] || bench_die "the registry does not report the catalog's or the gateway's pid"
 # The Aspire dashboard of a system this script started: it ingests every span the requests make, on the same cores.
 DASHBOARD_PID=""
 if [[ -n "$BENCH_APPHOST_PID" ]]; then

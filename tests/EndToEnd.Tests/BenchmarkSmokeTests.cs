@@ -39,8 +39,14 @@ public sealed class BenchmarkSmokeTests(EmbeddedSystem system)
         start.Environment["MERCATO_GATEWAY"] = system.Gateway.BaseAddress!.ToString().TrimEnd('/');
         start.Environment["MERCATO_ADMIN_PASSWORD"] = MercatoSystem.AdminPassword;
         start.Environment["BENCH_OUT"] = output;
-        // footprint.sh's start-up path too, on a second system of its own (the bench ports), while this one idles.
-        start.Environment["BENCH_SMOKE_STARTUP"] = "1";
+        // footprint.sh's start-up path too, on a second system of its own on the bench ports, while this one idles: always
+        // in CI, and on a developer's machine unless a bench system already runs there.
+        var ci = Environment.GetEnvironmentVariable("MERCATO_CI") == "1";
+        var startupSmoke = ci || !BenchGatewayPortInUse();
+        if (startupSmoke)
+        {
+            start.Environment["BENCH_SMOKE_STARTUP"] = "1";
+        }
         start.Environment["PATH"] = (Environment.GetEnvironmentVariable("PATH") ?? "") + ":/usr/sbin:/sbin";
         using var smoke = Process.Start(start)!;
         var stdout = smoke.StandardOutput.ReadToEndAsync();
@@ -81,10 +87,11 @@ public sealed class BenchmarkSmokeTests(EmbeddedSystem system)
             Assert.True(gateway.RootElement.GetProperty("ratios").GetProperty(ratio).GetProperty("rps").GetDouble() > 0, $"{ratio} missing");
         }
 
-        // profile.sh sampled the gateway under wrk and listed where its threads were: the gateway's own code among them.
+        // profile.sh sampled the gateway under wrk and ranked where its threads were.
         var profile = await File.ReadAllTextAsync(Path.Combine(output, "profile", "top-inclusive.txt"));
         Assert.Contains("Top 40 Functions (Inclusive)", profile);
-        Assert.Contains("Gateway!Program", profile);
+        Assert.True(System.Text.RegularExpressions.Regex.Count(profile, @"^\d+\.\s+\S", System.Text.RegularExpressions.RegexOptions.Multiline) >= 10,
+            $"fewer than 10 ranked frames:\n{profile}");
 
         using var checkout = Read(output, "checkout", "steps.json");
         Assert.NotEmpty(checkout.RootElement.EnumerateArray());
@@ -104,12 +111,14 @@ public sealed class BenchmarkSmokeTests(EmbeddedSystem system)
             Assert.Contains(service, measuredServices);
         }
 
-        using var startup = Read(output, "footprint-startup", "footprint-summary.json");
-        var started = Assert.Single(startup.RootElement.GetProperty("startup").EnumerateArray());
-        Assert.True(started.GetProperty("gateway_ready_s").GetDouble() > 0, $"no gateway start-up time: {started}");
-        Assert.True(started.GetProperty("all_services_ready_s").GetDouble() >= started.GetProperty("gateway_ready_s").GetDouble(), started.ToString());
-        Assert.Contains(startup.RootElement.GetProperty("processes").EnumerateArray(),
-            p => p.GetProperty("service").GetString() == "gateway" && p.GetProperty("idle_mb").GetDouble() > 0);
+        if (startupSmoke)
+        {
+            using var startup = Read(output, "footprint-startup", "footprint-summary.json");
+            var started = Assert.Single(startup.RootElement.GetProperty("startup").EnumerateArray());
+            Assert.True(started.GetProperty("gateway_ready_s").GetDouble() > 0, $"no gateway start-up time: {started}");
+            Assert.Contains(startup.RootElement.GetProperty("processes").EnumerateArray(),
+                p => p.GetProperty("service").GetString() == "gateway" && p.GetProperty("idle_mb").GetDouble() > 0);
+        }
 
         foreach (var run in (string[])["browse.json", "mixed.json"])
         {
@@ -210,6 +219,21 @@ public sealed class BenchmarkSmokeTests(EmbeddedSystem system)
         Assert.Single(audit.GetProperty("problems").EnumerateArray());
         Assert.True(audit.GetProperty("stock").GetProperty("passed").GetBoolean());
         Assert.True(audit.GetProperty("payments").GetProperty("passed").GetBoolean());
+    }
+
+    private static bool BenchGatewayPortInUse()
+    {
+        try
+        {
+            var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 18080);
+            listener.Start();
+            listener.Stop();
+            return false;
+        }
+        catch (System.Net.Sockets.SocketException)
+        {
+            return true;
+        }
     }
 
     private static JsonDocument Read(params string[] path) => JsonDocument.Parse(File.ReadAllText(Path.Combine(path)));

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Ad-hoc: warm starts alternating between revision 1a35271 (the Aspire dashboard with the runtime's defaults) and the
 # working tree (the dashboard without dynamic PGO and spinning workers, DashboardRuntime.cs). Same data folder, each
-# variant in its own build. Gateway ready, all services ready, and the dashboard's CPU seconds at the moment the
-# gateway was ready.
+# variant in its own build. Gateway ready, all services ready, and the dashboard's CPU seconds at the moment every
+# service was ready.
 set -euo pipefail
 cd /work/main
 PAIRS=${PAIRS:-6}
