@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using Mercato.Testing;
 
 namespace Mercato.EndToEnd.Tests;
 
@@ -42,7 +43,7 @@ public sealed class BenchmarkSmokeTests(EmbeddedSystem system)
         // footprint.sh's start-up path too, on a second system of its own on the bench ports, while this one idles: always
         // in CI, and on a developer's machine unless a bench system already runs there.
         var ci = Environment.GetEnvironmentVariable("MERCATO_CI") == "1";
-        var startupSmoke = ci || !BenchGatewayPortInUse();
+        var startupSmoke = ci || LoopbackPorts.IsFree(18080);
         if (startupSmoke)
         {
             start.Environment["BENCH_SMOKE_STARTUP"] = "1";
@@ -219,21 +220,6 @@ public sealed class BenchmarkSmokeTests(EmbeddedSystem system)
         Assert.Single(audit.GetProperty("problems").EnumerateArray());
         Assert.True(audit.GetProperty("stock").GetProperty("passed").GetBoolean());
         Assert.True(audit.GetProperty("payments").GetProperty("passed").GetBoolean());
-    }
-
-    private static bool BenchGatewayPortInUse()
-    {
-        try
-        {
-            var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 18080);
-            listener.Start();
-            listener.Stop();
-            return false;
-        }
-        catch (System.Net.Sockets.SocketException)
-        {
-            return true;
-        }
     }
 
     private static JsonDocument Read(params string[] path) => JsonDocument.Parse(File.ReadAllText(Path.Combine(path)));

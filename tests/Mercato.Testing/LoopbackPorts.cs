@@ -27,7 +27,7 @@ public static class LoopbackPorts
                     continue;
                 }
             }
-            if (CanListen(IPAddress.Loopback, port) && CanListen(IPAddress.IPv6Loopback, port))
+            if (IsFree(port))
             {
                 return port;
             }
@@ -47,6 +47,9 @@ public static class LoopbackPorts
             ? start
             : 32_768;
     }
+
+    /// <summary>Nothing listens on the port on either loopback address.</summary>
+    public static bool IsFree(int port) => CanListen(IPAddress.Loopback, port) && CanListen(IPAddress.IPv6Loopback, port);
 
     private static bool CanListen(IPAddress address, int port)
     {
