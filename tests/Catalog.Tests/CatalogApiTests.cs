@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using Mercato.Catalog;
 using Mercato.ServiceDefaults.Auth;
 using Mercato.Testing;
+using Microsoft.Extensions.Caching.Hybrid;
 using Microsoft.Extensions.Caching.Memory;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -530,12 +531,75 @@ public sealed class CacheWriteRaceTests : IAsyncLifetime
         Assert.Equal(12m, Assert.Single(priced!.Items).Price);
     }
 
+    [Fact]
+    public async Task A_read_whose_caller_gave_up_still_answers_the_callers_waiting_for_it()
+    {
+        var admin = _catalog.CreateAdminClient();
+        var created = await admin.PostAsJsonAsync("/api/catalog/products", new { name = "Pour-Over Stand", price = 24m });
+        var id = (await created.Content.ReadFromJsonAsync<ProductResponse>())!.Id;
+        var url = $"/api/catalog/products/{id}";
+
+        // The first read starts the load and is held in it; the second joins that load (HybridCache shares it).
+        var held = _catalog.Gate.HoldNextRead();
+        using var givingUp = new CancellationTokenSource();
+        var first = _catalog.CreateClient().GetAsync(url, givingUp.Token);
+        await held.Reached;
+        var joined = _catalog.Cache.NextCallFor($"product:{id}");
+        var waiting = _catalog.CreateClient().GetAsync(url);
+        await joined;
+
+        // The first caller hangs up. Its request ends, and with it whatever the request owned, before the load goes on.
+        await givingUp.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => first);
+        await Task.WhenAny(held.ConnectionClosed, Task.Delay(TimeSpan.FromSeconds(5)));
+        held.Release();
+
+        var answer = await waiting;
+        Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
+        Assert.Equal(24m, (await answer.Content.ReadFromJsonAsync<ProductResponse>())!.Price);
+    }
+
     private sealed class GatedCatalog : ServiceFactory<Program>
     {
         public ReadGate Gate { get; } = new();
 
-        protected override void ConfigureTestServices(IServiceCollection services) =>
+        public CallSignallingCache Cache { get; private set; } = null!;
+
+        protected override void ConfigureTestServices(IServiceCollection services)
+        {
             services.ConfigureDbContext<Data.CatalogDb>(options => options.AddInterceptors(Gate));
+            var registered = services.Single(d => d.ServiceType == typeof(HybridCache));
+            services.Remove(registered);
+            services.AddSingleton<HybridCache>(provider => Cache = new CallSignallingCache(
+                (HybridCache)ActivatorUtilities.CreateInstance(provider, registered.ImplementationType!)));
+        }
+    }
+
+    /// <summary>HybridCache as registered, telling when a caller has entered it (and so joined a load under way) for a key.</summary>
+    private sealed class CallSignallingCache(HybridCache inner) : HybridCache
+    {
+        private readonly System.Collections.Concurrent.ConcurrentDictionary<string, TaskCompletionSource> _watched = new();
+
+        public Task NextCallFor(string key) =>
+            _watched.GetOrAdd(key, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+
+        public override ValueTask<T> GetOrCreateAsync<TState, T>(string key, TState state, Func<TState, CancellationToken, ValueTask<T>> factory,
+            HybridCacheEntryOptions? options = null, IEnumerable<string>? tags = null, CancellationToken cancellationToken = default)
+        {
+            var call = inner.GetOrCreateAsync(key, state, factory, options, tags, cancellationToken);
+            if (_watched.TryRemove(key, out var watcher))
+            {
+                watcher.SetResult();
+            }
+            return call;
+        }
+
+        public override ValueTask SetAsync<T>(string key, T value, HybridCacheEntryOptions? options = null, IEnumerable<string>? tags = null,
+            CancellationToken cancellationToken = default) => inner.SetAsync(key, value, options, tags, cancellationToken);
+
+        public override ValueTask RemoveAsync(string key, CancellationToken cancellationToken = default) => inner.RemoveAsync(key, cancellationToken);
+
+        public override ValueTask RemoveByTagAsync(string tag, CancellationToken cancellationToken = default) => inner.RemoveByTagAsync(tag, cancellationToken);
     }
 
     /// <summary>Holds the next query of the products table once it has executed, until released.</summary>
@@ -551,7 +615,7 @@ public sealed class CacheWriteRaceTests : IAsyncLifetime
         {
             if (command.CommandText.Contains("FROM \"Products\"", StringComparison.Ordinal) && Interlocked.Exchange(ref _next, null) is { } hold)
             {
-                await hold.WaitAsync();
+                await hold.WaitAsync(command.Connection!);
             }
             return result;
         }
@@ -561,13 +625,24 @@ public sealed class CacheWriteRaceTests : IAsyncLifetime
     {
         private readonly TaskCompletionSource _reached = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private readonly TaskCompletionSource _released = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TaskCompletionSource _connectionClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public Task Reached => _reached.Task;
 
+        /// <summary>Completes when the held query's connection is closed under it.</summary>
+        public Task ConnectionClosed => _connectionClosed.Task;
+
         public void Release() => _released.SetResult();
 
-        public Task WaitAsync()
+        public Task WaitAsync(System.Data.Common.DbConnection connection)
         {
+            connection.StateChange += (_, change) =>
+            {
+                if (change.CurrentState == System.Data.ConnectionState.Closed)
+                {
+                    _connectionClosed.TrySetResult();
+                }
+            };
             _reached.SetResult();
             return _released.Task;
         }

@@ -1,3 +1,4 @@
+using Mercato.Catalog.Data;
 using Microsoft.Extensions.Caching.Hybrid;
 
 namespace Mercato.Catalog;
@@ -9,13 +10,16 @@ namespace Mercato.Catalog;
 /// product back for the whole expiry, and every order priced meanwhile paid the old price. Each answer is therefore
 /// stored with the write generation counted before its query; a write advances the generation before it clears the
 /// cache, and an answer of an older generation is read again.
+/// A load queries through a database context of its own: HybridCache shares one load among every caller of a key and
+/// lets it run on when the caller that started it gives up, so the request that started it may have ended, and its
+/// context been disposed, while others still wait for the answer.
 /// </summary>
-public sealed class CatalogCache(HybridCache cache)
+public sealed class CatalogCache(HybridCache cache, IServiceScopeFactory scopes)
 {
     private static readonly string[] Tags = ["products"];
     private long _generation;
 
-    public async ValueTask<T> GetOrLoadAsync<T>(string key, Func<CancellationToken, ValueTask<T>> load, CancellationToken ct)
+    public async ValueTask<T> GetOrLoadAsync<T>(string key, Func<CatalogDb, CancellationToken, ValueTask<T>> load, CancellationToken ct)
     {
         var cached = await cache.GetOrCreateAsync(key, token => LoadAsync(load, token), tags: Tags, cancellationToken: ct);
         if (cached.Generation == Volatile.Read(ref _generation))
@@ -38,10 +42,11 @@ public sealed class CatalogCache(HybridCache cache)
         return cache.RemoveByTagAsync(Tags, ct);
     }
 
-    private async ValueTask<Generational<T>> LoadAsync<T>(Func<CancellationToken, ValueTask<T>> load, CancellationToken ct)
+    private async ValueTask<Generational<T>> LoadAsync<T>(Func<CatalogDb, CancellationToken, ValueTask<T>> load, CancellationToken ct)
     {
         var generation = Volatile.Read(ref _generation);
-        return new Generational<T>(generation, await load(ct));
+        await using var scope = scopes.CreateAsyncScope();
+        return new Generational<T>(generation, await load(scope.ServiceProvider.GetRequiredService<CatalogDb>(), ct));
     }
 }
 

@@ -54,12 +54,12 @@ public static class ProductEndpoints
             .ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status412PreconditionFailed);
     }
 
-    private static async Task<IResult> ListAsync(string? q, int? page, int? pageSize, string[]? ids, CatalogDb db, IProductSearch search, CatalogCache cache,
+    private static async Task<IResult> ListAsync(string? q, int? page, int? pageSize, string[]? ids, IProductSearch search, CatalogCache cache,
         HttpResponse response, IOptions<CatalogOptions> options, CancellationToken ct)
     {
         if (ids is { Length: > 0 })
         {
-            return await ListByIdsAsync(ids, q is not null || page is not null || pageSize is not null, db, cache, response, options.Value, ct);
+            return await ListByIdsAsync(ids, q is not null || page is not null || pageSize is not null, cache, response, options.Value, ct);
         }
         var errors = Paging.Problems(page, pageSize, MaxPageSize);
         if (q is { Length: > 200 })
@@ -74,7 +74,7 @@ public static class ProductEndpoints
         var words = SearchTerms.Words(q);
         var result = await cache.GetOrLoadAsync(
             $"products:{string.Join(' ', words)}:{p}:{size}",
-            async token =>
+            async (db, token) =>
             {
                 var (items, total) = words.Count == 0
                     ? (await db.Products.AsNoTracking().OrderBy(x => x.Name).ThenBy(x => x.Id).Skip((p - 1) * size).Take(size).ToListAsync(token),
@@ -91,7 +91,7 @@ public static class ProductEndpoints
     /// <c>?ids=a,b</c> (or <c>?ids=a&amp;ids=b</c>): the products with these ids that exist, in the order asked, each id
     /// once; ids the catalog does not have are left out. What a caller pricing several products asks in one call.
     /// </summary>
-    private static async Task<IResult> ListByIdsAsync(string[] values, bool withPaging, CatalogDb db, CatalogCache cache,
+    private static async Task<IResult> ListByIdsAsync(string[] values, bool withPaging, CatalogCache cache,
         HttpResponse response, CatalogOptions options, CancellationToken ct)
     {
         var ids = new List<Guid>();
@@ -122,7 +122,7 @@ public static class ProductEndpoints
         var found = new List<ProductResponse>(ids.Count);
         foreach (var id in ids)
         {
-            if (await FindAsync(id, db, cache, ct) is { } product)
+            if (await FindAsync(id, cache, ct) is { } product)
             {
                 found.Add(product);
             }
@@ -131,12 +131,12 @@ public static class ProductEndpoints
         return Results.Ok(new ProductPage(found, found.Count, 1, ids.Count));
     }
 
-    private static async ValueTask<ProductResponse?> FindAsync(Guid id, CatalogDb db, CatalogCache cache, CancellationToken ct)
+    private static async ValueTask<ProductResponse?> FindAsync(Guid id, CatalogCache cache, CancellationToken ct)
     {
         var key = $"product:{id}";
         var product = await cache.GetOrLoadAsync(
             key,
-            async token => await db.Products.AsNoTracking().Where(x => x.Id == id).Select(x => ProductResponse.From(x)).SingleOrDefaultAsync(token),
+            async (db, token) => await db.Products.AsNoTracking().Where(x => x.Id == id).Select(x => ProductResponse.From(x)).SingleOrDefaultAsync(token),
             ct);
         if (product is null)
         {
@@ -146,9 +146,9 @@ public static class ProductEndpoints
         return product;
     }
 
-    private static async Task<IResult> GetAsync(Guid id, CatalogDb db, CatalogCache cache, HttpResponse response, IOptions<CatalogOptions> options, CancellationToken ct)
+    private static async Task<IResult> GetAsync(Guid id, CatalogCache cache, HttpResponse response, IOptions<CatalogOptions> options, CancellationToken ct)
     {
-        var product = await FindAsync(id, db, cache, ct);
+        var product = await FindAsync(id, cache, ct);
         if (product is null)
         {
             return NotFound(id);
