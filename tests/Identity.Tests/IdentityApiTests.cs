@@ -194,6 +194,24 @@ public sealed class IdentityApiTests(IdentityFactory identity) : IClassFixture<I
     }
 
     [Theory]
+    [InlineData("a\u0000@b.test")]
+    [InlineData("a\u001B[31m@b.test")]
+    [InlineData("admin\u200B@mercato.local")]
+    public async Task A_sign_in_address_no_account_can_have_is_400_naming_email(string email) =>
+        await ProblemAssert.NamesField(
+            await identity.CreateClient().PostAsJsonAsync("/api/identity/token", new { email, password = "Secret123" }), "email");
+
+    [SkippableFact]
+    public async Task A_sign_in_address_with_a_nul_is_400_on_postgresql_too()
+    {
+        // PostgreSQL refuses a NUL in a query parameter; the address must be refused before it is looked up.
+        await using var database = await PostgresTestDatabase.CreateAsync("identity_nul");
+        await using var identityOnPostgres = database.ScaleOutHost<Program>("identity");
+        await ProblemAssert.NamesField(
+            await identityOnPostgres.CreateClient().PostAsJsonAsync("/api/identity/token", new { email = "a\u0000@b.test", password = "Secret123" }), "email");
+    }
+
+    [Theory]
     [InlineData("Ann \U0001F469\u200D\U0001F4BB Mi\u200Cke")]
     [InlineData("\u05E9\u05DC\u05D5\u05DD \u200F(2)")]
     [InlineData("Donau\u00ADdampf\u00ADschiff")]

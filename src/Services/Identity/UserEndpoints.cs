@@ -106,6 +106,11 @@ public static class UserEndpoints
         {
             errors["email"] = [$"Required, at most {MaxEmailLength} characters."];
         }
+        else if (!InputText.IsCleanIdentifier(request.Email))
+        {
+            // No account has such an address (registration refuses it), and PostgreSQL refuses a NUL in a query outright.
+            errors["email"] = [InputText.Refusal];
+        }
         // Longer than any password an account can have (registration allows 128; the seeded admin's comes from
         // configuration): a megabyte would still be hashed, and spend one of the account's attempts.
         if (string.IsNullOrEmpty(request.Password) || request.Password.Length > MaxSignInPasswordLength)
