@@ -2,6 +2,7 @@ using System.Security.Claims;
 using System.Text.Json;
 using Mercato.Analytics.Data;
 using Mercato.ServiceDefaults.Auth;
+using Mercato.ServiceDefaults.Http;
 using Microsoft.EntityFrameworkCore;
 
 namespace Mercato.Analytics;
@@ -18,6 +19,36 @@ public sealed record Recommendations(string Source, List<ProductScore> Items);
 
 public static class AnalyticsEndpoints
 {
+    /// <summary>The audit log's events that match, in sequence order, at most <paramref name="limit"/> of them.</summary>
+    public static IQueryable<AuditEvent> EventsQuery(AnalyticsDb db, string? type, Guid? orderId, DateTimeOffset? from, DateTimeOffset? to,
+        bool newestFirst, int limit)
+    {
+        var query = db.Events.AsNoTracking();
+        if (!string.IsNullOrWhiteSpace(type))
+        {
+            query = query.Where(e => e.Type == type);
+        }
+        if (orderId is { } id)
+        {
+            query = query.Where(e => e.OrderId == id);
+        }
+        if (from is { } start)
+        {
+            // Also bounded by sequence: the lowest of the window's events, found through the time index. Ordered by
+            // sequence under a limit, SQLite would otherwise walk the log from its newest end down to its oldest whenever
+            // the window holds fewer events than the limit. "+ 0" keeps SQLite from finding that minimum by walking the
+            // log from its oldest end instead.
+            var ticks = start.UtcTicks;
+            query = query.Where(e => e.OccurredAtTicks >= ticks
+                && e.Sequence >= db.Events.Where(w => w.OccurredAtTicks >= ticks).Min(w => (long?)(w.Sequence + 0)));
+        }
+        if (to is { } end)
+        {
+            query = query.Where(e => e.OccurredAtTicks <= end.UtcTicks);
+        }
+        return (newestFirst ? query.OrderByDescending(e => e.Sequence) : query.OrderBy(e => e.Sequence)).Take(limit);
+    }
+
     public static void MapAnalyticsEndpoints(this WebApplication app)
     {
         var analytics = app.MapGroup("/api/analytics").WithTags("Analytics");
@@ -30,6 +61,11 @@ public static class AnalyticsEndpoints
             {
                 return Results.ValidationProblem(new Dictionary<string, string[]> { ["limit"] = ["Between 1 and 1000."] });
             }
+            if (type is { } name && (name.Length > 100 || !InputText.IsCleanIdentifier(name)))
+            {
+                // No event type is like that, and PostgreSQL refuses a NUL in a query outright.
+                return Results.ValidationProblem(new Dictionary<string, string[]> { ["type"] = ["An event type: at most 100 characters, no control or formatting characters."] });
+            }
             if (order is not (null or "asc" or "desc"))
             {
                 return Results.ValidationProblem(new Dictionary<string, string[]> { ["order"] = ["'asc' (oldest first, the default) or 'desc' (newest first)."] });
@@ -38,25 +74,7 @@ public static class AnalyticsEndpoints
             {
                 return Results.ValidationProblem(new Dictionary<string, string[]> { ["from"] = ["Must not be after 'to'."] });
             }
-            var query = db.Events.AsNoTracking();
-            if (!string.IsNullOrWhiteSpace(type))
-            {
-                query = query.Where(e => e.Type == type);
-            }
-            if (orderId is { } id)
-            {
-                query = query.Where(e => e.OrderId == id);
-            }
-            if (from is { } start)
-            {
-                query = query.Where(e => e.OccurredAtTicks >= start.UtcTicks);
-            }
-            if (to is { } end)
-            {
-                query = query.Where(e => e.OccurredAtTicks <= end.UtcTicks);
-            }
-            var ordered = order == "desc" ? query.OrderByDescending(e => e.Sequence) : query.OrderBy(e => e.Sequence);
-            var events = await ordered.Take(limit ?? 200).ToListAsync(ct);
+            var events = await EventsQuery(db, type, orderId, from, to, newestFirst: order == "desc", limit ?? 200).ToListAsync(ct);
             return Results.Ok(events.Select(e => new AuditEventResponse(
                 e.Sequence, e.MessageId, e.Type, e.OrderId, e.OccurredAt, e.Source, JsonDocument.Parse(e.Data).RootElement)));
         }).RequireAuthorization(MercatoAuth.AdminPolicy).Produces<List<AuditEventResponse>>();

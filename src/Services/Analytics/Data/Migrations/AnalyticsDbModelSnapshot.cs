@@ -54,6 +54,8 @@ namespace Mercato.Analytics.Data.Migrations
                     b.HasIndex("MessageId")
                         .IsUnique();
 
+                    b.HasIndex("OccurredAtTicks");
+
                     b.HasIndex("OrderId");
 
                     b.HasIndex("Type", "OccurredAtTicks");

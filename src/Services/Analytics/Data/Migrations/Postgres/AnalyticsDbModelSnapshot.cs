@@ -60,6 +60,8 @@ namespace Mercato.Analytics.Data.Migrations.Postgres
                     b.HasIndex("MessageId")
                         .IsUnique();
 
+                    b.HasIndex("OccurredAtTicks");
+
                     b.HasIndex("OrderId");
 
                     b.HasIndex("Type", "OccurredAtTicks");
