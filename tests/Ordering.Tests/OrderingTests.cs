@@ -423,11 +423,18 @@ public sealed class OrderingTests(OrderingFactory ordering) : IClassFixture<Orde
     [InlineData("oops")]
     [InlineData("""{"items":"none"}""")]
     [InlineData("""[1,2]""")]
+    [InlineData("null")]
+    [InlineData("{}")]
+    [InlineData("""{"items":null}""")]
+    [InlineData("""{"items":[{"id":"MUG","name":"Mug"}]}""")]
+    [InlineData("""{"items":[{"id":"MUG","name":"Mug","price":null}]}""")]
+    [InlineData("""{"items":[{"name":"Mug","price":8.5}]}""")]
+    [InlineData("""{"items":[{"id":"MUG","name":"Mug","price":-8.5}]}""")]
     public async Task A_catalog_answer_that_is_not_a_product_page_is_503_and_orders_nothing(string body)
     {
         var client = ordering.CreateCustomerClient();
         var key = Guid.NewGuid().ToString();
-        ordering.CatalogBody = body;
+        ordering.CatalogBody = body.Replace("MUG", OrderingFactory.Mug.ToString(), StringComparison.Ordinal);
         try
         {
             await ProblemAssert.IsProblem(await client.SendAsync(OrderingFactory.Place(new { items = new[] { new { productId = OrderingFactory.Mug, quantity = 1 } } }, key)),
@@ -633,6 +640,26 @@ public sealed class OrderWaitTests(OrderingFactory ordering) : IClassFixture<Ord
         Assert.Equal(OrderStatus.Pending, view!.Status);
         Assert.Contains(view.Steps, s => s is { Name: "payment", Status: "completed" });
         Assert.NotEqual(etag, response.Headers.ETag?.Tag);
+    }
+
+    [Fact]
+    public async Task With_If_None_Match_a_waiting_read_of_a_cancelled_order_returns_when_its_refund_completes()
+    {
+        // Cancelled is final, but its compensations still change the order: a page showing "refund pending" follows them.
+        var client = ordering.CreateCustomerClient();
+        var orderId = await PlaceAsync(client);
+        await ordering.DeliverAsync(new PaymentCaptured(orderId, Guid.NewGuid(), 8.5m));
+        await ordering.DeliverAsync(new StockReservationFailed(orderId, "none left"));
+        var cancelled = await client.SendAsync(Read(orderId, prefer: null));
+        Assert.Equal(OrderStatus.Cancelled, (await cancelled.Content.ReadFromJsonAsync<OrderView>())!.Status);
+
+        var read = client.SendAsync(Read(orderId, "wait=20", cancelled.Headers.ETag!.Tag));
+        await HeldAsync(orderId, read);
+        await ordering.DeliverAsync(new PaymentRefunded(orderId, Guid.NewGuid(), 8.5m));
+
+        var response = await read;
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Contains((await response.Content.ReadFromJsonAsync<OrderView>())!.Steps, s => s is { Name: "refund", Status: "completed" });
     }
 
     [Fact]

@@ -1,9 +1,11 @@
 using System.Net.Http.Json;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 
 namespace Mercato.Ordering;
 
-public sealed record CatalogProduct(Guid Id, string Name, decimal Price);
+/// <summary>What ordering reads of a catalog product: its id and current price, both required in the catalog's answer.</summary>
+public sealed record CatalogProduct([property: JsonRequired] Guid Id, [property: JsonRequired] decimal Price);
 
 /// <summary>Reads current prices from the catalog (http://catalog, resolved through the registry).</summary>
 public sealed class CatalogClient(HttpClient http)
@@ -24,8 +26,21 @@ public sealed class CatalogClient(HttpClient http)
         catch (JsonException ex)
         {
             // A catalog in trouble (or something else answering in its place): as unavailable as no answer at all.
-            throw new HttpRequestException(HttpRequestError.InvalidResponse, $"The catalog's answer is not a product page: {ex.Message}", ex);
+            throw NotAProductPage(ex.Message, ex);
         }
-        return (page?.Items ?? []).OfType<CatalogProduct>().Where(p => productIds.Contains(p.Id)).DistinctBy(p => p.Id).ToDictionary(p => p.Id);
+        // Without a list, an order of products that exist would be refused as unknown; without a price, or with a
+        // negative one, it would be charged that. Neither is the customer's doing.
+        if (page?.Items is not { } items)
+        {
+            throw NotAProductPage("it has no list of items.");
+        }
+        if (items.Any(p => p is { Price: < 0 }))
+        {
+            throw NotAProductPage("a price is negative.");
+        }
+        return items.OfType<CatalogProduct>().Where(p => productIds.Contains(p.Id)).DistinctBy(p => p.Id).ToDictionary(p => p.Id);
     }
+
+    private static HttpRequestException NotAProductPage(string problem, Exception? inner = null) =>
+        new(HttpRequestError.InvalidResponse, $"The catalog's answer is not a product page: {problem}", inner);
 }

@@ -163,7 +163,8 @@ public static class OrderEndpoints
     /// <summary>
     /// The order, with its version as ETag. <c>Prefer: wait=N</c> (RFC 7240) holds the request up to N seconds (at most
     /// <see cref="MaxWait"/>) while the order is not Confirmed or Cancelled, or, with <c>If-None-Match</c>, while it is
-    /// unchanged: one request instead of a client polling. <c>If-None-Match</c> with the current version answers 304.
+    /// unchanged, whatever its status (a cancelled order's refund and stock release still change it): one request
+    /// instead of a client polling. <c>If-None-Match</c> with the current version answers 304.
     /// </summary>
     private static async Task<IResult> GetAsync(Guid id, HttpContext http, ClaimsPrincipal user, OrderEventStore store, OrderChanges changes,
         TimeProvider time, CancellationToken ct)
@@ -184,7 +185,7 @@ public static class OrderEndpoints
             var etag = new EntityTagHeaderValue($"\"{view.Version}\"");
             var unchanged = ifNoneMatch.Any(tag => tag.Equals(EntityTagHeaderValue.Any) || tag.Compare(etag, useStrongComparison: false));
             var remaining = wait - time.GetElapsedTime(started);
-            var settled = view.Status is OrderStatus.Confirmed or OrderStatus.Cancelled || (ifNoneMatch.Count > 0 && !unchanged);
+            var settled = ifNoneMatch.Count > 0 ? !unchanged : view.Status is OrderStatus.Confirmed or OrderStatus.Cancelled;
             if (subscription is null || settled || remaining <= TimeSpan.Zero)
             {
                 http.Response.Headers.ETag = etag.ToString();
