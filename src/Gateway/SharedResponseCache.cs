@@ -88,7 +88,9 @@ public sealed class SharedResponseCache : IOutputCachePolicy
         context.AllowCacheStorage = !noStore;
         // Concurrent misses for one entry make one call to the service; the others wait for its answer.
         context.AllowLocking = true;
-        context.CacheVaryByRules.QueryKeys = "*";
+        // The query as sent: varying by query keys would sort each key's values, and ?ids=b&ids=a (answered in that
+        // order) would be served the answer to ?ids=a&ids=b.
+        context.CacheVaryByRules.VaryByValues["query"] = request.QueryString.Value ?? "";
         context.Tags.Add(TagOf(service));
         context.HttpContext.Items[WritesSeenKey] = _writes.GetValueOrDefault(service);
         if (!context.AllowCacheLookup)

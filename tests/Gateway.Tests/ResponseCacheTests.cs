@@ -96,6 +96,22 @@ public sealed class ResponseCacheTests : IAsyncLifetime
         Assert.Equal(1, otherPage.Call); // the query is part of the entry's key
     }
 
+    [Fact]
+    public async Task The_same_values_in_another_order_are_another_entry()
+    {
+        // ?ids=b&ids=a answers b then a: the order of a key's values is part of what was asked.
+        using var client = _gateway.CreateClient();
+
+        var first = await GetAsync(client, $"/api/catalog/products?ids=b&ids=a&{Cacheable}");
+        var reordered = await GetAsync(client, $"/api/catalog/products?ids=a&ids=b&{Cacheable}");
+        var again = await GetAsync(client, $"/api/catalog/products?ids=a&ids=b&{Cacheable}");
+
+        Assert.Equal(1, first.Call);
+        Assert.Null(reordered.Response.Headers.Age);
+        Assert.Equal(1, _calls[$"/api/catalog/products?ids=a&ids=b&{Cacheable}"]);
+        Assert.NotNull(again.Response.Headers.Age);
+    }
+
     [Theory]
     [InlineData("")]
     [InlineData("&cc=private,%20max-age=60")]
