@@ -71,13 +71,17 @@ public sealed class ServiceRegistry(TimeProvider time, ILogger<ServiceRegistry> 
         return false;
     }
 
-    public bool Deregister(string instanceId, string reason)
+    public bool Deregister(string instanceId, string reason) =>
+        _instances.TryRemove(instanceId, out var removed) && Removed(removed, reason);
+
+    /// <summary>Removes the instance only if it is still exactly <paramref name="seen"/>: not renewed or re-registered since.</summary>
+    private bool Deregister(ServiceInstance seen, string reason) =>
+        _instances.TryRemove(new KeyValuePair<string, ServiceInstance>(seen.InstanceId, seen)) && Removed(seen, reason);
+
+    private bool Removed(ServiceInstance removed, string reason)
     {
-        _failedProbes.TryRemove(instanceId, out _);
-        if (!_instances.TryRemove(instanceId, out var removed))
-        {
-            return false;
-        }
+        // After the instance is gone: a probe that counts a failure in between sees it gone and drops its count itself.
+        _failedProbes.TryRemove(removed.InstanceId, out _);
         logger.LogInformation("Removed {Service} instance {Instance}: {Reason}", removed.ServiceName, removed.InstanceId, reason);
         return true;
     }
@@ -102,6 +106,12 @@ public sealed class ServiceRegistry(TimeProvider time, ILogger<ServiceRegistry> 
     public bool ProbeFailed(string instanceId, string reason, int evictAfter, bool timedOut = false)
     {
         var failures = _failedProbes.AddOrUpdate(instanceId, 1, (_, n) => n + 1);
+        if (!_instances.ContainsKey(instanceId))
+        {
+            // Deregistered while it was probed: its count would never be cleared (instance ids are not reused).
+            _failedProbes.TryRemove(instanceId, out _);
+            return false;
+        }
         if (failures < evictAfter)
         {
             return false;
@@ -164,7 +174,8 @@ public sealed class ServiceRegistry(TimeProvider time, ILogger<ServiceRegistry> 
         var cutoff = time.GetUtcNow() - timeout;
         foreach (var instance in _instances.Values.Where(i => i.LastHeartbeat < cutoff))
         {
-            Deregister(instance.InstanceId, $"no heartbeat since {instance.LastHeartbeat:O}");
+            // A heartbeat that lands after this look keeps the instance: it was answered as accepted.
+            Deregister(instance, $"no heartbeat since {instance.LastHeartbeat:O}");
         }
     }
 }
