@@ -41,8 +41,9 @@ public static class MercatoAuth
     {
         services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme).AddJwtBearer();
         services.AddHttpClient(JwksClient);
+        services.AddSingleton<SigningKeys>();
         services.AddOptions<JwtBearerOptions>(JwtBearerDefaults.AuthenticationScheme)
-            .Configure<IHttpClientFactory>((options, httpClients) =>
+            .Configure<IHttpClientFactory, SigningKeys>((options, httpClients, keys) =>
             {
                 var issuer = Issuer(config);
                 var jwksUrl = config["Auth:JwksUrl"] ?? "http://identity/.well-known/jwks.json";
@@ -56,9 +57,10 @@ public static class MercatoAuth
                     RoleClaimType = RoleClaim,
                     ClockSkew = ClockSkew,
                 };
+                options.Events = new JwtBearerEvents { OnChallenge = keys.AnswerUnavailableAsync };
                 options.ConfigurationManager = new ConfigurationManager<OpenIdConnectConfiguration>(
                     jwksUrl,
-                    new JwksRetriever(issuer),
+                    new JwksRetriever(issuer, keys),
                     new HttpDocumentRetriever(httpClients.CreateClient(JwksClient)) { RequireHttps = false })
                 {
                     AutomaticRefreshInterval = TimeSpan.FromMinutes(10),
@@ -81,7 +83,7 @@ public static class MercatoAuth
         context?.GetEndpoint() is { Metadata.Count: 0, DisplayName: "415 HTTP Unsupported Media Type" or "405 HTTP Method Not Supported" };
 
     /// <summary>Reads a bare JWKS document (no OpenID discovery document exists) into the configuration JwtBearer uses.</summary>
-    private sealed class JwksRetriever(string issuer) : IConfigurationRetriever<OpenIdConnectConfiguration>
+    private sealed class JwksRetriever(string issuer, SigningKeys keys) : IConfigurationRetriever<OpenIdConnectConfiguration>
     {
         public async Task<OpenIdConnectConfiguration> GetConfigurationAsync(string address, IDocumentRetriever retriever, CancellationToken cancel)
         {
@@ -91,7 +93,43 @@ public static class MercatoAuth
             {
                 configuration.SigningKeys.Add(key);
             }
+            keys.Fetched = true;
             return configuration;
+        }
+    }
+
+    /// <summary>
+    /// Whether identity's signing keys were ever fetched. Until they are, a token cannot be checked at all: it is not
+    /// known to be invalid, so the answer is 503 with Retry-After, not a 401 that would make a client drop a good token
+    /// (identity not up yet, or down since this process started). Once fetched, the keys stay cached through later
+    /// outages, and a token signed with a key they do not hold is a 401.
+    /// </summary>
+    private sealed class SigningKeys
+    {
+        private volatile bool _fetched;
+
+        public bool Fetched { get => _fetched; set => _fetched = value; }
+
+        public async Task AnswerUnavailableAsync(JwtBearerChallengeContext context)
+        {
+            if (Fetched || context.AuthenticateFailure is not SecurityTokenSignatureKeyNotFoundException)
+            {
+                return;
+            }
+            context.HandleResponse();
+            context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+            // The next fetch may be tried this long after the last one.
+            context.Response.Headers.RetryAfter = ((int)JwksRefreshInterval.TotalSeconds).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            await context.HttpContext.RequestServices.GetRequiredService<IProblemDetailsService>().WriteAsync(new ProblemDetailsContext
+            {
+                HttpContext = context.HttpContext,
+                ProblemDetails =
+                {
+                    Status = StatusCodes.Status503ServiceUnavailable,
+                    Title = "Temporarily unavailable",
+                    Detail = "The token cannot be checked: the identity service's signing keys could not be fetched yet. Retry in a few seconds.",
+                },
+            });
         }
     }
 }

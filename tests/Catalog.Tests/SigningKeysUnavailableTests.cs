@@ -1,0 +1,54 @@
+using System.Net;
+using System.Net.Http.Json;
+using Mercato.Testing;
+
+namespace Mercato.Catalog.Tests;
+
+/// <summary>A token arrives before identity's signing keys could ever be fetched (identity not up yet, or down).</summary>
+public sealed class SigningKeysUnavailableTests : IAsyncLifetime
+{
+    private readonly CatalogWithIdentityDown _catalog = new();
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync() => await _catalog.DisposeAsync();
+
+    [Fact]
+    public async Task A_token_that_cannot_be_checked_yet_is_503_with_retry_after_and_accepted_once_identity_answers()
+    {
+        var admin = _catalog.CreateAdminClient();
+        var uncheckable = await admin.PostAsJsonAsync("/api/catalog/products", new { name = "Milk Jug", price = 12m });
+        await ProblemAssert.IsProblem(uncheckable, HttpStatusCode.ServiceUnavailable);
+        Assert.Equal(TimeSpan.FromSeconds(5), uncheckable.Headers.RetryAfter?.Delta);
+        // A token is not needed for what anyone may read.
+        Assert.Equal(HttpStatusCode.OK, (await _catalog.CreateClient().GetAsync("/api/catalog/products")).StatusCode);
+
+        _catalog.IdentityUp = true;
+        var created = HttpStatusCode.ServiceUnavailable;
+        for (var attempt = 0; attempt < 30 && created == HttpStatusCode.ServiceUnavailable; attempt++)
+        {
+            await Task.Delay(TimeSpan.FromSeconds(0.5));
+            created = (await admin.PostAsJsonAsync("/api/catalog/products", new { name = "Milk Jug", price = 12m })).StatusCode;
+        }
+        Assert.Equal(HttpStatusCode.Created, created);
+        // Keys in hand, a token they did not sign is refused as before.
+        var forged = _catalog.CreateClientWithToken(new TestTokens().Issue(_catalog.AdminId, "admin"));
+        await ProblemAssert.IsProblem(await forged.PostAsJsonAsync("/api/catalog/products", new { name = "Milk Jug", price = 12m }), HttpStatusCode.Unauthorized);
+    }
+
+    private sealed class CatalogWithIdentityDown : ServiceFactory<Program>
+    {
+        public bool IdentityUp { get; set; }
+
+        protected override HttpMessageHandler CreateJwksHandler() => new Switched(this, Tokens.CreateJwksHandler());
+    }
+
+    /// <summary>Refuses the connection until identity is up, then serves the test keys.</summary>
+    private sealed class Switched(CatalogWithIdentityDown catalog, HttpMessageHandler keys) : DelegatingHandler(keys)
+    {
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
+            catalog.IdentityUp
+                ? base.SendAsync(request, cancellationToken)
+                : throw new HttpRequestException(HttpRequestError.ConnectionError, "Connection refused (identity)");
+    }
+}
