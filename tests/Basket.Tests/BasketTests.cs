@@ -41,6 +41,9 @@ public sealed class BasketFactory : ServiceFactory<Program>
 
     public List<(string? Authorization, string? Key, string Body)> Placed { get; } = [];
 
+    /// <summary>The order ordering made for each key.</summary>
+    public System.Collections.Concurrent.ConcurrentDictionary<string, Guid> Ordered { get; } = new(StringComparer.Ordinal);
+
     public CatalogStandIn Catalog { get; } = new(product => product != NotInCatalog);
 
     public bool OrderingDown { get; set; }
@@ -88,6 +91,16 @@ public sealed class BasketFactory : ServiceFactory<Program>
                     Content = JsonContent.Create(new { title = "Ordering failed", status = (int)failure }, options: null, mediaType: new("application/problem+json")),
                 };
             }
+            // Like ordering, a key it took an order for answers that order again, marked as replayed.
+            var key = request.Headers.GetValues("Idempotency-Key").Single();
+            if (owner.Ordered.TryGetValue(key, out var known))
+            {
+                return new HttpResponseMessage(HttpStatusCode.Accepted)
+                {
+                    Content = JsonContent.Create(new { orderId = known, status = "Pending" }),
+                    Headers = { { "Idempotent-Replayed", "true" } },
+                };
+            }
             var hold = owner.Holds.TryDequeue(out var next) ? next : owner.Hold;
             // Ordering takes the order at once and answers after the delay: an answer that never comes is not an order
             // that was never made.
@@ -111,8 +124,9 @@ public sealed class BasketFactory : ServiceFactory<Program>
                     };
                 }
             }
+            var orderId = owner.Ordered.GetOrAdd(key, _ => Guid.NewGuid());
             await Task.Delay(owner.OrderingDelay, cancellationToken);
-            return new HttpResponseMessage(HttpStatusCode.Accepted) { Content = JsonContent.Create(new { orderId = Guid.NewGuid(), status = "Pending" }) };
+            return new HttpResponseMessage(HttpStatusCode.Accepted) { Content = JsonContent.Create(new { orderId, status = "Pending" }) };
         }
     }
 }
@@ -288,6 +302,31 @@ public sealed class BasketTests : IClassFixture<BasketFactory>
         await CheckoutRetention.PurgeAsync(db, DateTimeOffset.UtcNow.AddHours(25) - TimeSpan.FromHours(24), CancellationToken.None);
         Assert.False(await db.Checkouts.AnyAsync(c => c.IdempotencyKey == key));
         Assert.True(await db.Checkouts.AnyAsync(c => c.IdempotencyKey == unanswered.IdempotencyKey));
+    }
+
+    [Fact]
+    public async Task A_key_reused_after_its_checkout_was_purged_is_422_and_the_lines_stay_in_the_basket()
+    {
+        var client = basket.CreateClientWithToken(basket.Tokens.Issue(Guid.NewGuid(), "customer"));
+        var items = new[] { new { productId = Guid.NewGuid(), quantity = 1 } };
+        var key = $"cart-hash-{Guid.NewGuid():N}";
+        await client.PutAsJsonAsync("/api/basket", new { items });
+        Assert.Equal(HttpStatusCode.Accepted, (await client.SendAsync(Checkout(key))).StatusCode);
+        await using (var scope = basket.Services.CreateAsyncScope())
+        {
+            await CheckoutRetention.PurgeAsync(scope.ServiceProvider.GetRequiredService<BasketDb>(), DateTimeOffset.UtcNow.AddMinutes(1), CancellationToken.None);
+        }
+
+        // The next day, the same cart and the same key (a client that derives keys from the cart's contents).
+        await client.PutAsJsonAsync("/api/basket", new { items });
+        var reused = await client.SendAsync(Checkout(key));
+
+        await ProblemAssert.NamesField(reused, "Idempotency-Key", (HttpStatusCode)422);
+        var shown = (await client.GetFromJsonAsync<BasketResponse>("/api/basket"))!;
+        Assert.Equal([new BasketLineResponse(items[0].productId, 1)], shown.Items);
+        Assert.Null(shown.Checkout);
+        // A new key checks the cart out.
+        Assert.Equal(HttpStatusCode.Accepted, (await client.SendAsync(Checkout($"{key}-2"))).StatusCode);
     }
 
     [Fact]
@@ -608,8 +647,11 @@ public sealed class BasketTests : IClassFixture<BasketFactory>
 
         var finished = await client.SendAsync(Checkout(key));
 
+        // Ordering had taken the order: the retry gets it again, and says so.
         Assert.Equal(HttpStatusCode.Accepted, finished.StatusCode);
-        Assert.Equal(2, basket.Placed.Count(p => p.Key == key));
+        Assert.Equal("true", Assert.Single(finished.Headers.GetValues("Idempotent-Replayed")));
+        Assert.Equal(basket.Ordered[key], (await finished.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("orderId").GetGuid());
+        Assert.Single(basket.Placed, p => p.Key == key);
         var after = (await client.GetFromJsonAsync<BasketResponse>("/api/basket"))!;
         Assert.Empty(after.Items);
         Assert.Null(after.Checkout);

@@ -230,6 +230,20 @@ public static class BasketEndpoints
         {
             var body = await placed.Content.ReadAsStringAsync(CancellationToken.None);
             var contentType = placed.Content.Headers.ContentType?.ToString() ?? "application/json";
+            var replayed = placed.Headers.TryGetValues(IdempotencyKeyHeader.ReplayedHeader, out var flags) && flags.Contains("true");
+            if (placed.IsSuccessStatusCode && replayed && takenHere)
+            {
+                // This checkout is new, yet ordering knows its key: a checkout answered long enough ago that this basket
+                // no longer keeps it (ordering keeps its keys with the orders). Recording that old order as this
+                // checkout's answer would take the lines and order nothing; they go back, and the key is refused.
+                await ReturnToBasketAsync(db, checkout, items, CancellationToken.None);
+                return IdempotencyKeyHeader.Reused(
+                    "Already used for an order placed more than the checkout retention ago (see GET /api/orders). A new checkout needs a new key.");
+            }
+            if (replayed)
+            {
+                IdempotencyKeyHeader.MarkReplayed(http.Response);
+            }
             if (placed.IsSuccessStatusCode)
             {
                 var answeredAt = time.GetUtcNow().UtcTicks;

@@ -18,7 +18,7 @@ public sealed class CheckoutRetentionOptions
 /// Every checkout is recorded with ordering's answer, so that a retry with its key gets that answer again. Kept for ever,
 /// they grew by a row and a response body per order. An answered checkout is kept for the retention window (24 h, like
 /// common payment APIs' idempotency keys) and then deleted; an unanswered one never is: it holds the basket's lines
-/// until a retry finishes it. After the window a reused key starts a new checkout of whatever the basket then holds.
+/// until a retry finishes it. After the window a reused key is refused (422): ordering still knows it, with its order.
 /// </summary>
 public sealed class CheckoutRetention(IServiceScopeFactory scopes, IOptions<CheckoutRetentionOptions> options, TimeProvider time,
     ILogger<CheckoutRetention> logger) : BackgroundService
