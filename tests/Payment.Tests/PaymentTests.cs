@@ -51,6 +51,43 @@ public sealed class PaymentTests(PaymentFactory payment) : IClassFixture<Payment
     }
 
     [Fact]
+    public async Task The_payment_list_is_newest_first_in_pages_with_the_count_of_all()
+    {
+        var orders = new List<Guid>();
+        for (var i = 0; i < 3; i++)
+        {
+            orders.Add(Guid.NewGuid());
+            await Invoke<PaymentCaptured>(new CapturePayment(orders[^1], Guid.NewGuid(), 10m + i, "tok_visa"));
+            await Task.Delay(5); // ids are ordered by the millisecond they were made in
+        }
+        var admin = payment.CreateAdminClient();
+
+        var first = await admin.GetAsync("/api/payments?pageSize=2");
+        var second = await admin.GetFromJsonAsync<List<PaymentResponse>>("/api/payments?page=2&pageSize=2");
+
+        Assert.Equal([orders[2], orders[1]], (await first.Content.ReadFromJsonAsync<List<PaymentResponse>>())!.Select(p => p.OrderId));
+        Assert.Equal(orders[0], second![0].OrderId);
+        Assert.True(int.Parse(first.Headers.GetValues("X-Total-Count").Single(), System.Globalization.CultureInfo.InvariantCulture) >= 3);
+        await ProblemAssert.NamesField(await admin.GetAsync("/api/payments?page=0"), "page");
+        await ProblemAssert.NamesField(await admin.GetAsync("/api/payments?pageSize=501"), "pageSize");
+    }
+
+    [Fact]
+    public async Task A_capture_asked_again_after_its_refund_is_not_announced_as_captured()
+    {
+        var order = Guid.NewGuid();
+        var command = new CapturePayment(order, Guid.NewGuid(), 30m, "tok_visa");
+        await Invoke<PaymentCaptured>(command);
+        await Invoke<PaymentRefunded>(new RefundPayment(order, "Order was cancelled."));
+
+        var again = await Invoke<PaymentDeclined>(command);
+
+        Assert.Contains("refunded", again.Reason, StringComparison.Ordinal);
+        var stored = Assert.Single(await PaymentsOf(order));
+        Assert.Equal(("Refunded", 30m), (stored.Status, stored.Amount));
+    }
+
+    [Fact]
     public async Task Two_refunds_of_one_capture_that_read_it_at_once_cannot_both_take_it()
     {
         var order = Guid.NewGuid();

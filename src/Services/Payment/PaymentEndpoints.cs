@@ -1,5 +1,6 @@
 using Mercato.Payment.Data;
 using Mercato.ServiceDefaults.Auth;
+using Mercato.ServiceDefaults.Http;
 using Microsoft.EntityFrameworkCore;
 
 namespace Mercato.Payment;
@@ -11,18 +12,31 @@ public sealed record PaymentMethodCheck(string Method, bool Accepted, string? Re
 
 public static class PaymentEndpoints
 {
+    public const int MaxPageSize = 500;
+
+    /// <summary>How many payments match, over all pages.</summary>
+    public const string TotalCountHeader = "X-Total-Count";
+
     public static void MapPaymentEndpoints(this WebApplication app)
     {
-        app.MapGet("/api/payments", async (Guid? orderId, PaymentDb db, CancellationToken ct) =>
+        // Newest first, a page at a time, with the count of all that match: the first 500 ever made never showed a recent one.
+        app.MapGet("/api/payments", async (Guid? orderId, int? page, int? pageSize, PaymentDb db, HttpResponse response, CancellationToken ct) =>
         {
+            if (Paging.Problems(page, pageSize, MaxPageSize) is { Count: > 0 } errors)
+            {
+                return Results.ValidationProblem(errors);
+            }
             var query = db.Payments.AsNoTracking();
             if (orderId is { } id)
             {
                 query = query.Where(p => p.OrderId == id);
             }
-            var payments = await query.OrderBy(p => p.Id).Take(500).ToListAsync(ct);
-            return payments.Select(p => new PaymentResponse(p.Id, p.OrderId, p.Amount, p.Status.ToString(), p.Reason, p.CreatedAt));
-        }).RequireAuthorization(MercatoAuth.AdminPolicy).WithTags("Payment");
+            response.Headers[TotalCountHeader] = (await query.CountAsync(ct)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            int size = pageSize ?? MaxPageSize, skip = ((page ?? 1) - 1) * size;
+            // Version 7 ids: newest first by id, on SQLite (which cannot order by DateTimeOffset) as on PostgreSQL.
+            var payments = await query.OrderByDescending(p => p.Id).Skip(skip).Take(size).ToListAsync(ct);
+            return Results.Ok(payments.Select(p => new PaymentResponse(p.Id, p.OrderId, p.Amount, p.Status.ToString(), p.Reason, p.CreatedAt)));
+        }).RequireAuthorization(MercatoAuth.AdminPolicy).WithTags("Payment").Produces<List<PaymentResponse>>().ProducesValidationProblem();
 
         // Asked by ordering before it accepts an order, through its sidecar pipeline (breaker, fallback).
         app.MapGet("/api/payments/methods/{method}", (string method) =>

@@ -33,7 +33,9 @@ public static class PaymentHandler
         {
             return existing.Status switch
             {
-                PaymentStatus.Captured or PaymentStatus.Refunded => new PaymentCaptured(command.OrderId, existing.Id, existing.Amount),
+                PaymentStatus.Captured => new PaymentCaptured(command.OrderId, existing.Id, existing.Amount),
+                // A capture asked again after its refund (a late redelivery): announcing it captured would be untrue now.
+                PaymentStatus.Refunded => new PaymentDeclined(command.OrderId, "The payment for this order was refunded."),
                 PaymentStatus.Voided => new PaymentDeclined(command.OrderId, "The order was cancelled before the payment arrived."),
                 _ => new PaymentDeclined(command.OrderId, existing.Reason ?? "Declined."),
             };
