@@ -10,8 +10,9 @@ namespace Mercato.Gateway;
 /// <summary>
 /// Rate limits at the edge (ASP.NET Core rate limiting): a token bucket per signed-in user, and one per client IP for
 /// anonymous calls, sized by the control plane's <c>gateway.rateLimit</c>; sign-ins and registrations also draw on a
-/// much smaller bucket per client IP. A new policy version starts fresh buckets, so a change applies at once. Refused
-/// calls get 429 with Retry-After and a problem document.
+/// much smaller bucket per client IP. A bucket is keyed by its limits too: a change of limits starts fresh buckets, so it
+/// applies at once, while any other change of the policy (a chaos experiment, canary weights) leaves every bucket as it
+/// is, not refilled. Refused calls get 429 with Retry-After and a problem document.
 /// </summary>
 public static class EdgeRateLimits
 {
@@ -26,11 +27,10 @@ public static class EdgeRateLimits
                 {
                     return RateLimitPartition.GetNoLimiter("infrastructure");
                 }
-                var policy = context.RequestServices.GetRequiredService<PolicyStore>().Current;
-                var limits = policy.Gateway.RateLimit;
+                var limits = context.RequestServices.GetRequiredService<PolicyStore>().Current.Gateway.RateLimit;
                 return context.User.FindFirstValue(MercatoAuth.SubjectClaim) is { } userId
-                    ? Bucket($"user:{policy.Version}:{userId}", limits.UserPermitsPerSecond, TimeSpan.FromSeconds(1), limits.UserBurst)
-                    : Bucket($"ip:{policy.Version}:{context.Connection.RemoteIpAddress}", limits.AnonymousPermitsPerSecond, TimeSpan.FromSeconds(1), limits.AnonymousBurst);
+                    ? Bucket($"user:{userId}", limits.UserPermitsPerSecond, TimeSpan.FromSeconds(1), limits.UserBurst)
+                    : Bucket($"ip:{context.Connection.RemoteIpAddress}", limits.AnonymousPermitsPerSecond, TimeSpan.FromSeconds(1), limits.AnonymousBurst);
             }),
             PartitionedRateLimiter.Create<HttpContext, string>(context =>
             {
@@ -38,10 +38,9 @@ public static class EdgeRateLimits
                 {
                     return RateLimitPartition.GetNoLimiter("no-password");
                 }
-                var policy = context.RequestServices.GetRequiredService<PolicyStore>().Current;
-                var limits = policy.Gateway.RateLimit;
+                var limits = context.RequestServices.GetRequiredService<PolicyStore>().Current.Gateway.RateLimit;
                 // One token at a time, spread over the minute, so the bucket never refills in one step.
-                return Bucket($"credentials:{policy.Version}:{context.Connection.RemoteIpAddress}", 1,
+                return Bucket($"credentials:{context.Connection.RemoteIpAddress}", 1,
                     TimeSpan.FromMinutes(1) / limits.CredentialPermitsPerMinute, limits.CredentialBurst);
             }));
         options.OnRejected = async (rejected, ct) =>
@@ -72,7 +71,7 @@ public static class EdgeRateLimits
             || path.Equals("/api/identity/users", StringComparison.OrdinalIgnoreCase));
 
     private static RateLimitPartition<string> Bucket(string key, int tokensPerPeriod, TimeSpan period, int burst) =>
-        RateLimitPartition.GetTokenBucketLimiter(key, _ => new TokenBucketRateLimiterOptions
+        RateLimitPartition.GetTokenBucketLimiter($"{key}:{tokensPerPeriod}/{period.Ticks}:{burst}", _ => new TokenBucketRateLimiterOptions
         {
             TokenLimit = burst,
             TokensPerPeriod = tokensPerPeriod,

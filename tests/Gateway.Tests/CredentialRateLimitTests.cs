@@ -55,6 +55,23 @@ public sealed class CredentialRateLimitTests : IAsyncLifetime
         await ProblemAssert.IsProblem(refused, HttpStatusCode.TooManyRequests);
         Assert.True(refused.Headers.RetryAfter?.Delta > TimeSpan.Zero, "no Retry-After on the refusal");
         Assert.Equal(HttpStatusCode.OK, elsewhere.StatusCode);
+
+        // A change elsewhere in the policy (a chaos experiment switched on) does not refill the bucket.
+        var rateLimits = gateway.Services.GetRequiredService<PolicyStore>().Current.Gateway.RateLimit;
+        gateway.Services.GetRequiredService<PolicyStore>().Apply(new MeshPolicy
+        {
+            Version = 3,
+            Gateway = new GatewayPolicy { RateLimit = rateLimits },
+            Targets = { ["analytics"] = TargetPolicy.Default with { Retry = TargetPolicy.Default.Retry with { MaxRetries = 1 } } },
+        });
+        await ProblemAssert.IsProblem(await client.PostAsJsonAsync("/api/identity/token", credentials), HttpStatusCode.TooManyRequests);
+        // A change of the credential limits applies at once.
+        gateway.Services.GetRequiredService<PolicyStore>().Apply(new MeshPolicy
+        {
+            Version = 4,
+            Gateway = new GatewayPolicy { RateLimit = rateLimits with { CredentialBurst = 5 } },
+        });
+        Assert.Equal(HttpStatusCode.Unauthorized, (await client.PostAsJsonAsync("/api/identity/token", credentials)).StatusCode);
     }
 
     [Fact]
