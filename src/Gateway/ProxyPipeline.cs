@@ -38,8 +38,10 @@ public static class ProxyPipeline
     private static bool IsUserHeader(string name) => name.StartsWith("X-User-", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>
-    /// A read that could not reach its destination (connection refused: an instance died and the registry has not
-    /// noticed yet) is tried on another instance of the same service. Only safe methods, only before any response.
+    /// A request that could not reach its destination (an instance died and the registry has not noticed yet) is tried
+    /// on another instance of the same service, only before any response. A refused connection means nothing was sent,
+    /// so any request is tried again, a write too; after other failures (a timeout, a connection lost on the way) the
+    /// destination may have acted on it, so only a safe method is.
     /// </summary>
     public static async Task RetryOnUnreachableDestination(HttpContext context, Func<Task> next)
     {
@@ -50,8 +52,9 @@ public static class ProxyPipeline
             proxy.AvailableDestinations = candidates;
             await next();
             var error = context.Features.Get<IForwarderErrorFeature>();
+            var neverSent = error?.Exception is HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError };
             if (error?.Error is not (ForwarderError.Request or ForwarderError.RequestTimedOut)
-                || !(HttpMethods.IsGet(context.Request.Method) || HttpMethods.IsHead(context.Request.Method))
+                || !(neverSent || HttpMethods.IsGet(context.Request.Method) || HttpMethods.IsHead(context.Request.Method))
                 || context.Response.HasStarted || attempt >= MaxAttempts)
             {
                 return;

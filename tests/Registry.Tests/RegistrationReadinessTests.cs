@@ -7,6 +7,8 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 
@@ -64,6 +66,44 @@ public sealed class RegistrationReadinessTests(RegistryFactory registry) : IClas
         {
             await registration.StopAsync(CancellationToken.None);
         }
+    }
+
+    [Fact]
+    public async Task On_a_graceful_stop_the_instance_leaves_the_registry_while_it_still_serves_and_does_not_come_back()
+    {
+        var service = $"leave{Guid.NewGuid():N}"[..16];
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.Services.AddHealthChecks();
+        builder.Services.AddHostedService(provider => new RegistrationService(
+            new RegistryClient(new HttpClient(registry.Server.CreateHandler()) { BaseAddress = registry.Server.BaseAddress }),
+            provider.GetRequiredService<HealthCheckService>(),
+            Options.Create(new RegistryOptions
+            {
+                ServiceName = service,
+                InstanceId = $"{service}-1",
+                HeartbeatInterval = TimeSpan.FromMilliseconds(200),
+                DeregistrationDelay = TimeSpan.FromSeconds(2),
+            }),
+            provider.GetRequiredService<IServer>(),
+            provider.GetRequiredService<IHostApplicationLifetime>(),
+            NullLogger<RegistrationService>.Instance));
+        await using var instance = builder.Build();
+        instance.MapGet("/health/ready", () => Results.Ok());
+        instance.MapGet("/work", () => "done");
+        await instance.StartAsync();
+        await WaitUntilAsync(async () => (await ListedAsync(service)).Count == 1);
+        using var client = new HttpClient { BaseAddress = new Uri(LoopbackServer.AddressOf(instance)) };
+
+        var stopping = instance.StopAsync();
+        await WaitUntilAsync(async () => (await ListedAsync(service)).Count == 0);
+
+        // Gone from the registry while its server still takes requests: the gateway stops routing to it first.
+        Assert.Equal("done", await client.GetStringAsync("/work"));
+        // Its heartbeats (every 200 ms) have stopped: nothing registers it again before it is gone.
+        await Task.Delay(TimeSpan.FromMilliseconds(600));
+        Assert.Empty(await ListedAsync(service));
+        await stopping;
     }
 
     private async Task AssertNeverListedWhileCheckingAsync(string service)

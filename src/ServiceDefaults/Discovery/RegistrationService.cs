@@ -11,7 +11,10 @@ namespace Mercato.ServiceDefaults.Discovery;
 
 /// <summary>
 /// Registers this instance once Kestrel has bound its address and its own readiness checks pass, heartbeats,
-/// re-registers after an eviction (again only once ready) and deregisters on a graceful stop.
+/// re-registers after an eviction (again only once ready) and deregisters on a graceful stop. It leaves before the web
+/// server stops (<see cref="StoppingAsync"/> runs before any hosted service stops) and keeps serving for
+/// <see cref="RegistryOptions.DeregistrationDelay"/>: had it left after, the registry would list it for seconds while it
+/// refused connections, and every write routed to it meanwhile (which the gateway does not retry) would fail.
 /// </summary>
 public sealed class RegistrationService(
     RegistryClient registry,
@@ -19,8 +22,12 @@ public sealed class RegistrationService(
     IOptions<RegistryOptions> options,
     IServer server,
     IHostApplicationLifetime lifetime,
-    ILogger<RegistrationService> logger) : BackgroundService
+    ILogger<RegistrationService> logger) : BackgroundService, IHostedLifecycleService
 {
+    // One beat or the departure at a time: a beat under way when the instance leaves would register it again.
+    private readonly SemaphoreSlim _turn = new(1, 1);
+    private bool _left;
+
     /// <summary>How soon an instance that is not ready yet checks again, rather than waiting a whole heartbeat.</summary>
     private static readonly TimeSpan ReadinessRecheck = TimeSpan.FromMilliseconds(500);
 
@@ -54,8 +61,13 @@ public sealed class RegistrationService(
     /// <returns>false when the instance is not registered because its readiness checks fail.</returns>
     private async Task<bool> BeatAsync(InstanceRegistration registration, CancellationToken stoppingToken)
     {
+        await _turn.WaitAsync(stoppingToken);
         try
         {
+            if (_left)
+            {
+                return true;
+            }
             _registered = _registered && await registry.HeartbeatAsync(registration.InstanceId, stoppingToken);
             if (!_registered)
             {
@@ -86,6 +98,10 @@ public sealed class RegistrationService(
                 logger.LogWarning("Registry not reachable ({Error}); will keep trying", ex.Message);
             }
         }
+        finally
+        {
+            _turn.Release();
+        }
         return true;
     }
 
@@ -99,24 +115,61 @@ public sealed class RegistrationService(
             : null;
     }
 
+    /// <summary>Leaves the registry while the web server still serves, then gives the gateway time to notice.</summary>
+    public async Task StoppingAsync(CancellationToken cancellationToken)
+    {
+        if (await LeaveAsync(cancellationToken) && options.Value.DeregistrationDelay > TimeSpan.Zero)
+        {
+            await Task.Delay(options.Value.DeregistrationDelay, cancellationToken);
+        }
+    }
+
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
         await base.StopAsync(cancellationToken);
-        if (_registration is null)
-        {
-            return;
-        }
+        // Outside a host nothing called StoppingAsync.
+        await LeaveAsync(cancellationToken);
+    }
+
+    /// <returns>true when this call took a listed instance out of the registry.</returns>
+    private async Task<bool> LeaveAsync(CancellationToken cancellationToken)
+    {
+        await _turn.WaitAsync(cancellationToken);
         try
         {
+            if (_left || _registration is null)
+            {
+                _left = true;
+                return false;
+            }
+            _left = true;
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(TimeSpan.FromSeconds(2));
             await registry.DeregisterAsync(_registration.InstanceId, timeout.Token);
             logger.LogInformation("Deregistered instance {Instance}", _registration.InstanceId);
+            return _registered;
         }
         catch (Exception ex)
         {
             logger.LogWarning("Could not deregister ({Error}); the registry will evict this instance", ex.Message);
+            return false;
         }
+        finally
+        {
+            _turn.Release();
+        }
+    }
+
+    public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public override void Dispose()
+    {
+        _turn.Dispose();
+        base.Dispose();
     }
 
     private async Task<bool> WaitForStartAsync(CancellationToken stoppingToken)

@@ -37,4 +37,10 @@ public sealed class RegistryOptions
 
     /// <summary>How long a client trusts its cached view of a service's instances.</summary>
     public TimeSpan CacheTtl { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// On a graceful stop, how long the instance keeps serving after it left the registry: long enough for the gateway,
+    /// which reads the registry every 2 s, to stop sending it requests before its server stops taking them.
+    /// </summary>
+    public TimeSpan DeregistrationDelay { get; set; } = TimeSpan.FromSeconds(3);
 }
