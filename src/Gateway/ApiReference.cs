@@ -22,16 +22,25 @@ public sealed class ApiReference(HttpClient http, IProxyStateLookup proxy, InMem
     public const string DocumentRoute = "/openapi/services/{documentName}.json";
     private const string ServiceDocumentPath = "/openapi/v1.json";
 
-    public static void AddTo(IServiceCollection services, GatewayOptions settings) =>
+    /// <summary>How long a served document is kept (per address the gateway was reached at).</summary>
+    public static readonly TimeSpan DocumentLifetime = TimeSpan.FromSeconds(10);
+
+    public static void AddTo(IServiceCollection services, GatewayOptions settings)
+    {
         services.AddHttpClient(nameof(ApiReference))
             .AddTypedClient((client, sp) => new ApiReference(client, sp.GetRequiredService<IProxyStateLookup>(),
                 sp.GetRequiredService<InMemoryConfigProvider>(), settings, sp.GetRequiredService<ILogger<ApiReference>>()));
+        services.AddOutputCache();
+    }
 
     public static void Map(WebApplication app)
     {
+        // Anyone may ask, and each answer costs the service a document generated afresh: answers are kept a few seconds,
+        // and callers asking at once share one fetch (output caching's locking).
         app.MapGet(DocumentRoute, (string documentName, ApiReference reference, HttpContext context, CancellationToken ct) =>
                 reference.DocumentAsync(documentName, context, ct))
             .AllowAnonymous()
+            .CacheOutput(policy => policy.Expire(DocumentLifetime).SetVaryByHost(true))
             .ExcludeFromDescription();
         app.MapScalarApiReference("/scalar", (options, context) =>
         {
@@ -84,8 +93,9 @@ public sealed class ApiReference(HttpClient http, IProxyStateLookup proxy, InMem
                 var prefixes = settings.PathPrefixes.GetValueOrDefault(cluster.ClusterId) ?? [$"/api/{cluster.ClusterId}"];
                 return Served(cluster.ClusterId, document, [.. prefixes.Select(p => p.TrimEnd('/'))], context.Request);
             }
+            // Polly's rejections: an open breaker, a timeout, the target's rate limit or bulkhead.
             catch (Exception ex) when (ex is HttpRequestException or System.Text.Json.JsonException or TaskCanceledException
-                or Polly.CircuitBreaker.BrokenCircuitException or Polly.Timeout.TimeoutRejectedException && !ct.IsCancellationRequested)
+                or Polly.ExecutionRejectedException && !ct.IsCancellationRequested)
             {
                 logger.LogWarning(ex, "The OpenAPI document of {Service} at {Destination} could not be read", service, destination.DestinationId);
             }

@@ -55,7 +55,7 @@ app.Use(ClusterOnlyEndpoints.HideFromForwardedCallersAsync);
 // Rate limits between authentication and authorization: the bucket is per user once the token is read, and a flood of
 // calls with bad or missing tokens is counted, not only turned away with 401/403 at the cost of validating each.
 app.MapDefaultEndpoints(guardUserHeaders: false, beforeAuthorization: edge => edge.UseRateLimiter());
-if (gateway.ResponseCache.Enabled)
+if (gateway.ResponseCache.Enabled || gateway.ApiReference)
 {
     app.UseOutputCache();
 }

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using Mercato.ServiceDefaults.Resilience;
 using Mercato.Testing;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -18,10 +19,11 @@ public sealed class ApiReferenceTests : IAsyncLifetime
     private WebApplication _service = null!;
     private GatewayFactory _gateway = null!;
     private string _address = null!;
+    private int _fetches;
 
     public async Task InitializeAsync()
     {
-        _service = await LoopbackServer.StartAsync(app => app.MapGet("/openapi/v1.json", (HttpRequest request) => Results.Json(new
+        _service = await LoopbackServer.StartAsync(app => app.MapGet("/openapi/v1.json", (HttpRequest request) => Interlocked.Increment(ref _fetches) > 0 ? Results.Json(new
         {
             openapi = "3.1.1",
             info = new { title = "stand-in", version = "1.0.0" },
@@ -43,7 +45,7 @@ public sealed class ApiReferenceTests : IAsyncLifetime
                     ["Registration"] = new { type = "object" },
                 },
             },
-        })));
+        }) : Results.StatusCode(500)));
         _address = LoopbackServer.AddressOf(_service);
         _gateway = new GatewayFactory(new Dictionary<string, string>
         {
@@ -118,6 +120,42 @@ public sealed class ApiReferenceTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.ServiceUnavailable, down.StatusCode);
         Assert.Equal("application/problem+json", down.Content.Headers.ContentType?.MediaType);
         Assert.Equal("payment", (await down.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("service").GetString());
+    }
+
+    [Fact]
+    public async Task A_document_is_fetched_once_for_everyone_who_asks_within_its_lifetime()
+    {
+        using var client = _gateway.CreateClient();
+        static HttpRequestMessage Ask(string host) =>
+            new(HttpMethod.Get, "/openapi/services/ordering.json") { Headers = { Host = host } };
+
+        var answers = await Task.WhenAll(Enumerable.Range(0, 5).Select(_ => client.SendAsync(Ask("shop.example"))));
+        var again = await client.SendAsync(Ask("shop.example"));
+
+        Assert.All(answers.Append(again), answer => Assert.Equal(HttpStatusCode.OK, answer.StatusCode));
+        Assert.Equal(1, Volatile.Read(ref _fetches));
+        // Reached at another address, the document names that one as its server: a document of its own.
+        var elsewhere = await client.SendAsync(Ask("admin.example"));
+        Assert.Equal("http://admin.example", (await elsewhere.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("servers")[0].GetProperty("url").GetString());
+        Assert.Equal(2, Volatile.Read(ref _fetches));
+    }
+
+    [Fact]
+    public async Task A_fetch_the_service_s_rate_limit_turns_away_is_a_503_not_a_500()
+    {
+        _gateway.Services.GetRequiredService<PolicyStore>().Apply(new MeshPolicy
+        {
+            Version = 2,
+            Targets = { ["ordering"] = TargetPolicy.Default with { RateLimit = new ClientRateLimit { PermitsPerSecond = 1 } } },
+        });
+        using var client = _gateway.CreateClient();
+        static HttpRequestMessage Ask(string host) =>
+            new(HttpMethod.Get, "/openapi/services/ordering.json") { Headers = { Host = host } };
+
+        Assert.Equal(HttpStatusCode.OK, (await client.SendAsync(Ask("a.example"))).StatusCode);
+        var limited = await client.SendAsync(Ask("b.example"));
+
+        await ProblemAssert.IsProblem(limited, HttpStatusCode.ServiceUnavailable);
     }
 
     [Fact]
