@@ -50,7 +50,8 @@ public sealed class Fts5ProductSearch : IProductSearch
 
 /// <summary>
 /// PostgreSQL full-text search: a generated tsvector column (name weighted above description) with a GIN index, from the
-/// PostgreSQL migration; ranked by ts_rank.
+/// PostgreSQL migrations; ranked by ts_rank. Its configuration, mercato_search, is English stemming without English stop
+/// words, so the same words find the same products as FTS5 on SQLite.
 /// </summary>
 public sealed class PostgresProductSearch : IProductSearch
 {
@@ -59,12 +60,12 @@ public sealed class PostgresProductSearch : IProductSearch
     {
         var query = string.Join(" & ", words.Select(w => w + ":*"));
         var total = await db.Database
-            .SqlQuery<int>($"""SELECT COUNT(*)::int AS "Value" FROM "Products" WHERE "SearchVector" @@ to_tsquery('english', {query})""")
+            .SqlQuery<int>($"""SELECT COUNT(*)::int AS "Value" FROM "Products" WHERE "SearchVector" @@ to_tsquery('mercato_search', {query})""")
             .SingleAsync(ct);
         var ids = await db.Database
             .SqlQuery<Guid>($"""
-                SELECT "Id" AS "Value" FROM "Products" WHERE "SearchVector" @@ to_tsquery('english', {query})
-                ORDER BY ts_rank("SearchVector", to_tsquery('english', {query})) DESC, "Name"
+                SELECT "Id" AS "Value" FROM "Products" WHERE "SearchVector" @@ to_tsquery('mercato_search', {query})
+                ORDER BY ts_rank("SearchVector", to_tsquery('mercato_search', {query})) DESC, "Name"
                 LIMIT {pageSize} OFFSET {(page - 1) * pageSize}
                 """)
             .ToListAsync(ct);
