@@ -179,6 +179,25 @@ public sealed class MeshPipelineTests
     }
 
     [Fact]
+    public async Task A_post_whose_connection_was_refused_is_tried_again_since_nothing_was_sent()
+    {
+        await using var caller = new Caller(Policy(retries: 3), NewTarget());
+        var refused = 0;
+        caller.Scripted.Answer = _ => Interlocked.Increment(ref refused) == 1
+            ? throw new HttpRequestException(HttpRequestError.ConnectionError, "Connection refused")
+            : Task.FromResult(new HttpResponseMessage(HttpStatusCode.Created));
+
+        using var post = await caller.Http.PostAsync($"http://{caller.Target}/orders", new StringContent("{}"));
+
+        Assert.Equal(HttpStatusCode.Created, post.StatusCode);
+        Assert.Equal(2, caller.Scripted.Calls);
+        // A connection lost after sending may have reached the target: not tried again.
+        caller.Scripted.Answer = _ => throw new HttpRequestException(HttpRequestError.ResponseEnded, "The response ended prematurely");
+        await Assert.ThrowsAsync<HttpRequestException>(() => caller.Http.PostAsync($"http://{caller.Target}/orders", new StringContent("{}")));
+        Assert.Equal(3, caller.Scripted.Calls);
+    }
+
+    [Fact]
     public async Task The_breaker_opens_fails_fast_then_a_half_open_probe_closes_it()
     {
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);

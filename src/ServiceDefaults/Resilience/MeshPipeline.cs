@@ -94,8 +94,15 @@ public static class MeshPipeline
                     return default;
                 },
             };
-            // A POST that may have reached the target is not repeated blindly: it could charge twice.
+            // A POST that may have reached the target is not repeated blindly: it could charge twice. One whose connection
+            // was refused never reached it, and is tried again (discovery picks the next instance: one that stopped a
+            // moment ago may still be in the caller's cached list).
             retry.DisableForUnsafeHttpMethods();
+            var safeMethodsOnly = retry.ShouldHandle;
+            retry.ShouldHandle = args => args.Outcome.Exception is HttpRequestException
+                { HttpRequestError: HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError }
+                ? ValueTask.FromResult(true)
+                : safeMethodsOnly(args);
             pipeline.AddRetry(retry);
         }
 

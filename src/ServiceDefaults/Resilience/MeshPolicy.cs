@@ -93,7 +93,10 @@ public sealed record TargetPolicy
     public string CallerSignature() => JsonSerializer.Serialize(this with { Faults = FaultPolicy.None }, MeshPolicy.Json);
 }
 
-/// <summary>Exponential backoff with full jitter, for transient failures of idempotent requests only.</summary>
+/// <summary>
+/// Exponential backoff with full jitter, for transient failures of idempotent requests, and for any request whose
+/// connection was refused (nothing was sent).
+/// </summary>
 public sealed record RetryPolicy
 {
     /// <summary>Retries after the first attempt; 0 turns retrying off.</summary>
