@@ -24,7 +24,8 @@ public sealed class RegistrationService(
     IHostApplicationLifetime lifetime,
     ILogger<RegistrationService> logger) : BackgroundService, IHostedLifecycleService
 {
-    // One beat or the departure at a time: a beat under way when the instance leaves would register it again.
+    // One beat or the departure at a time: a beat under way when the instance leaves would register it again. Not
+    // disposed: a beat still running at disposal releases it (it holds no wait handle).
     private readonly SemaphoreSlim _turn = new(1, 1);
     private bool _left;
 
@@ -120,7 +121,14 @@ public sealed class RegistrationService(
     {
         if (await LeaveAsync(cancellationToken) && options.Value.DeregistrationDelay > TimeSpan.Zero)
         {
-            await Task.Delay(options.Value.DeregistrationDelay, cancellationToken);
+            try
+            {
+                await Task.Delay(options.Value.DeregistrationDelay, cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+                // The host's shutdown timeout ran out first: stop now.
+            }
         }
     }
 
@@ -131,7 +139,7 @@ public sealed class RegistrationService(
         await LeaveAsync(cancellationToken);
     }
 
-    /// <returns>true when this call took a listed instance out of the registry.</returns>
+    /// <returns>true when this call took the instance out of the registry (it was listed there).</returns>
     private async Task<bool> LeaveAsync(CancellationToken cancellationToken)
     {
         await _turn.WaitAsync(cancellationToken);
@@ -145,9 +153,10 @@ public sealed class RegistrationService(
             _left = true;
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(TimeSpan.FromSeconds(2));
-            await registry.DeregisterAsync(_registration.InstanceId, timeout.Token);
+            // Asked whatever the last heartbeat found: one that failed for a moment leaves the instance listed.
+            var wasListed = await registry.DeregisterAsync(_registration.InstanceId, timeout.Token);
             logger.LogInformation("Deregistered instance {Instance}", _registration.InstanceId);
-            return _registered;
+            return wasListed;
         }
         catch (Exception ex)
         {
@@ -166,11 +175,6 @@ public sealed class RegistrationService(
 
     public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    public override void Dispose()
-    {
-        _turn.Dispose();
-        base.Dispose();
-    }
 
     private async Task<bool> WaitForStartAsync(CancellationToken stoppingToken)
     {

@@ -50,13 +50,16 @@ public sealed class RegistryClient(HttpClient http) : IDisposable
         return true;
     }
 
-    public async Task DeregisterAsync(string instanceId, CancellationToken ct)
+    /// <returns>true when the registry listed the instance (and no longer does); false when it did not know it.</returns>
+    public async Task<bool> DeregisterAsync(string instanceId, CancellationToken ct)
     {
         using var response = await _http.DeleteAsync($"registry/v1/instances/{Uri.EscapeDataString(instanceId)}", ct);
-        if (response.StatusCode != HttpStatusCode.NotFound)
+        if (response.StatusCode == HttpStatusCode.NotFound)
         {
-            response.EnsureSuccessStatusCode();
+            return false;
         }
+        response.EnsureSuccessStatusCode();
+        return true;
     }
 
     /// <summary>Healthy instances of every service.</summary>
