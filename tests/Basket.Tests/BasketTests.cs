@@ -41,6 +41,9 @@ public sealed class BasketFactory : ServiceFactory<Program>
 
     public List<(string? Authorization, string? Key, string Body)> Placed { get; } = [];
 
+    /// <summary>When ordering says it makes an order (its ids are version 7 Guids); by default now.</summary>
+    public Func<DateTimeOffset>? OrderClock { get; set; }
+
     /// <summary>The order ordering made for each key.</summary>
     public System.Collections.Concurrent.ConcurrentDictionary<string, Guid> Ordered { get; } = new(StringComparer.Ordinal);
 
@@ -91,7 +94,8 @@ public sealed class BasketFactory : ServiceFactory<Program>
                     Content = JsonContent.Create(new { title = "Ordering failed", status = (int)failure }, options: null, mediaType: new("application/problem+json")),
                 };
             }
-            // Like ordering, a key it took an order for answers that order again, marked as replayed.
+            // Like ordering, a key it took an order for answers that order again, marked as replayed; so does a call
+            // that finds its key taken by another call meanwhile (ordering's unique key).
             var key = request.Headers.GetValues("Idempotency-Key").Single();
             if (owner.Ordered.TryGetValue(key, out var known))
             {
@@ -124,9 +128,19 @@ public sealed class BasketFactory : ServiceFactory<Program>
                     };
                 }
             }
-            var orderId = owner.Ordered.GetOrAdd(key, _ => Guid.NewGuid());
+            var made = false;
+            var orderId = owner.Ordered.GetOrAdd(key, _ =>
+            {
+                made = true;
+                return Guid.CreateVersion7(owner.OrderClock?.Invoke() ?? DateTimeOffset.UtcNow);
+            });
             await Task.Delay(owner.OrderingDelay, cancellationToken);
-            return new HttpResponseMessage(HttpStatusCode.Accepted) { Content = JsonContent.Create(new { orderId, status = "Pending" }) };
+            var answer = new HttpResponseMessage(HttpStatusCode.Accepted) { Content = JsonContent.Create(new { orderId, status = "Pending" }) };
+            if (!made)
+            {
+                answer.Headers.Add("Idempotent-Replayed", "true");
+            }
+            return answer;
         }
     }
 }
@@ -311,7 +325,16 @@ public sealed class BasketTests : IClassFixture<BasketFactory>
         var items = new[] { new { productId = Guid.NewGuid(), quantity = 1 } };
         var key = $"cart-hash-{Guid.NewGuid():N}";
         await client.PutAsJsonAsync("/api/basket", new { items });
-        Assert.Equal(HttpStatusCode.Accepted, (await client.SendAsync(Checkout(key))).StatusCode);
+        // A day ago.
+        basket.OrderClock = () => DateTimeOffset.UtcNow.AddDays(-1);
+        try
+        {
+            Assert.Equal(HttpStatusCode.Accepted, (await client.SendAsync(Checkout(key))).StatusCode);
+        }
+        finally
+        {
+            basket.OrderClock = null;
+        }
         await using (var scope = basket.Services.CreateAsyncScope())
         {
             await CheckoutRetention.PurgeAsync(scope.ServiceProvider.GetRequiredService<BasketDb>(), DateTimeOffset.UtcNow.AddMinutes(1), CancellationToken.None);
@@ -375,6 +398,32 @@ public sealed class BasketTests : IClassFixture<BasketFactory>
         Assert.Equal("true", Assert.Single(retry.Headers.GetValues("Idempotent-Replayed")));
         Assert.Single(basket.Placed, p => p.Key == key);
         Assert.Equal([new BasketLineResponse(refill, 3)], (await client.GetFromJsonAsync<BasketResponse>("/api/basket"))!.Items);
+    }
+
+    [Fact]
+    public async Task A_checkout_whose_retry_placed_the_order_first_answers_with_that_order()
+    {
+        var client = basket.CreateClientWithToken(basket.Tokens.Issue(Guid.NewGuid(), "customer"));
+        var key = $"race-{Guid.NewGuid()}";
+        (await client.PutAsJsonAsync("/api/basket", new { items = new[] { new { productId = Guid.NewGuid(), quantity = 1 } } })).EnsureSuccessStatusCode();
+        var first = new BasketFactory.OrderingHold();
+        basket.Holds.Enqueue(first);
+
+        // The first attempt takes the lines and waits on ordering; the client retries with its key meanwhile, and
+        // ordering makes the order for the retry. The first attempt's answer is then ordering's replay of that order.
+        var taking = client.SendAsync(Checkout(key));
+        await first.Taken.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        var retry = await client.SendAsync(Checkout(key));
+        first.Answer.SetResult();
+        var original = await taking;
+
+        Assert.Equal(HttpStatusCode.Accepted, retry.StatusCode);
+        Assert.Equal(HttpStatusCode.Accepted, original.StatusCode);
+        var ordered = basket.Ordered[key];
+        Assert.Equal(ordered, (await retry.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("orderId").GetGuid());
+        Assert.Equal(ordered, (await original.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("orderId").GetGuid());
+        Assert.Equal("true", Assert.Single(original.Headers.GetValues("Idempotent-Replayed")));
+        Assert.Empty((await client.GetFromJsonAsync<BasketResponse>("/api/basket"))!.Items);
     }
 
     [Fact]

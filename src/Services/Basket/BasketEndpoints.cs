@@ -175,6 +175,7 @@ public static class BasketEndpoints
         var key = idempotencyKey!;
         var customerId = CustomerOf(http.User);
         var requestHash = Fingerprint(request);
+        var startedAt = time.GetUtcNow();
         var checkout = await FindCheckoutAsync(db, customerId, key, ct);
         // Only a checkout this request took may give its lines back when ordering cannot be reached: a retry of one
         // left unfinished cannot know whether an earlier attempt placed the order.
@@ -231,11 +232,12 @@ public static class BasketEndpoints
             var body = await placed.Content.ReadAsStringAsync(CancellationToken.None);
             var contentType = placed.Content.Headers.ContentType?.ToString() ?? "application/json";
             var replayed = placed.Headers.TryGetValues(IdempotencyKeyHeader.ReplayedHeader, out var flags) && flags.Contains("true");
-            if (placed.IsSuccessStatusCode && replayed && takenHere)
+            if (placed.IsSuccessStatusCode && replayed && takenHere && OrderedBefore(body, startedAt - ClockSkew))
             {
-                // This checkout is new, yet ordering knows its key: a checkout answered long enough ago that this basket
-                // no longer keeps it (ordering keeps its keys with the orders). Recording that old order as this
-                // checkout's answer would take the lines and order nothing; they go back, and the key is refused.
+                // This checkout is new, yet ordering answers with an order made before it began: a checkout answered long
+                // enough ago that this basket no longer keeps it (ordering keeps its keys with the orders). Recording that
+                // old order as this checkout's answer would take the lines and order nothing; they go back, and the key
+                // is refused. (An order made since is this checkout's own, placed by a retry racing it.)
                 await ReturnToBasketAsync(db, checkout, items, CancellationToken.None);
                 return IdempotencyKeyHeader.Reused(
                     "Already used for an order placed more than the checkout retention ago (see GET /api/orders). A new checkout needs a new key.");
@@ -272,6 +274,29 @@ public static class BasketEndpoints
                 return CheckoutNotFinished(http, key, $"Ordering failed ({(int)placed.StatusCode}) on this retry, and an earlier attempt may have placed the order.");
             }
             return Results.Content(body, contentType, statusCode: (int)placed.StatusCode);
+        }
+    }
+
+    /// <summary>How far basket's clock and ordering's may disagree about when an order was made.</summary>
+    private static readonly TimeSpan ClockSkew = TimeSpan.FromMinutes(1);
+
+    /// <summary>Whether ordering's answer names an order made before <paramref name="cutoff"/> (its id is a version 7 Guid, timestamped).</summary>
+    private static bool OrderedBefore(string body, DateTimeOffset cutoff)
+    {
+        try
+        {
+            using var answer = JsonDocument.Parse(body);
+            if (answer.RootElement.ValueKind != JsonValueKind.Object || !answer.RootElement.TryGetProperty("orderId", out var id)
+                || !id.TryGetGuid(out var orderId) || orderId.Version != 7)
+            {
+                return false;
+            }
+            var unixMilliseconds = long.Parse(orderId.ToString("N")[..12], System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture);
+            return DateTimeOffset.FromUnixTimeMilliseconds(unixMilliseconds) < cutoff;
+        }
+        catch (JsonException)
+        {
+            return false;
         }
     }
 
