@@ -37,8 +37,10 @@ public sealed class ApiReference(HttpClient http, IProxyStateLookup proxy, InMem
     {
         // Anyone may ask, and each answer costs the service a document generated afresh: answers are kept a few seconds,
         // and callers asking at once share one fetch (output caching's locking).
-        app.MapGet(DocumentRoute, (string documentName, ApiReference reference, HttpContext context, CancellationToken ct) =>
-                reference.DocumentAsync(documentName, context, ct))
+        // The fetch is shared, so it does not stop when the caller that started it goes away (the others would get its
+        // cancellation); the sidecar pipeline's timeouts bound it.
+        app.MapGet(DocumentRoute, (string documentName, ApiReference reference, HttpContext context) =>
+                reference.DocumentAsync(documentName, context, CancellationToken.None))
             .AllowAnonymous()
             .CacheOutput(policy => policy.Expire(DocumentLifetime).SetVaryByHost(true))
             .ExcludeFromDescription();

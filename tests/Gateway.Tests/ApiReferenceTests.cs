@@ -20,32 +20,21 @@ public sealed class ApiReferenceTests : IAsyncLifetime
     private GatewayFactory _gateway = null!;
     private string _address = null!;
     private int _fetches;
+    private volatile TaskCompletionSource? _heldFetch;
+    private readonly TaskCompletionSource _fetchArrived = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public async Task InitializeAsync()
     {
-        _service = await LoopbackServer.StartAsync(app => app.MapGet("/openapi/v1.json", (HttpRequest request) => Interlocked.Increment(ref _fetches) > 0 ? Results.Json(new
+        _service = await LoopbackServer.StartAsync(app => app.MapGet("/openapi/v1.json", async (HttpRequest request) =>
         {
-            openapi = "3.1.1",
-            info = new { title = "stand-in", version = "1.0.0" },
-            servers = new[] { new { url = $"http://{request.Host}" } },
-            tags = new[] { new { name = "Ordering" }, new { name = "Registration" } },
-            paths = new Dictionary<string, object>
+            Interlocked.Increment(ref _fetches);
+            if (_heldFetch is { } held)
             {
-                ["/api/orders"] = new { get = Operation("Ordering", "Order") },
-                ["/api/orders/{id}"] = new { get = Operation("Ordering", null) },
-                ["/api/ordersummary"] = new { get = Operation("Ordering", null) },
-                ["/registry/v1/instances"] = new { post = Operation("Registration", "Registration") },
-            },
-            components = new
-            {
-                schemas = new Dictionary<string, object>
-                {
-                    ["Order"] = new { type = "object", properties = new { lines = new { type = "array", items = Ref("Line") } } },
-                    ["Line"] = new { type = "object" },
-                    ["Registration"] = new { type = "object" },
-                },
-            },
-        }) : Results.StatusCode(500)));
+                _fetchArrived.TrySetResult();
+                await held.Task;
+            }
+            return Document(request);
+        }));
         _address = LoopbackServer.AddressOf(_service);
         _gateway = new GatewayFactory(new Dictionary<string, string>
         {
@@ -54,6 +43,30 @@ public sealed class ApiReferenceTests : IAsyncLifetime
             ["payment"] = "http://127.0.0.1:9",
         });
     }
+
+    private static IResult Document(HttpRequest request) => Results.Json(new
+    {
+        openapi = "3.1.1",
+        info = new { title = "stand-in", version = "1.0.0" },
+        servers = new[] { new { url = $"http://{request.Host}" } },
+        tags = new[] { new { name = "Ordering" }, new { name = "Registration" } },
+        paths = new Dictionary<string, object>
+        {
+            ["/api/orders"] = new { get = Operation("Ordering", "Order") },
+            ["/api/orders/{id}"] = new { get = Operation("Ordering", null) },
+            ["/api/ordersummary"] = new { get = Operation("Ordering", null) },
+            ["/registry/v1/instances"] = new { post = Operation("Registration", "Registration") },
+        },
+        components = new
+        {
+            schemas = new Dictionary<string, object>
+            {
+                ["Order"] = new { type = "object", properties = new { lines = new { type = "array", items = Ref("Line") } } },
+                ["Line"] = new { type = "object" },
+                ["Registration"] = new { type = "object" },
+            },
+        },
+    });
 
     private static Dictionary<string, string> Ref(string schema) => new() { ["$ref"] = $"#/components/schemas/{schema}" };
 
@@ -138,6 +151,28 @@ public sealed class ApiReferenceTests : IAsyncLifetime
         var elsewhere = await client.SendAsync(Ask("admin.example"));
         Assert.Equal("http://admin.example", (await elsewhere.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("servers")[0].GetProperty("url").GetString());
         Assert.Equal(2, Volatile.Read(ref _fetches));
+    }
+
+    [Fact]
+    public async Task A_caller_that_goes_away_during_the_shared_fetch_leaves_the_document_to_the_others()
+    {
+        using var client = _gateway.CreateClient();
+        var held = _heldFetch = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var givingUp = new CancellationTokenSource();
+        var first = client.GetAsync("/openapi/services/ordering.json", givingUp.Token);
+        await _fetchArrived.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        var waiting = client.GetAsync("/openapi/services/ordering.json");
+        // The second caller waits for the first one's fetch (one fetch for both) rather than fetching again.
+        await Task.Delay(TimeSpan.FromMilliseconds(300));
+        Assert.Equal(1, Volatile.Read(ref _fetches));
+
+        await givingUp.CancelAsync();
+        held.SetResult();
+
+        var answer = await waiting;
+        Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
+        Assert.Equal(1, Volatile.Read(ref _fetches));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => first);
     }
 
     [Fact]
