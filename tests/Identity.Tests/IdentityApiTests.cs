@@ -201,6 +201,18 @@ public sealed class IdentityApiTests(IdentityFactory identity) : IClassFixture<I
         await ProblemAssert.NamesField(
             await identity.CreateClient().PostAsJsonAsync("/api/identity/token", new { email, password = "Secret123" }), "email");
 
+    [Fact]
+    public async Task A_sign_in_address_pasted_with_a_line_break_or_spaces_around_it_still_signs_in()
+    {
+        var client = identity.CreateClient();
+        var email = NewEmail();
+        (await client.PostAsJsonAsync("/api/identity/users", new { email, password = "Secret123", name = "Di" })).EnsureSuccessStatusCode();
+
+        var pasted = await client.PostAsJsonAsync("/api/identity/token", new { email = $"  {email}\r\n", password = "Secret123" });
+
+        Assert.Equal(HttpStatusCode.OK, pasted.StatusCode);
+    }
+
     [SkippableFact]
     public async Task A_sign_in_address_with_a_nul_is_400_on_postgresql_too()
     {

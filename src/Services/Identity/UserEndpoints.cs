@@ -106,9 +106,10 @@ public static class UserEndpoints
         {
             errors["email"] = [$"Required, at most {MaxEmailLength} characters."];
         }
-        else if (!InputText.IsCleanIdentifier(request.Email))
+        else if (!InputText.IsCleanIdentifier(request.Email.Trim()))
         {
             // No account has such an address (registration refuses it), and PostgreSQL refuses a NUL in a query outright.
+            // Trimmed first, as for the lookup: an address pasted with a line break after it still signs in.
             errors["email"] = [InputText.Refusal];
         }
         // Longer than any password an account can have (registration allows 128; the seeded admin's comes from
