@@ -13,9 +13,13 @@ public sealed class SigningKeysUnavailableTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _catalog.DisposeAsync();
 
-    [Fact]
-    public async Task A_token_that_cannot_be_checked_yet_is_503_with_retry_after_and_accepted_once_identity_answers()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_token_that_cannot_be_checked_yet_is_503_with_retry_after_and_accepted_once_identity_answers(bool answersWithoutKeys)
     {
+        // Identity down, or something answering in its place with an empty key set: either way no key to check with.
+        _catalog.AnswersWithoutKeys = answersWithoutKeys;
         var admin = _catalog.CreateAdminClient();
         var uncheckable = await admin.PostAsJsonAsync("/api/catalog/products", new { name = "Milk Jug", price = 12m });
         await ProblemAssert.IsProblem(uncheckable, HttpStatusCode.ServiceUnavailable);
@@ -40,15 +44,17 @@ public sealed class SigningKeysUnavailableTests : IAsyncLifetime
     {
         public bool IdentityUp { get; set; }
 
+        public bool AnswersWithoutKeys { get; set; }
+
         protected override HttpMessageHandler CreateJwksHandler() => new Switched(this, Tokens.CreateJwksHandler());
     }
 
-    /// <summary>Refuses the connection until identity is up, then serves the test keys.</summary>
+    /// <summary>Until identity is up, refuses the connection or answers an empty key set; then serves the test keys.</summary>
     private sealed class Switched(CatalogWithIdentityDown catalog, HttpMessageHandler keys) : DelegatingHandler(keys)
     {
         protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
-            catalog.IdentityUp
-                ? base.SendAsync(request, cancellationToken)
-                : throw new HttpRequestException(HttpRequestError.ConnectionError, "Connection refused (identity)");
+            catalog.IdentityUp ? base.SendAsync(request, cancellationToken)
+            : catalog.AnswersWithoutKeys ? Task.FromResult(new HttpResponseMessage(HttpStatusCode.OK) { Content = new StringContent("""{"keys":[]}""") })
+            : throw new HttpRequestException(HttpRequestError.ConnectionError, "Connection refused (identity)");
     }
 }

@@ -93,7 +93,8 @@ public static class MercatoAuth
             {
                 configuration.SigningKeys.Add(key);
             }
-            keys.Fetched = true;
+            // A key set with no usable key checks no token either.
+            keys.Fetched |= configuration.SigningKeys.Count > 0;
             return configuration;
         }
     }
