@@ -68,6 +68,10 @@ public sealed class ApiReferenceTests : IAsyncLifetime
         },
     });
 
+    /// <summary>The ordering document, asked for at <paramref name="host"/>.</summary>
+    private static HttpRequestMessage Ask(string host) =>
+        new(HttpMethod.Get, "/openapi/services/ordering.json") { Headers = { Host = host } };
+
     private static Dictionary<string, string> Ref(string schema) => new() { ["$ref"] = $"#/components/schemas/{schema}" };
 
     private static object Operation(string tag, string? schema) => new
@@ -139,8 +143,6 @@ public sealed class ApiReferenceTests : IAsyncLifetime
     public async Task A_document_is_fetched_once_for_everyone_who_asks_within_its_lifetime()
     {
         using var client = _gateway.CreateClient();
-        static HttpRequestMessage Ask(string host) =>
-            new(HttpMethod.Get, "/openapi/services/ordering.json") { Headers = { Host = host } };
 
         var answers = await Task.WhenAll(Enumerable.Range(0, 5).Select(_ => client.SendAsync(Ask("shop.example"))));
         var again = await client.SendAsync(Ask("shop.example"));
@@ -184,8 +186,6 @@ public sealed class ApiReferenceTests : IAsyncLifetime
             Targets = { ["ordering"] = TargetPolicy.Default with { RateLimit = new ClientRateLimit { PermitsPerSecond = 1 } } },
         });
         using var client = _gateway.CreateClient();
-        static HttpRequestMessage Ask(string host) =>
-            new(HttpMethod.Get, "/openapi/services/ordering.json") { Headers = { Host = host } };
 
         Assert.Equal(HttpStatusCode.OK, (await client.SendAsync(Ask("a.example"))).StatusCode);
         var limited = await client.SendAsync(Ask("b.example"));
