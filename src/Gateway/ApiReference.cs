@@ -27,7 +27,9 @@ public sealed class ApiReference(HttpClient http, IProxyStateLookup proxy, InMem
 
     public static void AddTo(IServiceCollection services, GatewayOptions settings)
     {
-        services.AddHttpClient(nameof(ApiReference))
+        // The fetch is not cancelled with its first caller: this bounds reading the body too (the sidecar's timeouts end
+        // when the headers arrive).
+        services.AddHttpClient(nameof(ApiReference), client => client.Timeout = TimeSpan.FromSeconds(15))
             .AddTypedClient((client, sp) => new ApiReference(client, sp.GetRequiredService<IProxyStateLookup>(),
                 sp.GetRequiredService<InMemoryConfigProvider>(), settings, sp.GetRequiredService<ILogger<ApiReference>>()));
         services.AddOutputCache();
@@ -38,7 +40,7 @@ public sealed class ApiReference(HttpClient http, IProxyStateLookup proxy, InMem
         // Anyone may ask, and each answer costs the service a document generated afresh: answers are kept a few seconds,
         // and callers asking at once share one fetch (output caching's locking).
         // The fetch is shared, so it does not stop when the caller that started it goes away (the others would get its
-        // cancellation); the sidecar pipeline's timeouts bound it.
+        // cancellation); the client's timeout bounds it.
         app.MapGet(DocumentRoute, (string documentName, ApiReference reference, HttpContext context) =>
                 reference.DocumentAsync(documentName, context, CancellationToken.None))
             .AllowAnonymous()
@@ -126,7 +128,9 @@ public sealed class ApiReference(HttpClient http, IProxyStateLookup proxy, InMem
             }
             DropUnused(root, paths);
         }
-        return Results.Json(root, contentType: "application/json");
+        // Written as text: a JSON result writes with the request's abort token, so once the caller that started a shared
+        // fetch has gone, the body is dropped for every caller waiting on it (an empty 200); text is written regardless.
+        return Results.Text(root.ToJsonString(), "application/json", System.Text.Encoding.UTF8);
     }
 
     /// <summary>Schemas and tags only the dropped paths used would describe things a client cannot reach.</summary>

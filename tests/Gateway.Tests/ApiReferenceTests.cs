@@ -173,6 +173,8 @@ public sealed class ApiReferenceTests : IAsyncLifetime
 
         var answer = await waiting;
         Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
+        var document = await answer.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.True(document.GetProperty("paths").TryGetProperty("/api/orders", out _), document.ToString());
         Assert.Equal(1, Volatile.Read(ref _fetches));
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => first);
     }
