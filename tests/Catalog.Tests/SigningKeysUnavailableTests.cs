@@ -40,8 +40,39 @@ public sealed class SigningKeysUnavailableTests : IAsyncLifetime
         await ProblemAssert.IsProblem(await forged.PostAsJsonAsync("/api/catalog/products", new { name = "Milk Jug", price = 12m }), HttpStatusCode.Unauthorized);
     }
 
+    [Fact]
+    public async Task Keys_once_fetched_stay_in_use_when_an_empty_key_set_is_answered_later()
+    {
+        _catalog.IdentityUp = true;
+        var admin = _catalog.CreateAdminClient();
+        Assert.Equal(HttpStatusCode.Created, (await admin.PostAsJsonAsync("/api/catalog/products", new { name = "Tea Tin", price = 9m })).StatusCode);
+
+        // Something answers in identity's place with no keys. A token naming a key the service does not hold makes it
+        // fetch the key set again (at most every 5 s).
+        (_catalog.IdentityUp, _catalog.AnswersWithoutKeys) = (false, true);
+        var forged = _catalog.CreateClientWithToken(new TestTokens().Issue(_catalog.AdminId, "admin"));
+        for (var attempt = 0; attempt < 40 && _catalog.EmptyKeySetsAnswered == 0; attempt++)
+        {
+            await forged.PostAsJsonAsync("/api/catalog/products", new { name = "Tea Tin", price = 9m });
+            await Task.Delay(TimeSpan.FromSeconds(0.5));
+        }
+        Assert.True(_catalog.EmptyKeySetsAnswered > 0, "the key set was never fetched again");
+
+        for (var check = 0; check < 3; check++)
+        {
+            await Task.Delay(TimeSpan.FromSeconds(0.5));
+            Assert.Equal(HttpStatusCode.Created, (await admin.PostAsJsonAsync("/api/catalog/products", new { name = "Tea Tin", price = 9m })).StatusCode);
+        }
+    }
+
     private sealed class CatalogWithIdentityDown : ServiceFactory<Program>
     {
+        private int _emptyKeySetsAnswered;
+
+        public int EmptyKeySetsAnswered => Volatile.Read(ref _emptyKeySetsAnswered);
+
+        public void CountEmptyKeySet() => Interlocked.Increment(ref _emptyKeySetsAnswered);
+
         public bool IdentityUp { get; set; }
 
         public bool AnswersWithoutKeys { get; set; }
@@ -54,7 +85,13 @@ public sealed class SigningKeysUnavailableTests : IAsyncLifetime
     {
         protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
             catalog.IdentityUp ? base.SendAsync(request, cancellationToken)
-            : catalog.AnswersWithoutKeys ? Task.FromResult(new HttpResponseMessage(HttpStatusCode.OK) { Content = new StringContent("""{"keys":[]}""") })
+            : catalog.AnswersWithoutKeys ? EmptyKeySet()
             : throw new HttpRequestException(HttpRequestError.ConnectionError, "Connection refused (identity)");
+
+        private Task<HttpResponseMessage> EmptyKeySet()
+        {
+            catalog.CountEmptyKeySet();
+            return Task.FromResult(new HttpResponseMessage(HttpStatusCode.OK) { Content = new StringContent("""{"keys":[]}""") });
+        }
     }
 }

@@ -93,8 +93,13 @@ public static class MercatoAuth
             {
                 configuration.SigningKeys.Add(key);
             }
-            // A key set with no usable key checks no token either.
-            keys.Fetched |= configuration.SigningKeys.Count > 0;
+            // A key set with no usable key is a failed fetch: the keys fetched before stay in use, and before any were
+            // fetched a token still cannot be checked (503), as when identity does not answer.
+            if (configuration.SigningKeys.Count == 0)
+            {
+                throw new InvalidOperationException($"The key set at {address} holds no usable signing key.");
+            }
+            keys.Fetched = true;
             return configuration;
         }
     }

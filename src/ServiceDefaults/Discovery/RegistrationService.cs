@@ -119,16 +119,16 @@ public sealed class RegistrationService(
     /// <summary>Leaves the registry while the web server still serves, then gives the gateway time to notice.</summary>
     public async Task StoppingAsync(CancellationToken cancellationToken)
     {
-        if (await LeaveAsync(cancellationToken) && options.Value.DeregistrationDelay > TimeSpan.Zero)
+        try
         {
-            try
+            if (await LeaveAsync(cancellationToken) && options.Value.DeregistrationDelay > TimeSpan.Zero)
             {
                 await Task.Delay(options.Value.DeregistrationDelay, cancellationToken);
             }
-            catch (OperationCanceledException)
-            {
-                // The host's shutdown timeout ran out first: stop now.
-            }
+        }
+        catch (OperationCanceledException)
+        {
+            // The host's shutdown timeout ran out during the delay: stop now.
         }
     }
 
@@ -142,7 +142,15 @@ public sealed class RegistrationService(
     /// <returns>true when this call took the instance out of the registry (it was listed there).</returns>
     private async Task<bool> LeaveAsync(CancellationToken cancellationToken)
     {
-        await _turn.WaitAsync(cancellationToken);
+        try
+        {
+            await _turn.WaitAsync(cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            // Out of time while a beat ran: the registry evicts the instance by itself.
+            return false;
+        }
         try
         {
             if (_left || _registration is null)
