@@ -19,5 +19,9 @@ public static class Downstream
     /// </summary>
     public static bool NeverSent(Exception ex) =>
         ex is Polly.CircuitBreaker.BrokenCircuitException or Polly.RateLimiting.RateLimiterRejectedException or InvalidOperationException
-        || ex is HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError };
+        || NoConnection(ex);
+
+    /// <summary>No connection to the target could be opened (refused, or its name not resolved): nothing was sent.</summary>
+    public static bool NoConnection(Exception? ex) =>
+        ex is HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError };
 }

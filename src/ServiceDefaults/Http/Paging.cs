@@ -5,6 +5,9 @@ public static class Paging
 {
     public const int MaxPage = 1_000_000;
 
+    /// <summary>The response header a paged list puts the number of all matching items in, over all pages.</summary>
+    public const string TotalCountHeader = "X-Total-Count";
+
     /// <summary>The problems with <paramref name="page"/> and <paramref name="pageSize"/>, named by parameter; empty when both are fine.</summary>
     public static Dictionary<string, string[]> Problems(int? page, int? pageSize, int maxPageSize)
     {

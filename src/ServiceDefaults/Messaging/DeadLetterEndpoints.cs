@@ -26,9 +26,6 @@ public static class DeadLetterEndpoints
     public const int DefaultPageSize = 100;
     public const int MaxPageSize = 500;
 
-    /// <summary>How many dead letters match, over all pages.</summary>
-    public const string TotalCountHeader = "X-Total-Count";
-
     public static void MapDeadLetterEndpoints(this IEndpointRouteBuilder app, string prefix)
     {
         var serviceName = app.ServiceProvider.GetRequiredService<IHostEnvironment>().ApplicationName;
@@ -46,7 +43,7 @@ public static class DeadLetterEndpoints
             // The list is a page: the count tells a caller (the ops console) whether there is more to fetch. The store's
             // query leaves its TotalCount at 0, so the count comes from its summary, which ignores paging.
             var groups = await store.DeadLetters.SummarizeAllAsync(serviceName, new DeadLetterSummaryOptions { Query = query }, ct);
-            response.Headers[TotalCountHeader] = groups.Sum(g => g.Count).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            response.Headers[Paging.TotalCountHeader] = groups.Sum(g => g.Count).ToString(System.Globalization.CultureInfo.InvariantCulture);
             return Results.Ok(results.Envelopes.Select(e => new DeadLetterResponse(
                 e.Id, e.MessageType, e.ExceptionType, e.ExceptionMessage, e.Source, e.SentAt, e.Replayable)));
         }).Produces<List<DeadLetterResponse>>().ProducesValidationProblem();

@@ -1,4 +1,5 @@
 using System.Threading.RateLimiting;
+using Mercato.ServiceDefaults.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Http.Resilience;
 using Microsoft.Extensions.Logging;
@@ -99,10 +100,7 @@ public static class MeshPipeline
             // moment ago may still be in the caller's cached list).
             retry.DisableForUnsafeHttpMethods();
             var safeMethodsOnly = retry.ShouldHandle;
-            retry.ShouldHandle = args => args.Outcome.Exception is HttpRequestException
-                { HttpRequestError: HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError }
-                ? ValueTask.FromResult(true)
-                : safeMethodsOnly(args);
+            retry.ShouldHandle = args => Downstream.NoConnection(args.Outcome.Exception) ? ValueTask.FromResult(true) : safeMethodsOnly(args);
             pipeline.AddRetry(retry);
         }
 

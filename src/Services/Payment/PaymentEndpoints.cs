@@ -14,9 +14,6 @@ public static class PaymentEndpoints
 {
     public const int MaxPageSize = 500;
 
-    /// <summary>How many payments match, over all pages.</summary>
-    public const string TotalCountHeader = "X-Total-Count";
-
     public static void MapPaymentEndpoints(this WebApplication app)
     {
         // Newest first, a page at a time, with the count of all that match: the first 500 ever made never showed a recent one.
@@ -31,7 +28,7 @@ public static class PaymentEndpoints
             {
                 query = query.Where(p => p.OrderId == id);
             }
-            response.Headers[TotalCountHeader] = (await query.CountAsync(ct)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            response.Headers[Paging.TotalCountHeader] = (await query.CountAsync(ct)).ToString(System.Globalization.CultureInfo.InvariantCulture);
             int size = pageSize ?? MaxPageSize, skip = ((page ?? 1) - 1) * size;
             // Version 7 ids: newest first by id, on SQLite (which cannot order by DateTimeOffset) as on PostgreSQL.
             var payments = await query.OrderByDescending(p => p.Id).Skip(skip).Take(size).ToListAsync(ct);
