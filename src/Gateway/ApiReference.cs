@@ -42,7 +42,7 @@ public sealed class ApiReference(HttpClient http, IProxyStateLookup proxy, InMem
         // The fetch is shared, so it does not stop when the caller that started it goes away (the others would get its
         // cancellation); the client's timeout bounds it.
         app.MapGet(DocumentRoute, (string documentName, ApiReference reference, HttpContext context) =>
-                reference.DocumentAsync(documentName, context, CancellationToken.None))
+                reference.DocumentAsync(documentName, context))
             .AllowAnonymous()
             .CacheOutput(policy => policy.Expire(DocumentLifetime).SetVaryByHost(true))
             .ExcludeFromDescription();
@@ -67,12 +67,12 @@ public sealed class ApiReference(HttpClient http, IProxyStateLookup proxy, InMem
     private static IReadOnlyList<string> Documents(InMemoryConfigProvider routes) =>
         [GatewayDocument, .. routes.GetConfig().Clusters.Select(c => c.ClusterId).Order(StringComparer.Ordinal)];
 
-    private async Task<IResult> DocumentAsync(string service, HttpContext context, CancellationToken ct)
+    private async Task<IResult> DocumentAsync(string service, HttpContext context)
     {
         if (service == GatewayDocument)
         {
-            var own = await context.RequestServices.GetRequiredKeyedService<IOpenApiDocumentProvider>("v1").GetOpenApiDocumentAsync(ct);
-            return Served(GatewayDocument, JsonNode.Parse(await own.SerializeAsJsonAsync(OpenApiSpecVersion.OpenApi3_1, ct)), ["/api/"], context.Request);
+            var own = await context.RequestServices.GetRequiredKeyedService<IOpenApiDocumentProvider>("v1").GetOpenApiDocumentAsync();
+            return Served(GatewayDocument, JsonNode.Parse(await own.SerializeAsJsonAsync(OpenApiSpecVersion.OpenApi3_1)), ["/api/"], context.Request);
         }
         if (!proxy.TryGetCluster(service, out var cluster))
         {
@@ -89,9 +89,9 @@ public sealed class ApiReference(HttpClient http, IProxyStateLookup proxy, InMem
                 // share a breaker, and one service's failing document would open it for all.
                 using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(new Uri(destination.Model.Config.Address), ServiceDocumentPath))
                     .ForTarget(cluster.ClusterId);
-                using var response = await http.SendAsync(request, ct);
+                using var response = await http.SendAsync(request);
                 response.EnsureSuccessStatusCode();
-                var document = await response.Content.ReadFromJsonAsync<JsonNode>(ct);
+                var document = await response.Content.ReadFromJsonAsync<JsonNode>();
                 // The cluster's own id: the lookup ignores case, and a pipeline keyed on the caller's spelling would be
                 // a new breaker (and metric series) per spelling, without the operator's policy for the service.
                 var prefixes = settings.PathPrefixes.GetValueOrDefault(cluster.ClusterId) ?? [$"/api/{cluster.ClusterId}"];
@@ -99,7 +99,7 @@ public sealed class ApiReference(HttpClient http, IProxyStateLookup proxy, InMem
             }
             // Polly's rejections: an open breaker, a timeout, the target's rate limit or bulkhead.
             catch (Exception ex) when (ex is HttpRequestException or System.Text.Json.JsonException or TaskCanceledException
-                or Polly.ExecutionRejectedException && !ct.IsCancellationRequested)
+                or Polly.ExecutionRejectedException)
             {
                 logger.LogWarning(ex, "The OpenAPI document of {Service} at {Destination} could not be read", service, destination.DestinationId);
             }
