@@ -466,6 +466,7 @@ public sealed class CatalogApiTests(ServiceFactory<Program> catalog) : IClassFix
         OpenApiAssert.Answers(list, 200, 400);
         Assert.False(OpenApiAssert.RequiresBearer(list));
         OpenApiAssert.Answers(create, 201, 400, 401, 403, 422);
+        OpenApiAssert.SuccessesDeclareHeader(create, "Idempotent-Replayed");
         Assert.True(OpenApiAssert.RequiresBearer(create));
         OpenApiAssert.Answers(update, 200, 400, 401, 403, 404, 409, 412);
         await OpenApiAssert.EveryOperationDocumentsItsAnswersAsync(catalog.CreateClient());

@@ -56,6 +56,18 @@ public static class OpenApiAssert
         }
     }
 
+    /// <summary>Asserts that every success (2xx) of the operation declares the response header <paramref name="header"/>.</summary>
+    public static void SuccessesDeclareHeader(JsonElement operation, string header)
+    {
+        var successes = operation.GetProperty("responses").EnumerateObject().Where(r => r.Name[0] == '2').ToList();
+        Assert.NotEmpty(successes);
+        foreach (var success in successes)
+        {
+            Assert.True(success.Value.TryGetProperty("headers", out var headers) && headers.TryGetProperty(header, out _),
+                $"{success.Name} does not declare {header}: {success.Value}");
+        }
+    }
+
     /// <summary>
     /// Asserts that every operation of the service's document lists a success, with a schema wherever that success has a
     /// body (all but 204 and 304), and documents its 4xx and 5xx answers as problem details.

@@ -239,6 +239,7 @@ public sealed class OrderingTests(OrderingFactory ordering) : IClassFixture<Orde
         var read = await OpenApiAssert.OperationAsync(client, "GET", "/api/orders/{id}");
 
         OpenApiAssert.Answers(place, 202, 400, 401, 422, 503);
+        OpenApiAssert.SuccessesDeclareHeader(place, "Idempotent-Replayed");
         Assert.True(OpenApiAssert.RequiresBearer(place));
         Assert.EndsWith("/OrderAccepted", place.GetProperty("responses").GetProperty("202").GetProperty("content")
             .GetProperty("application/json").GetProperty("schema").GetProperty("$ref").GetString(), StringComparison.Ordinal);

@@ -34,6 +34,7 @@ public sealed class OpenApiProblemResponses : IOpenApiDocumentTransformer, IOpen
     public async Task TransformAsync(OpenApiOperation operation, OpenApiOperationTransformerContext context, CancellationToken cancellationToken)
     {
         operation.Responses ??= new OpenApiResponses();
+        DocumentReplayedHeader(operation);
         var metadata = context.Description.ActionDescriptor.EndpointMetadata;
         if (context.Description.ParameterDescriptions.Count > 0)
         {
@@ -53,6 +54,31 @@ public sealed class OpenApiProblemResponses : IOpenApiDocumentTransformer, IOpen
         }
         operation.Security ??= [];
         operation.Security.Add(new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(BearerScheme, context.Document)] = [] });
+    }
+
+    /// <summary>
+    /// An operation that takes an Idempotency-Key may answer a retry with the first request's answer, marked
+    /// <see cref="IdempotencyKeyHeader.ReplayedHeader"/>: declared on its successes so a client generator exposes it.
+    /// </summary>
+    private static void DocumentReplayedHeader(OpenApiOperation operation)
+    {
+        if (operation.Parameters?.Any(p => p.In == ParameterLocation.Header
+                && string.Equals(p.Name, IdempotencyKeyHeader.Name, StringComparison.OrdinalIgnoreCase)) != true)
+        {
+            return;
+        }
+        foreach (var (status, response) in operation.Responses!)
+        {
+            if (status[0] == '2' && response is OpenApiResponse success)
+            {
+                success.Headers ??= new Dictionary<string, IOpenApiHeader>();
+                success.Headers[IdempotencyKeyHeader.ReplayedHeader] = new OpenApiHeader
+                {
+                    Description = "true when this is the answer given before to the same Idempotency-Key: the retry changed nothing.",
+                    Schema = new OpenApiSchema { Type = JsonSchemaType.String, Enum = [System.Text.Json.Nodes.JsonValue.Create("true")] },
+                };
+            }
+        }
     }
 
     private static async Task AddProblemAsync(OpenApiOperation operation, OpenApiOperationTransformerContext context, int status, Type problem,
