@@ -11,9 +11,9 @@ namespace Mercato.Gateway;
 /// <summary>
 /// One API reference for the whole system at the edge: <c>/scalar/</c> (Scalar) shows the OpenAPI document of every
 /// service the gateway routes, each served by the gateway at <c>/openapi/services/{service}.json</c> as a client of the
-/// gateway sees it: only the paths the gateway routes to that service, and the gateway's address as the one server, so
-/// requests tried from the page or a generated client go to the gateway (with its authentication, rate limits and cache),
-/// never to a service's internal address. The gateway's own endpoints are the document named <c>gateway</c>.
+/// gateway sees it: only the paths the gateway routes to that service, and the gateway as the one server (a URL relative
+/// to where the document is served, as OpenAPI allows), so requests tried from the page or a generated client go to the
+/// gateway (with its authentication, rate limits and cache), never to a service's internal address. The gateway's own endpoints are the document named <c>gateway</c>.
 /// </summary>
 public sealed class ApiReference(HttpClient http, IProxyStateLookup proxy, InMemoryConfigProvider routes, GatewayOptions settings,
     ILogger<ApiReference> logger)
@@ -22,7 +22,10 @@ public sealed class ApiReference(HttpClient http, IProxyStateLookup proxy, InMem
     public const string DocumentRoute = "/openapi/services/{documentName}.json";
     private const string ServiceDocumentPath = "/openapi/v1.json";
 
-    /// <summary>How long a served document is kept (per address the gateway was reached at).</summary>
+    /// <summary>The output-cache tag of served documents (to drop them all at once).</summary>
+    public const string CacheTag = "api-reference";
+
+    /// <summary>How long a served document is kept.</summary>
     public static readonly TimeSpan DocumentLifetime = TimeSpan.FromSeconds(10);
 
     public static void AddTo(IServiceCollection services, GatewayOptions settings)
@@ -38,13 +41,15 @@ public sealed class ApiReference(HttpClient http, IProxyStateLookup proxy, InMem
     public static void Map(WebApplication app)
     {
         // Anyone may ask, and each answer costs the service a document generated afresh: answers are kept a few seconds,
-        // and callers asking at once share one fetch (output caching's locking).
+        // and callers asking at once share one fetch (output caching's locking). The document does not depend on the Host
+        // the caller sent, so the cache does not vary by it: a caller sending a new Host each time would otherwise make
+        // the service generate its document for every request.
         // The fetch is shared, so it does not stop when the caller that started it goes away (the others would get its
         // cancellation); the client's timeout bounds it.
         app.MapGet(DocumentRoute, (string documentName, ApiReference reference, HttpContext context) =>
                 reference.DocumentAsync(documentName, context))
             .AllowAnonymous()
-            .CacheOutput(policy => policy.Expire(DocumentLifetime).SetVaryByHost(true))
+            .CacheOutput(policy => policy.Expire(DocumentLifetime).SetVaryByHost(false).Tag(CacheTag))
             .ExcludeFromDescription();
         app.MapScalarApiReference("/scalar", (options, context) =>
         {
@@ -110,7 +115,7 @@ public sealed class ApiReference(HttpClient http, IProxyStateLookup proxy, InMem
             extensions: new Dictionary<string, object?> { ["service"] = service });
     }
 
-    /// <summary>The document as the gateway's clients see it: the paths it routes, at the address they reached the gateway on.</summary>
+    /// <summary>The document as the gateway's clients see it: the paths it routes, on the gateway that served it.</summary>
     private static IResult Served(string service, JsonNode? document, IReadOnlyList<string> prefixes, HttpRequest request)
     {
         if (document is not JsonObject root)
@@ -119,7 +124,7 @@ public sealed class ApiReference(HttpClient http, IProxyStateLookup proxy, InMem
                 detail: $"'{service}' answered something that is not an OpenAPI document.",
                 extensions: new Dictionary<string, object?> { ["service"] = service });
         }
-        root["servers"] = new JsonArray(new JsonObject { ["url"] = $"{request.Scheme}://{request.Host}{request.PathBase}" });
+        root["servers"] = new JsonArray(new JsonObject { ["url"] = request.PathBase.HasValue ? request.PathBase.Value : "/" });
         if (root["paths"] is JsonObject paths)
         {
             foreach (var path in paths.Select(p => p.Key).Where(p => !prefixes.Any(prefix => Routed(p, prefix))).ToList())

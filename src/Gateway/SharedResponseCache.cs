@@ -91,6 +91,9 @@ public sealed class SharedResponseCache : IOutputCachePolicy
         // The query as sent: varying by query keys would sort each key's values, and ?ids=b&ids=a (answered in that
         // order) would be served the answer to ?ids=a&ids=b.
         context.CacheVaryByRules.VaryByValues["query"] = request.QueryString.Value ?? "";
+        // Not by the Host header, which the client chooses and the services never see (the proxy sends their own):
+        // varying by it, a client sending a new Host each time would miss every time and push real entries out.
+        context.CacheVaryByRules.VaryByHost = false;
         context.Tags.Add(TagOf(service));
         context.HttpContext.Items[WritesSeenKey] = _writes.GetValueOrDefault(service);
         if (!context.AllowCacheLookup)

@@ -97,6 +97,27 @@ public sealed class ResponseCacheTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_host_a_client_names_is_not_part_of_the_entry()
+    {
+        // The services never see the client's Host (the proxy sends their own), so the answer does not depend on it; a
+        // client naming a new Host each time must not miss every time and push real entries out.
+        using var client = _gateway.CreateClient();
+        async Task<HttpResponseMessage> AtAsync(string host)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, $"/api/catalog/products?page=3&{Cacheable}") { Headers = { Host = host } };
+            return await client.SendAsync(request);
+        }
+
+        var first = await AtAsync("shop.example");
+        var elsewhere = await AtAsync("h1.example");
+
+        Assert.Equal(HttpStatusCode.OK, elsewhere.StatusCode);
+        Assert.Null(first.Headers.Age);
+        Assert.NotNull(elsewhere.Headers.Age);
+        Assert.Equal(1, _calls[$"/api/catalog/products?page=3&{Cacheable}"]);
+    }
+
+    [Fact]
     public async Task The_same_values_in_another_order_are_another_entry()
     {
         // ?ids=b&ids=a answers b then a: the order of a key's values is part of what was asked.
