@@ -64,8 +64,6 @@ public sealed class Workload
     /// <summary>Ordering holds a read for at most this long (its MaxWait).</summary>
     private const int MaxWaitSeconds = 20;
 
-    /// <summary>Whether the system honours <c>Prefer: wait</c>, learnt from the first answer: 0 unknown, 1 yes, -1 no.</summary>
-    private int _readsHeld;
     private int _userCursor = -1;
 
     public Workload(MercatoApi api, Options options, RunMetrics metrics, IReadOnlyList<ProductDto> products, IReadOnlyList<LoadUser> users)
@@ -176,8 +174,8 @@ public sealed class Workload
 
     /// <summary>
     /// Reads the order until it is Confirmed or Cancelled, or --order-timeout passes. Each read asks ordering to hold it
-    /// until then (<c>Prefer: wait</c>); a system that does not (an older revision measured as the baseline) is polled
-    /// as before, after 100, 200, 400 ... 1,000 ms. The "terminal" latency is the time of the order's Confirmed or
+    /// until then (<c>Prefer: wait</c>); a read it did not hold (an older revision measured as the baseline, or an
+    /// instance holding as many reads as it allows) is followed by the next after 100, 200, 400 ... 1,000 ms. The "terminal" latency is the time of the order's Confirmed or
     /// Cancelled event (ordering's clock, same machine) minus the intended start, so it does not depend on how the order
     /// is read.
     /// </summary>
@@ -190,9 +188,10 @@ public sealed class Workload
             await Task.Delay(delay, ct).ConfigureAwait(false);
             delay = Math.Min(1000, delay * 2);
         }
+        var answeredAtOnce = false;
         while (!ct.IsCancellationRequested)
         {
-            if (Volatile.Read(ref _readsHeld) < 0)
+            if (answeredAtOnce)
             {
                 await BackOffAsync().ConfigureAwait(false);
             }
@@ -201,7 +200,7 @@ public sealed class Workload
             var read = await _api.GetWaitingAsync<OrderViewDto>($"/api/orders/{order.Id}", order.User.Token, wait, ct);
             if (read is { Ok: true, Value: { } view })
             {
-                Interlocked.CompareExchange(ref _readsHeld, read.WaitApplied ? 1 : -1, 0);
+                answeredAtOnce = !read.WaitApplied;
                 order.View = view;
                 if (order.Terminal)
                 {
@@ -213,11 +212,8 @@ public sealed class Workload
             else
             {
                 _metrics.Errors.Add($"order read: {read.Error}", order.Measured);
-                if (Volatile.Read(ref _readsHeld) >= 0)
-                {
-                    // Not held: do not read again at once.
-                    await BackOffAsync().ConfigureAwait(false);
-                }
+                // Do not read again at once.
+                answeredAtOnce = true;
             }
             if (Clock.Now > deadline)
             {

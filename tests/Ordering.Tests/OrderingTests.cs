@@ -10,6 +10,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Hosting;
 using Wolverine;
 using Wolverine.Tracking;
@@ -700,6 +701,67 @@ public sealed class OrderWaitTests(OrderingFactory ordering) : IClassFixture<Ord
             Assert.True(response.StatusCode == HttpStatusCode.OK, $"Prefer '{prefer}', If-None-Match '{ifNoneMatch}' answered {(int)response.StatusCode}");
             Assert.False(response.Headers.Contains("Preference-Applied"));
         }
+    }
+
+    [Fact]
+    public async Task Beyond_a_caller_s_share_of_held_reads_a_read_is_answered_at_once_and_says_it_was_not_held()
+    {
+        var client = ordering.CreateCustomerClient();
+        var orderId = await PlaceAsync(client);
+        var changes = ordering.Services.GetRequiredService<OrderChanges>();
+        var share = ordering.Services.GetRequiredService<IOptions<HeldReadLimits>>().Value.PerCaller;
+        var taken = Enumerable.Range(0, share).Select(_ => changes.TryHold(ordering.CustomerId.ToString())).ToList();
+        Assert.All(taken, Assert.NotNull);
+
+        HttpResponseMessage unheld;
+        try
+        {
+            unheld = await client.SendAsync(Read(orderId, "wait=20"));
+            // Another caller has a share of its own.
+            using var theirs = changes.TryHold(Guid.NewGuid().ToString());
+            Assert.NotNull(theirs);
+        }
+        finally
+        {
+            taken.ForEach(hold => hold?.Dispose());
+        }
+        var read = client.SendAsync(Read(orderId, "wait=20"));
+        await HeldAsync(orderId, read);
+        await ordering.DeliverAsync(new PaymentCaptured(orderId, Guid.NewGuid(), 8.5m));
+        await ordering.DeliverAsync(new StockReserved(orderId));
+        var held = await read;
+
+        Assert.Equal(HttpStatusCode.OK, unheld.StatusCode);
+        Assert.Equal(OrderStatus.Pending, (await unheld.Content.ReadFromJsonAsync<OrderView>())!.Status);
+        Assert.False(unheld.Headers.Contains("Preference-Applied"));
+        Assert.Equal("wait=20", Assert.Single(held.Headers.GetValues("Preference-Applied")));
+        Assert.Equal(0, changes.Held);
+    }
+
+    [Fact]
+    public async Task Beyond_the_instance_s_held_reads_no_caller_is_held()
+    {
+        var client = ordering.CreateCustomerClient();
+        var orderId = await PlaceAsync(client);
+        var changes = ordering.Services.GetRequiredService<OrderChanges>();
+        var limits = ordering.Services.GetRequiredService<IOptions<HeldReadLimits>>().Value;
+        var taken = Enumerable.Range(0, limits.PerInstance).Select(i => changes.TryHold($"caller-{i / limits.PerCaller}")).ToList();
+        try
+        {
+            Assert.All(taken, Assert.NotNull);
+            Assert.Equal(limits.PerInstance, changes.Held);
+
+            var unheld = await client.SendAsync(Read(orderId, "wait=20"));
+
+            Assert.Equal(HttpStatusCode.OK, unheld.StatusCode);
+            Assert.False(unheld.Headers.Contains("Preference-Applied"));
+            Assert.Null(changes.TryHold(Guid.NewGuid().ToString()));
+        }
+        finally
+        {
+            taken.ForEach(hold => hold?.Dispose());
+        }
+        Assert.Equal(0, changes.Held);
     }
 
     [Fact]

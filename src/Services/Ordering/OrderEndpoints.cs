@@ -164,7 +164,9 @@ public static class OrderEndpoints
     /// The order, with its version as ETag. <c>Prefer: wait=N</c> (RFC 7240) holds the request up to N seconds (at most
     /// <see cref="MaxWait"/>) while the order is not Confirmed or Cancelled, or, with <c>If-None-Match</c>, while it is
     /// unchanged, whatever its status (a cancelled order's refund and stock release still change it): one request
-    /// instead of a client polling. <c>If-None-Match</c> with the current version answers 304.
+    /// instead of a client polling. <c>If-None-Match</c> with the current version answers 304. An instance holds a
+    /// bounded number of reads (<see cref="HeldReadLimits"/>); beyond it a read is answered at once, and the missing
+    /// <c>Preference-Applied</c> header tells the client to poll instead.
     /// </summary>
     private static async Task<IResult> GetAsync(Guid id, HttpContext http, ClaimsPrincipal user, OrderEventStore store, OrderChanges changes,
         TimeProvider time, CancellationToken ct)
@@ -172,6 +174,11 @@ public static class OrderEndpoints
         // Weak comparison, as RFC 9110 prescribes for If-None-Match; an unparsable header counts as absent.
         var ifNoneMatch = http.Request.GetTypedHeaders().IfNoneMatch;
         var wait = PreferredWait(http.Request.Headers[PreferHeader]);
+        using var hold = wait > TimeSpan.Zero ? changes.TryHold(user.FindFirstValue(MercatoAuth.SubjectClaim) ?? "") : null;
+        if (hold is null)
+        {
+            wait = TimeSpan.Zero;
+        }
         var started = time.GetTimestamp();
         while (true)
         {

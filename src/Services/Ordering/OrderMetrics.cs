@@ -5,7 +5,8 @@ namespace Mercato.Ordering;
 
 /// <summary>
 /// Saga metrics, read off the events as they commit, so both saga styles count the same way: sagas started, confirmed,
-/// cancelled, compensations requested (refunds, stock releases), and the time from submission to the end.
+/// cancelled, compensations requested (refunds, stock releases), and the time from submission to the end; and the order
+/// reads held for <c>Prefer: wait</c>.
 /// </summary>
 public sealed class OrderMetrics : IDisposable
 {
@@ -18,8 +19,10 @@ public sealed class OrderMetrics : IDisposable
     private readonly Counter<long> _compensations;
     private readonly Histogram<double> _duration;
 
-    public OrderMetrics()
+    public OrderMetrics(Data.OrderChanges changes)
     {
+        _meter.CreateObservableGauge("ordering_held_reads", () => changes.Held,
+            description: "Order reads held for Prefer: wait at this moment (bounded by Ordering:HeldReads).");
         _started = _meter.CreateCounter<long>("saga_started", description: "Order sagas started.");
         _confirmed = _meter.CreateCounter<long>("saga_confirmed", description: "Orders confirmed.");
         _cancelled = _meter.CreateCounter<long>("saga_cancelled", description: "Orders cancelled (declined, out of stock, timed out).");

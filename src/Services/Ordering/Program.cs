@@ -31,6 +31,9 @@ else
 }
 builder.Services.Configure<OrderingOptions>(builder.Configuration.GetSection("Ordering"));
 builder.Services.AddScoped<OrderEventStore>();
+builder.Services.AddOptions<HeldReadLimits>().Bind(builder.Configuration.GetSection("Ordering:HeldReads"))
+    .Validate(l => l.PerInstance >= 0 && l.PerCaller >= 0, "Ordering:HeldReads:PerInstance and PerCaller cannot be negative.")
+    .ValidateOnStart();
 builder.Services.AddSingleton<OrderChanges>();
 builder.Services.AddSingleton<OrderChangeNotifier>();
 builder.Services.ConfigureDbContext<OrderingDb>((services, options) => options.AddInterceptors(services.GetRequiredService<OrderChangeNotifier>()));

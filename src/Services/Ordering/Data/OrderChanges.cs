@@ -1,19 +1,99 @@
 using System.Data.Common;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Diagnostics;
+using Microsoft.Extensions.Options;
 
 namespace Mercato.Ordering.Data;
+
+/// <summary>
+/// How many reads one instance of ordering holds at once for <c>Prefer: wait</c> (configuration section
+/// <c>Ordering:HeldReads</c>). Each held read keeps a connection open and reads the order again every
+/// <see cref="OrderChanges.RecheckInterval"/>, so without a bound one signed-in client could hold thousands.
+/// </summary>
+public sealed class HeldReadLimits
+{
+    /// <summary>Held reads in all; 0 holds none.</summary>
+    public int PerInstance { get; set; } = 1_000;
+
+    /// <summary>Held reads of one signed-in caller: a storefront tab holds one per order it shows.</summary>
+    public int PerCaller { get; set; } = 20;
+}
 
 /// <summary>
 /// Wakes requests that wait for an order to change (<c>GET /api/orders/{id}</c> with <c>Prefer: wait</c>) when this
 /// instance commits a change to it. Changes committed by another instance are not seen here: waiters re-read the
 /// order on their own every <see cref="RecheckInterval"/> as well.
 /// </summary>
-public sealed class OrderChanges
+public sealed class OrderChanges(IOptions<HeldReadLimits> limits)
 {
     public static readonly TimeSpan RecheckInterval = TimeSpan.FromSeconds(1);
 
     private readonly Dictionary<Guid, Waiters> _waiting = [];
+    private readonly HeldReadLimits _limits = limits.Value;
+    private readonly Dictionary<string, int> _heldBy = new(StringComparer.Ordinal);
+    private int _held;
+
+    /// <summary>
+    /// A place for one held read of <paramref name="caller"/>, to dispose when answered; null when this instance already
+    /// holds as many as <see cref="HeldReadLimits"/> allow, in all or for this caller. The read is then answered at once,
+    /// without <c>Preference-Applied</c>, as RFC 7240 lets a server ignore a preference.
+    /// </summary>
+    public IDisposable? TryHold(string caller)
+    {
+        lock (_heldBy)
+        {
+            var callers = _heldBy.GetValueOrDefault(caller);
+            if (_held >= _limits.PerInstance || callers >= _limits.PerCaller)
+            {
+                return null;
+            }
+            _held++;
+            _heldBy[caller] = callers + 1;
+            return new Hold(this, caller);
+        }
+    }
+
+    /// <summary>Reads held at this moment (a metric).</summary>
+    public int Held
+    {
+        get
+        {
+            lock (_heldBy)
+            {
+                return _held;
+            }
+        }
+    }
+
+    private void Release(string caller)
+    {
+        lock (_heldBy)
+        {
+            _held--;
+            var left = _heldBy[caller] - 1;
+            if (left == 0)
+            {
+                _heldBy.Remove(caller);
+            }
+            else
+            {
+                _heldBy[caller] = left;
+            }
+        }
+    }
+
+    private sealed class Hold(OrderChanges owner, string caller) : IDisposable
+    {
+        private int _released;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _released, 1) == 0)
+            {
+                owner.Release(caller);
+            }
+        }
+    }
 
     /// <summary>
     /// Call before reading the order, so that a change committed between the read and the wait is not missed;
