@@ -95,6 +95,8 @@ public static class ServiceDefaultsExtensions
             context.ProblemDetails.Instance ??= context.HttpContext.Request.Path;
             context.ProblemDetails.Extensions.TryAdd("traceId", Activity.Current?.TraceId.ToString() ?? context.HttpContext.TraceIdentifier);
         });
+        // After the framework's writer, for clients whose Accept leaves it out.
+        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IProblemDetailsWriter, ProblemJsonWriter>());
         builder.Services.AddExceptionHandler<ProblemDetailsExceptionHandler>();
         // Binding failures throw so the handler above can name the field, in every environment.
         builder.Services.Configure<RouteHandlerOptions>(options => options.ThrowOnBadRequest = true);

@@ -155,6 +155,27 @@ public sealed class IdentityApiTests(IdentityFactory identity) : IClassFixture<I
     }
 
     [Fact]
+    public async Task A_client_that_does_not_accept_json_still_gets_problem_details_never_a_500_or_an_empty_body()
+    {
+        var client = identity.CreateClient();
+        client.DefaultRequestHeaders.Accept.ParseAdd("text/html");
+        var bogusCharset = new StringContent("{}");
+        bogusCharset.Headers.Remove("Content-Type");
+        bogusCharset.Headers.TryAddWithoutValidation("Content-Type", "application/json; charset=x-bogus");
+
+        // Written by middleware through IProblemDetailsService.WriteAsync, which threw when no writer would (a 500).
+        await ProblemAssert.NamesField(await client.PostAsync("/api/identity/users", bogusCharset), "Content-Type", HttpStatusCode.UnsupportedMediaType);
+        // Written by the exception handler, which answered with an empty body.
+        await ProblemAssert.NamesField(await client.PostAsync("/api/identity/users",
+            new StringContent("{not json", System.Text.Encoding.UTF8, "application/json")), "body");
+        // Written by the status-code pages, which answered in plain text.
+        var wrongMethod = await ProblemAssert.IsProblem(await client.DeleteAsync("/api/identity/token"), HttpStatusCode.MethodNotAllowed);
+        Assert.Equal("Method Not Allowed", wrongMethod.GetProperty("title").GetString());
+        Assert.True(wrongMethod.TryGetProperty("traceId", out _), $"No traceId: {wrongMethod}");
+        await ProblemAssert.IsProblem(await client.GetAsync("/api/identity/users/me"), HttpStatusCode.Unauthorized);
+    }
+
+    [Fact]
     public async Task A_body_in_another_media_type_is_415_not_401_on_anonymous_endpoints()
     {
         var client = identity.CreateClient();
