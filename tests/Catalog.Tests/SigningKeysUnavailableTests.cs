@@ -41,6 +41,23 @@ public sealed class SigningKeysUnavailableTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Through_the_gateway_with_its_user_headers_a_token_that_cannot_be_checked_yet_is_still_503_not_400()
+    {
+        // The gateway has identity's keys and states the user; this instance never got them, so the token is unchecked
+        // here: the headers mean nothing without it, and the answer is the one a direct call gets.
+        var admin = _catalog.CreateAdminClient();
+        admin.DefaultRequestHeaders.Add("X-User-Id", _catalog.AdminId.ToString());
+        admin.DefaultRequestHeaders.Add("X-User-Roles", "admin,customer");
+
+        var uncheckable = await admin.PostAsJsonAsync("/api/catalog/products", new { name = "Milk Jug", price = 12m });
+        var read = await admin.GetAsync("/api/catalog/products");
+
+        await ProblemAssert.IsProblem(uncheckable, HttpStatusCode.ServiceUnavailable);
+        Assert.Equal(TimeSpan.FromSeconds(5), uncheckable.Headers.RetryAfter?.Delta);
+        Assert.Equal(HttpStatusCode.OK, read.StatusCode);
+    }
+
+    [Fact]
     public async Task Keys_once_fetched_stay_in_use_when_an_empty_key_set_is_answered_later()
     {
         _catalog.IdentityUp = true;

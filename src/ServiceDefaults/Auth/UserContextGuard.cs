@@ -6,7 +6,10 @@ namespace Mercato.ServiceDefaults.Auth;
 
 /// <summary>
 /// Services trust the token, never a header. The gateway states the caller in X-User-Id / X-User-Roles; a request whose
-/// user headers disagree with its validated token (or that has them without a token) was forged, and is refused.
+/// user headers disagree with its validated token was forged, and is refused. Without a token this service accepts (none,
+/// or one it cannot check: expired since the gateway checked it, or identity's keys not fetched here yet) the headers
+/// state nothing: they are dropped, and the request is answered as any unauthenticated one (401, or 503 while the keys
+/// cannot be fetched), not refused as forged.
 /// </summary>
 public sealed class UserContextGuard(RequestDelegate next)
 {
@@ -16,7 +19,12 @@ public sealed class UserContextGuard(RequestDelegate next)
     public async Task InvokeAsync(HttpContext context, IProblemDetailsService problems)
     {
         var headers = context.Request.Headers;
-        if ((headers.ContainsKey(UserIdHeader) || headers.ContainsKey(UserRolesHeader)) && !MatchesToken(context))
+        if (context.User.Identity?.IsAuthenticated != true)
+        {
+            headers.Remove(UserIdHeader);
+            headers.Remove(UserRolesHeader);
+        }
+        else if ((headers.ContainsKey(UserIdHeader) || headers.ContainsKey(UserRolesHeader)) && !MatchesToken(context))
         {
             context.Response.StatusCode = StatusCodes.Status400BadRequest;
             await problems.WriteAsync(new ProblemDetailsContext
@@ -37,10 +45,6 @@ public sealed class UserContextGuard(RequestDelegate next)
     private static bool MatchesToken(HttpContext context)
     {
         var user = context.User;
-        if (user.Identity?.IsAuthenticated != true)
-        {
-            return false;
-        }
         var headers = context.Request.Headers;
         var subject = user.FindFirst(MercatoAuth.SubjectClaim)?.Value;
         if (headers.TryGetValue(UserIdHeader, out var id) && (id.Count != 1 || id[0] != subject))
