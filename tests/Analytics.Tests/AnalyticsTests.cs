@@ -46,6 +46,7 @@ public sealed class AnalyticsTests(ServiceFactory<Program> analytics) : IClassFi
         await ProblemAssert.NamesField(await admin.GetAsync("/api/analytics/events?order=newest"), "order");
         await ProblemAssert.NamesField(await admin.GetAsync("/api/analytics/events?type=Order%00Confirmed"), "type");
         await ProblemAssert.NamesField(await admin.GetAsync($"/api/analytics/events?type={new string('A', 101)}"), "type");
+        await ProblemAssert.NamesField(await admin.GetAsync("/api/analytics/events?type=OrderConfirmed&type=OrderCancelled"), "type");
     }
 
     [Fact]

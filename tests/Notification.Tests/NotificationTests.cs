@@ -165,6 +165,8 @@ public sealed class DeadLetterPagingTests(ServiceFactory<Program> notification) 
         await ProblemAssert.NamesField(await admin.GetAsync("/api/notifications/admin/dead-letters?pageSize=501"), "pageSize");
         await ProblemAssert.NamesField(await admin.GetAsync("/api/notifications/admin/dead-letters?page=0"), "page");
         await ProblemAssert.NamesField(await admin.GetAsync("/api/notifications/admin/dead-letters?page=x"), "page");
+        await ProblemAssert.NamesField(await admin.GetAsync("/api/notifications/admin/dead-letters?messageType=Send%00Notification"), "messageType");
+        await ProblemAssert.NamesField(await admin.GetAsync("/api/notifications/admin/dead-letters?messageType=A&messageType=B"), "messageType");
     }
 }
 

@@ -25,6 +25,7 @@ public static class DeadLetterEndpoints
 {
     public const int DefaultPageSize = 100;
     public const int MaxPageSize = 500;
+    public const int MaxMessageTypeLength = 250;
 
     public static void MapDeadLetterEndpoints(this IEndpointRouteBuilder app, string prefix)
     {
@@ -34,7 +35,14 @@ public static class DeadLetterEndpoints
 
         deadLetters.MapGet("/", async (string? messageType, int? page, int? pageSize, HttpResponse response, IMessageStore store, CancellationToken ct) =>
         {
-            if (Paging.Problems(page, pageSize, MaxPageSize) is { Count: > 0 } errors)
+            var errors = Paging.Problems(page, pageSize, MaxPageSize);
+            // PostgreSQL refuses a NUL in a query (a 500), and messageType=A&messageType=B binds as "A,B", which names no
+            // type and would answer an empty list.
+            if (messageType is { } name && (name.Length > MaxMessageTypeLength || name.Contains(',') || !InputText.IsCleanIdentifier(name)))
+            {
+                errors["messageType"] = [$"One message type name: at most {MaxMessageTypeLength} characters, no commas, control or formatting characters."];
+            }
+            if (errors.Count > 0)
             {
                 return Results.ValidationProblem(errors);
             }
