@@ -92,7 +92,7 @@ public sealed class HomePage(HttpClient http, IMemoryCache cache, MeshTelemetry 
                     cache.Set(TrendingKey + ":fresh", true, TrendingTtl);
                 }
             }
-            return (items, body.TryGetProperty("source", out var source) ? source.GetString() ?? "none" : "none");
+            return (items, body.TryGetProperty("source", out var source) && source.ValueKind == JsonValueKind.String ? source.GetString()! : "none");
         }
 
         telemetry.FallbackServed("recommendations", TrendingFallback);
@@ -103,22 +103,26 @@ public sealed class HomePage(HttpClient http, IMemoryCache cache, MeshTelemetry 
         }
         var catalog = await PartAsync("catalog", $"http://catalog/api/catalog/products?pageSize={options.Value.Recommendations}", token, ct);
         IReadOnlyList<HomeProduct> firstPage = catalog is { Available: true, Data: { } page }
-            ? [.. page.GetProperty("items").EnumerateArray().Select(p => new HomeProduct(p.GetProperty("id").GetGuid(), null))]
+            ? TryRead("catalog", () => page.GetProperty("items").EnumerateArray().Select(p => new HomeProduct(p.GetProperty("id").GetGuid(), null))) ?? []
             : [];
         return (firstPage, TrendingFallback);
     }
 
     /// <summary>[{productId, score}] at <paramref name="property"/> (or the root), or null when the body is not that.</summary>
-    private List<HomeProduct>? TryReadScores(JsonElement body, string? property)
+    private List<HomeProduct>? TryReadScores(JsonElement body, string? property) => TryRead("analytics", () =>
+        (property is null ? body : body.GetProperty(property)).EnumerateArray()
+            .Select(i => new HomeProduct(i.GetProperty("productId").GetGuid(), i.GetProperty("score").GetInt64())));
+
+    /// <summary>The products a part's body lists, or null when the body is not what was expected (it costs that part only).</summary>
+    private List<HomeProduct>? TryRead(string part, Func<IEnumerable<HomeProduct>> read)
     {
         try
         {
-            var items = property is null ? body : body.GetProperty(property);
-            return [.. items.EnumerateArray().Select(i => new HomeProduct(i.GetProperty("productId").GetGuid(), i.GetProperty("score").GetInt64()))];
+            return [.. read()];
         }
         catch (Exception ex) when (ex is InvalidOperationException or KeyNotFoundException or FormatException)
         {
-            logger.LogWarning("Analytics answered an unexpected body: {Error}", ex.Message);
+            logger.LogWarning("{Part} answered an unexpected body: {Error}", part, ex.Message);
             return null;
         }
     }

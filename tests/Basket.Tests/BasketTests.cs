@@ -241,6 +241,32 @@ public sealed class BasketTests : IClassFixture<BasketFactory>
         Assert.Equal(calls + 1, basket.Catalog.Calls);
     }
 
+    [Theory]
+    [InlineData("{}")]
+    [InlineData("""{"items":[{"name":"no id"}]}""")]
+    [InlineData("""{"items":[{"id":"not a guid"}]}""")]
+    [InlineData("""{"items":"not a list"}""")]
+    [InlineData("not json")]
+    [InlineData(CatalogStandIn.CutOff)]
+    public async Task An_answer_from_the_catalog_that_is_not_a_product_page_counts_as_the_catalog_down(string answer)
+    {
+        var client = basket.CreateClientWithToken(basket.Tokens.Issue(Guid.NewGuid(), "customer"));
+        var product = Guid.NewGuid();
+        basket.Catalog.Garbled = answer;
+        HttpResponseMessage put;
+        try
+        {
+            put = await client.PutAsJsonAsync("/api/basket", new { items = new[] { new { productId = product, quantity = 2 } } });
+        }
+        finally
+        {
+            basket.Catalog.Garbled = null;
+        }
+
+        Assert.True(put.StatusCode == HttpStatusCode.OK, $"{(int)put.StatusCode}: {await put.Content.ReadAsStringAsync()}");
+        Assert.Equal([new BasketLineResponse(product, 2)], (await client.GetFromJsonAsync<BasketResponse>("/api/basket"))!.Items);
+    }
+
     [Fact]
     public async Task When_the_catalog_is_down_the_basket_takes_the_lines_unchecked()
     {

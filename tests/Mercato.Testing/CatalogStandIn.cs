@@ -14,6 +14,14 @@ public sealed class CatalogStandIn(Func<Guid, bool> has)
 {
     public bool Down { get; set; }
 
+    /// <summary>
+    /// When set, what a lookup of several products answers instead of their page: this body with a 200, or, when it is
+    /// <see cref="CutOff"/>, a body that breaks off after a few bytes, as a connection lost mid-answer does.
+    /// </summary>
+    public string? Garbled { get; set; }
+
+    public const string CutOff = "(cut off)";
+
     public bool Has(Guid productId) => has(productId);
 
     public ConcurrentQueue<Guid> Asked { get; } = new();
@@ -37,6 +45,15 @@ public sealed class CatalogStandIn(Func<Guid, bool> has)
             }
             Interlocked.Increment(ref catalog._calls);
             var ids = System.Web.HttpUtility.ParseQueryString(request.RequestUri!.Query)["ids"];
+            if (ids is not null && catalog.Garbled is { } garbled)
+            {
+                return Task.FromResult(new HttpResponseMessage(HttpStatusCode.OK)
+                {
+                    Content = garbled == CutOff
+                        ? BrokenOffContent.Json("{\"items\":[{\"id\"")
+                        : new StringContent(garbled, System.Text.Encoding.UTF8, "application/json"),
+                });
+            }
             if (ids is not null)
             {
                 var asked = ids.Split(',').Select(Guid.Parse).ToList();

@@ -26,7 +26,10 @@ public class OrderingFactory : ServiceFactory<Program>
     /// <summary>Every request ordering sent to the catalog.</summary>
     public ConcurrentQueue<Uri> CatalogRequests { get; } = new();
 
-    /// <summary>While set, the catalog answers every price request with this body (200, application/json).</summary>
+    /// <summary>
+    /// While set, the catalog answers every price request with this body (200, application/json), or with one that breaks
+    /// off (<see cref="CatalogStandIn.CutOff"/>).
+    /// </summary>
     public string? CatalogBody { get; set; }
 
     /// <summary>A method the payment stand-in cannot check: it answers 503, as a payment service in trouble would.</summary>
@@ -113,7 +116,10 @@ public class OrderingFactory : ServiceFactory<Program>
             Assert.Equal("/api/catalog/products", request.RequestUri!.AbsolutePath);
             if (owner.CatalogBody is { } body)
             {
-                return Task.FromResult(new HttpResponseMessage(HttpStatusCode.OK) { Content = new StringContent(body, System.Text.Encoding.UTF8, "application/json") });
+                return Task.FromResult(new HttpResponseMessage(HttpStatusCode.OK)
+                {
+                    Content = body == CatalogStandIn.CutOff ? BrokenOffContent.Json("{\"items\":[") : new StringContent(body, System.Text.Encoding.UTF8, "application/json"),
+                });
             }
             var ids = QueryHelpers.ParseQuery(request.RequestUri.Query)["ids"].SelectMany(v => v!.Split(',')).Select(Guid.Parse);
             var items = ids.Select(id => (id, price: id == Mug ? 8.5m : id == Kettle ? 45m : (decimal?)null))
@@ -432,6 +438,7 @@ public sealed class OrderingTests(OrderingFactory ordering) : IClassFixture<Orde
     [InlineData("""{"items":[{"id":"MUG","name":"Mug","price":null}]}""")]
     [InlineData("""{"items":[{"name":"Mug","price":8.5}]}""")]
     [InlineData("""{"items":[{"id":"MUG","name":"Mug","price":-8.5}]}""")]
+    [InlineData(CatalogStandIn.CutOff)]
     public async Task A_catalog_answer_that_is_not_a_product_page_is_503_and_orders_nothing(string body)
     {
         var client = ordering.CreateCustomerClient();

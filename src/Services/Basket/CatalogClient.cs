@@ -11,17 +11,27 @@ public sealed class CatalogClient(HttpClient http)
 
     /// <summary>
     /// Which of these products the catalog does not have, asked in one call per hundred (<c>?ids=</c> lists the ones it
-    /// has); throws when it cannot answer.
+    /// has); throws an <see cref="HttpRequestException"/> when it cannot answer, or answers something that is not a page
+    /// of products (a catalog in trouble, or something else in its place): as unavailable as no answer at all.
     /// </summary>
     public async Task<IReadOnlySet<Guid>> UnknownAsync(IReadOnlyCollection<Guid> productIds, CancellationToken ct)
     {
         var unknown = new HashSet<Guid>(productIds);
         foreach (var chunk in productIds.Chunk(IdsPerCall))
         {
-            var page = await http.GetFromJsonAsync<JsonElement>($"/api/catalog/products?ids={string.Join(',', chunk)}", ct);
-            foreach (var item in page.GetProperty("items").EnumerateArray())
+            try
             {
-                unknown.Remove(item.GetProperty("id").GetGuid());
+                var page = await http.GetFromJsonAsync<JsonElement>($"/api/catalog/products?ids={string.Join(',', chunk)}", ct);
+                foreach (var item in page.GetProperty("items").EnumerateArray())
+                {
+                    unknown.Remove(item.GetProperty("id").GetGuid());
+                }
+            }
+            // The body is read after the sidecar pipeline has returned: a connection lost mid-answer is an IOException.
+            catch (Exception ex) when (ex is JsonException or KeyNotFoundException or FormatException or InvalidOperationException or IOException
+                && !ct.IsCancellationRequested)
+            {
+                throw new HttpRequestException(HttpRequestError.InvalidResponse, $"The catalog's answer is not a product page: {ex.Message}", ex);
             }
         }
         return unknown;

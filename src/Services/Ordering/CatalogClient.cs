@@ -23,9 +23,10 @@ public sealed class CatalogClient(HttpClient http)
         {
             page = await http.GetFromJsonAsync<ProductPage>($"/api/catalog/products?ids={string.Join(',', productIds)}", ct);
         }
-        catch (JsonException ex)
+        // A catalog in trouble (or something else answering in its place): as unavailable as no answer at all. The body
+        // is read after the sidecar pipeline has returned: a connection lost mid-answer is an IOException.
+        catch (Exception ex) when (ex is JsonException or IOException && !ct.IsCancellationRequested)
         {
-            // A catalog in trouble (or something else answering in its place): as unavailable as no answer at all.
             throw NotAProductPage(ex.Message, ex);
         }
         // Without a list, an order of products that exist would be refused as unknown; without a price, or with a
