@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using Mercato.Basket;
 using Mercato.Basket.Data;
+using Mercato.ServiceDefaults.Http;
 using Mercato.ServiceDefaults.Resilience;
 using Mercato.Testing;
 using Microsoft.AspNetCore.Hosting;
@@ -56,6 +57,12 @@ public sealed class BasketFactory : ServiceFactory<Program>
 
     /// <summary>While set, ordering fails every order with this status, placing nothing.</summary>
     public HttpStatusCode? OrderingFails { get; set; }
+
+    /// <summary>
+    /// While set, ordering places the order and then answers 503 "outcome unknown", as when its database connection is
+    /// lost during the commit.
+    /// </summary>
+    public bool OrderingLosesCommitAnswer { get; set; }
 
     /// <summary>While set, ordering takes the order, says so, and answers only when the test lets it.</summary>
     public OrderingHold? Hold { get; set; }
@@ -134,6 +141,14 @@ public sealed class BasketFactory : ServiceFactory<Program>
                 made = true;
                 return Guid.CreateVersion7(owner.OrderClock?.Invoke() ?? DateTimeOffset.UtcNow);
             });
+            if (owner.OrderingLosesCommitAnswer)
+            {
+                return new HttpResponseMessage(HttpStatusCode.ServiceUnavailable)
+                {
+                    Content = JsonContent.Create(new { type = UncertainOutcome.ProblemType, title = "Outcome unknown", status = 503 }, options: null,
+                        mediaType: new("application/problem+json")),
+                };
+            }
             await Task.Delay(owner.OrderingDelay, cancellationToken);
             var answer = new HttpResponseMessage(HttpStatusCode.Accepted) { Content = JsonContent.Create(new { orderId, status = "Pending" }) };
             if (!made)
@@ -487,6 +502,37 @@ public sealed class BasketTests : IClassFixture<BasketFactory>
         Assert.Equal(HttpStatusCode.Accepted, retry.StatusCode);
         Assert.Single(basket.Placed, p => p.Key == key);
         Assert.Empty((await client.GetFromJsonAsync<BasketResponse>("/api/basket"))!.Items);
+    }
+
+    [Fact]
+    public async Task A_checkout_whose_order_ordering_may_have_saved_stays_unfinished_until_its_key_settles_it()
+    {
+        var client = basket.CreateClientWithToken(basket.Tokens.Issue(Guid.NewGuid(), "customer"));
+        var product = Guid.NewGuid();
+        var key = $"uncertain-{Guid.NewGuid()}";
+        (await client.PutAsJsonAsync("/api/basket", new { items = new[] { new { productId = product, quantity = 1 } } })).EnsureSuccessStatusCode();
+        basket.OrderingLosesCommitAnswer = true;
+        JsonElement unfinished;
+        try
+        {
+            unfinished = await ProblemAssert.IsProblem(await client.SendAsync(Checkout(key)), HttpStatusCode.ServiceUnavailable);
+        }
+        finally
+        {
+            basket.OrderingLosesCommitAnswer = false;
+        }
+        var shown = (await client.GetFromJsonAsync<BasketResponse>("/api/basket"))!;
+        // Another checkout would order the same lines a second time.
+        var another = await client.SendAsync(Checkout($"another-{Guid.NewGuid()}"));
+        var settled = await client.SendAsync(Checkout(key));
+
+        Assert.Equal(key, unfinished.GetProperty("idempotencyKey").GetString());
+        Assert.Empty(shown.Items);
+        Assert.Equal(key, shown.Checkout!.IdempotencyKey);
+        await ProblemAssert.IsProblem(another, HttpStatusCode.Conflict);
+        Assert.Equal(HttpStatusCode.Accepted, settled.StatusCode);
+        Assert.Equal(basket.Ordered[key], (await settled.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("orderId").GetGuid());
+        Assert.DoesNotContain(basket.Placed, p => p.Key!.StartsWith("another-", StringComparison.Ordinal));
     }
 
     [Fact]

@@ -1,12 +1,16 @@
 using System.Collections.Concurrent;
+using System.Data.Common;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Mercato.Contracts;
 using Mercato.Ordering.Data;
 using Mercato.Ordering.Domain;
+using Mercato.ServiceDefaults.Http;
 using Mercato.Testing;
+using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.DependencyInjection;
@@ -32,6 +36,12 @@ public class OrderingFactory : ServiceFactory<Program>
     /// </summary>
     public string? CatalogBody { get; set; }
 
+    /// <summary>
+    /// While set, the commit that records this idempotency key goes through and then fails as a connection lost before
+    /// the database's answer arrived.
+    /// </summary>
+    public string? LoseCommitAnswerFor { get; set; }
+
     /// <summary>A method the payment stand-in cannot check: it answers 503, as a payment service in trouble would.</summary>
     public const string UncheckableMethod = "tok_payment_down";
 
@@ -40,12 +50,29 @@ public class OrderingFactory : ServiceFactory<Program>
         base.ConfigureWebHost(builder);
         // Tests deliver the saga's timeouts themselves; real ones would fire in the middle of later tests of the class.
         builder.UseSetting("Ordering:StepTimeout", "01:00:00");
+        // A started saga whose start message was committed but never queued (LoseCommitAnswerFor) is recovered this soon.
+        builder.UseSetting("Messaging:InboxStaleTime", "00:00:02");
     }
 
     protected override void ConfigureTestServices(IServiceCollection services)
     {
         services.AddHttpClient<CatalogClient>().ConfigurePrimaryHttpMessageHandler(() => new PriceList(this));
         services.AddHttpClient<PaymentClient>().ConfigurePrimaryHttpMessageHandler(() => new PaymentMethods());
+        services.ConfigureDbContext<OrderingDb>(options => options.AddInterceptors(new LostCommitAnswer(this)));
+    }
+
+    private sealed class LostCommitAnswer(OrderingFactory owner) : DbTransactionInterceptor
+    {
+        public override Task TransactionCommittedAsync(DbTransaction transaction, TransactionEndEventData eventData, CancellationToken cancellationToken = default)
+        {
+            if (owner.LoseCommitAnswerFor is { } key && eventData.Context is OrderingDb db
+                && db.ChangeTracker.Entries<IdempotencyKey>().Any(entry => entry.Entity.Key == key))
+            {
+                owner.LoseCommitAnswerFor = null;
+                throw new SqliteException("database is locked (the answer to COMMIT was lost)", 5);
+            }
+            return Task.CompletedTask;
+        }
     }
 
     /// <summary><c>POST /api/orders</c> with the body and an <c>Idempotency-Key</c> (a fresh one unless given).</summary>
@@ -66,10 +93,11 @@ public class OrderingFactory : ServiceFactory<Program>
         return orderId;
     }
 
-    /// <summary>The saga starts from the outbox, asynchronously after the 202; wait for it (bounded).</summary>
-    public async Task SagaStartedAsync(Guid orderId)
+    /// <summary>The saga starts from the outbox, asynchronously after the 202; wait for it (10 s unless told).</summary>
+    public async Task SagaStartedAsync(Guid orderId, TimeSpan? within = null)
     {
-        for (var attempt = 0; attempt < 200; attempt++)
+        var attempts = (within ?? TimeSpan.FromSeconds(10)) / TimeSpan.FromMilliseconds(50);
+        for (var attempt = 0; attempt < attempts; attempt++)
         {
             await using var scope = Services.CreateAsyncScope();
             if (await scope.ServiceProvider.GetRequiredService<OrderingDb>().Sagas.AnyAsync(s => s.Id == orderId))
@@ -456,6 +484,27 @@ public sealed class OrderingTests(OrderingFactory ordering) : IClassFixture<Orde
 
         // Nothing was stored under the key: the same request now places the order.
         Assert.Equal(HttpStatusCode.Accepted, (await client.SendAsync(OrderingFactory.Place(new { items = new[] { new { productId = OrderingFactory.Mug, quantity = 1 } } }, key))).StatusCode);
+    }
+
+    [Fact]
+    public async Task A_commit_whose_answer_is_lost_is_503_outcome_unknown_and_the_same_key_then_answers_with_the_order()
+    {
+        var client = ordering.CreateCustomerClient();
+        var key = Guid.NewGuid().ToString();
+        var order = new { items = new[] { new { productId = OrderingFactory.Mug, quantity = 1 } } };
+        ordering.LoseCommitAnswerFor = key;
+
+        var lost = await client.SendAsync(OrderingFactory.Place(order, key));
+        var retried = await client.SendAsync(OrderingFactory.Place(order, key));
+
+        var problem = await ProblemAssert.IsProblem(lost, HttpStatusCode.ServiceUnavailable);
+        Assert.Equal(UncertainOutcome.ProblemType, problem.GetProperty("type").GetString());
+        Assert.Equal(TimeSpan.FromSeconds(5), lost.Headers.RetryAfter?.Delta);
+        Assert.Equal(HttpStatusCode.Accepted, retried.StatusCode);
+        Assert.Equal("true", Assert.Single(retried.Headers.GetValues("Idempotent-Replayed")));
+        // Its start message was committed with it but never queued: the inbox's stale-row recovery (Messaging:InboxStaleTime,
+        // 2 s here) starts the saga without a restart.
+        await ordering.SagaStartedAsync((await retried.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("orderId").GetGuid(), TimeSpan.FromSeconds(60));
     }
 
     [Fact]

@@ -260,11 +260,19 @@ public static class BasketEndpoints
                     await TakeBackAnsweredAsync(db, checkout, items, (int)placed.StatusCode, body, contentType, answeredAt);
                 }
             }
-            else if ((int)placed.StatusCode < 500 || takenHere)
+            else if ((int)placed.StatusCode < 500 || (takenHere && !UncertainOutcome.IsNamedIn(body)))
             {
                 // Ordering refused the order (a product gone, a payment method unknown), or failed on the first attempt
-                // with this key: ordering looks a key up before anything else, so no order was made. The lines go back.
+                // with this key before saving anything: ordering looks a key up before anything else, so no order was
+                // made. The lines go back.
                 await ReturnToBasketAsync(db, checkout, items, CancellationToken.None);
+            }
+            else if (UncertainOutcome.IsNamedIn(body))
+            {
+                // Ordering's database failed while saving the order, perhaps after committing it: giving the lines back
+                // would let a checkout with a new key order them twice. The same key settles it.
+                logger.LogWarning("Ordering could not tell whether checkout {Key} placed its order", key);
+                return CheckoutNotFinished(http, key, "Ordering could not tell whether the order was saved.");
             }
             else
             {

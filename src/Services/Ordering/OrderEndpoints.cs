@@ -127,13 +127,21 @@ public static class OrderEndpoints
         catch (DbUpdateException ex) when (DatabaseErrors.IsUniqueViolation(ex))
         {
             // The same key raced in from a concurrent request and won: answer as a retry of it is answered. Any other
-            // failure goes on to the exception handler (a database that is down or busy is a 503 there).
+            // failure goes on to the exception handler.
             db.ChangeTracker.Clear();
             if (await ExistingOrderAsync(db, customerId, idempotencyKey!, fingerprint, response, ct) is { } winner)
             {
                 return winner;
             }
             throw;
+        }
+        catch (Exception ex) when (DatabaseErrors.IsTransientFailure(ex))
+        {
+            // A connection lost while committing may have lost only the answer: the order may exist. Basket must not give
+            // the lines back on this one (a checkout with a new key would order them twice); the same key settles it.
+            logger.LogWarning("Placing order {OrderId} under key {Key} ended in a database failure: {Error}", orderId, idempotencyKey,
+                ex.GetBaseException().Message);
+            return UncertainOutcome.Problem(response, "The database failed while the order was being saved, so it may have been placed. Retry with the same Idempotency-Key: it answers with that order, or places it.");
         }
         return Results.Accepted($"/api/orders/{orderId}", new OrderAccepted(orderId, OrderStatus.Pending));
     }
