@@ -68,7 +68,9 @@ public sealed class HealthProber(ServiceRegistry registry, IOptions<RegistryServ
         var timedOut = false;
         try
         {
-            using var response = await _probe.GetAsync($"{instance.Address}/health/ready", ct);
+            // Judged by the status alone: the body is not read, so a body that never ends cannot time the probe out,
+            // nor a large one be buffered.
+            using var response = await _probe.GetAsync($"{instance.Address}/health/ready", HttpCompletionOption.ResponseHeadersRead, ct);
             failure = response.IsSuccessStatusCode ? null : $"readiness probe answered {(int)response.StatusCode}";
         }
         catch (Exception ex) when (!ct.IsCancellationRequested)

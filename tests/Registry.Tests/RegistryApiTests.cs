@@ -127,6 +127,35 @@ public sealed class RegistryApiTests(RegistryFactory registry, HealthyInstance l
         await WaitUntilUnlistedAsync(client, "analytics", redirecting.InstanceId);
     }
 
+    [Fact]
+    public async Task A_readiness_probe_is_judged_by_its_status_not_by_a_body_that_never_ends()
+    {
+        // Healthy by its status; its body streams on for as long as anyone reads it. Read whole, every probe timed out,
+        // and timed-out probes evict all but one instance of a service.
+        await using var app = await LoopbackServer.StartAsync(a => a.MapGet("/health/ready", async (HttpResponse response, CancellationToken ct) =>
+        {
+            await response.StartAsync(ct);
+            while (!ct.IsCancellationRequested)
+            {
+                await response.WriteAsync("{}", ct);
+                await Task.Delay(50, ct);
+            }
+        }));
+        var client = registry.CreateClient();
+        var instances = new[] { Registration("streaming", LoopbackServer.AddressOf(app)), Registration("streaming", LoopbackServer.AddressOf(app)) };
+        foreach (var instance in instances)
+        {
+            await client.PostAsJsonAsync("/registry/v1/instances", instance);
+        }
+
+        // Long enough for several rounds of probes, each allowed 1 s, and for two timeouts in a row to evict one.
+        for (var i = 0; i < 5; i++)
+        {
+            await Task.Delay(1000);
+            Assert.Equal(2, (await client.GetFromJsonAsync<List<ServiceInstance>>("/registry/v1/services/streaming"))!.Count);
+        }
+    }
+
     private static async Task WaitUntilUnlistedAsync(HttpClient client, string service, string instanceId)
     {
         var deadline = DateTime.UtcNow.AddSeconds(10);
