@@ -56,6 +56,29 @@ public sealed class SigningKeyRotationTests(IdentityFactory identity) : IClassFi
     }
 
     [Fact]
+    public async Task A_rotation_deletes_the_keys_retired_earlier_once_their_tokens_have_expired()
+    {
+        // A database of its own: keys made here, an hour ahead on this test's clock, would still be signing in the
+        // other tests of the class.
+        await using var own = new IdentityFactory();
+        await using var app = own.WithWebHostBuilder(b => b.ConfigureTestServices(s => s.AddSingleton<TimeProvider>(_clock)));
+        var admin = With(app, await AdminTokenAsync(app));
+        var first = (await (await admin.PostAsync("/api/identity/admin/signing-keys/rotate", null)).Content.ReadFromJsonAsync<RotationResponse>())!;
+        // Only identity's clock moves: the token checks keep the real one, under which the first token is still valid.
+        _clock.Advance(TokenIssuer.PublishLead + TokenIssuer.Lifetime + MercatoAuth.ClockSkew);
+
+        var second = (await (await admin.PostAsync("/api/identity/admin/signing-keys/rotate", null)).Content.ReadFromJsonAsync<RotationResponse>())!;
+        var kept = (await admin.GetFromJsonAsync<List<SigningKeyResponse>>("/api/identity/admin/signing-keys"))!;
+
+        // The keys the first rotation retired verify nothing now: gone. The one the second retired still signs for the
+        // lead, and its tokens live on after it.
+        Assert.NotEmpty(first.Retired);
+        Assert.All(first.Retired, retired => Assert.DoesNotContain(kept, k => k.KeyId == retired));
+        Assert.Equal(new[] { first.KeyId, second.KeyId }.Order(), kept.Select(k => k.KeyId).Order());
+        Assert.All(kept, k => Assert.True(k.Published));
+    }
+
+    [Fact]
     public void Two_rotations_within_one_lead_let_each_key_sign_only_once_it_was_published_for_the_lead()
     {
         var t0 = DateTimeOffset.UtcNow;

@@ -101,11 +101,14 @@ public sealed class TokenIssuer(IdentityDb db, IConfiguration config, TimeProvid
 
     /// <summary>
     /// Publishes a new key, which signs from <see cref="PublishLead"/> on; the active keys sign until then and are
-    /// retired. Tokens the old keys signed stay valid until they expire.
+    /// retired. Tokens the old keys signed stay valid until they expire. Keys retired earlier whose tokens have all
+    /// expired are deleted: they verify nothing any more, and their private parts would only be kept to leak, and loaded
+    /// at every sign-in.
     /// </summary>
     public async Task<(SigningKey Created, IReadOnlyList<SigningKey> Retired)> RotateAsync(CancellationToken ct)
     {
         var now = time.GetUtcNow();
+        db.SigningKeys.RemoveRange((await db.SigningKeys.Where(k => !k.Active).ToListAsync(ct)).Where(k => !IsPublished(k, now)));
         var retired = await db.SigningKeys.Where(k => k.Active).ToListAsync(ct);
         foreach (var key in retired)
         {
