@@ -656,6 +656,40 @@ public sealed class BasketTests : IClassFixture<BasketFactory>
         Assert.Equal([new BasketLineResponse(kept, 1)], (await client.GetFromJsonAsync<BasketResponse>("/api/basket"))!.Items);
     }
 
+    [Fact]
+    public async Task An_order_placed_whose_answer_the_locked_database_cannot_record_leaves_the_checkout_unfinished_not_nothing_changed()
+    {
+        await using var impatient = basket.WithImpatientDatabase("basket");
+        var client = impatient.CreateClient();
+        client.DefaultRequestHeaders.Authorization = new("Bearer", basket.Tokens.Issue(Guid.NewGuid(), "customer"));
+        var key = $"unrecorded-{Guid.NewGuid()}";
+        (await client.PutAsJsonAsync("/api/basket", new { items = new[] { new { productId = Guid.NewGuid(), quantity = 1 } } })).EnsureSuccessStatusCode();
+        var hold = basket.Hold = new BasketFactory.OrderingHold();
+        JsonElement unfinished;
+        try
+        {
+            var checkout = client.SendAsync(Checkout(key));
+            await hold.Taken.Task.WaitAsync(TimeSpan.FromSeconds(30));
+            // Ordering places the order; meanwhile another writer holds basket's database.
+            await using (await basket.LockDatabaseAsync("basket"))
+            {
+                hold.Answer.SetResult();
+                unfinished = await ProblemAssert.IsProblem(await checkout, HttpStatusCode.ServiceUnavailable);
+            }
+        }
+        finally
+        {
+            basket.Hold = null;
+        }
+        var settled = await client.SendAsync(Checkout(key));
+
+        Assert.Equal(key, unfinished.GetProperty("idempotencyKey").GetString());
+        Assert.Equal(HttpStatusCode.Accepted, settled.StatusCode);
+        Assert.Equal(basket.Ordered[key], (await settled.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("orderId").GetGuid());
+        Assert.Empty((await client.GetFromJsonAsync<BasketResponse>("/api/basket"))!.Items);
+        Assert.Single(basket.Placed, p => p.Key == key);
+    }
+
     private async Task<bool> AnswerRecordedAsync(string key)
     {
         await using var scope = basket.Services.CreateAsyncScope();

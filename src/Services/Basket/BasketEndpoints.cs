@@ -249,15 +249,25 @@ public static class BasketEndpoints
             if (placed.IsSuccessStatusCode)
             {
                 var answeredAt = time.GetUtcNow().UtcTicks;
-                var recorded = await CheckoutOf(db, customerId, key).Where(c => c.ResponseStatus == null)
-                    .ExecuteUpdateAsync(c => c.SetProperty(x => x.ResponseStatus, (int)placed.StatusCode)
-                        .SetProperty(x => x.ResponseBody, body).SetProperty(x => x.ResponseContentType, contentType)
-                        .SetProperty(x => x.AnsweredAtTicks, answeredAt), CancellationToken.None);
-                if (recorded == 0 && !await CheckoutOf(db, customerId, key).AnyAsync(CancellationToken.None))
+                try
                 {
-                    // Another attempt with this key failed meanwhile and gave the lines back, while this one placed the
-                    // order: they leave the basket again, or a checkout with a new key would order them a second time.
-                    await TakeBackAnsweredAsync(db, checkout, items, (int)placed.StatusCode, body, contentType, answeredAt);
+                    var recorded = await CheckoutOf(db, customerId, key).Where(c => c.ResponseStatus == null)
+                        .ExecuteUpdateAsync(c => c.SetProperty(x => x.ResponseStatus, (int)placed.StatusCode)
+                            .SetProperty(x => x.ResponseBody, body).SetProperty(x => x.ResponseContentType, contentType)
+                            .SetProperty(x => x.AnsweredAtTicks, answeredAt), CancellationToken.None);
+                    if (recorded == 0 && !await CheckoutOf(db, customerId, key).AnyAsync(CancellationToken.None))
+                    {
+                        // Another attempt with this key failed meanwhile and gave the lines back, while this one placed the
+                        // order: they leave the basket again, or a checkout with a new key would order them a second time.
+                        await TakeBackAnsweredAsync(db, checkout, items, (int)placed.StatusCode, body, contentType, answeredAt);
+                    }
+                }
+                catch (Exception ex) when (DatabaseErrors.IsTransientFailure(ex))
+                {
+                    // The order is placed; only basket's record of it failed. "Nothing was changed" would be false: the
+                    // checkout stays unfinished, and a retry with its key gets the order from ordering and records it.
+                    logger.LogWarning("Checkout {Key} placed its order but could not record the answer: {Error}", key, ex.GetBaseException().Message);
+                    return CheckoutNotFinished(http, key, "The order was placed, but the basket could not record it.");
                 }
             }
             else if ((int)placed.StatusCode < 500 || (takenHere && !UncertainOutcome.IsNamedIn(body)))
