@@ -256,7 +256,7 @@ public static class ServiceDefaultsExtensions
         app.UseExceptionHandler();
         app.UseMiddleware<ContentCharsetGuard>();
         app.UseMiddleware<FaultInjectionMiddleware>();
-        app.UseStatusCodePages();
+        app.UseStatusCodePages(UnsupportedMediaType.WriteStatusProblemAsync);
         app.UseAuthentication();
         if (guardUserHeaders)
         {

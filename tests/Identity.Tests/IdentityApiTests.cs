@@ -181,10 +181,13 @@ public sealed class IdentityApiTests(IdentityFactory identity) : IClassFixture<I
         var client = identity.CreateClient();
         var body = """{"email":"a@b.test","password":"Secret123"}""";
 
-        await ProblemAssert.IsProblem(await client.PostAsync("/api/identity/token", new StringContent(body, System.Text.Encoding.UTF8, "text/plain")),
-            HttpStatusCode.UnsupportedMediaType);
-        await ProblemAssert.IsProblem(await client.PostAsync("/api/identity/users", new StringContent(body, System.Text.Encoding.UTF8, "text/plain")),
-            HttpStatusCode.UnsupportedMediaType);
+        await ProblemAssert.NamesField(await client.PostAsync("/api/identity/token", new StringContent(body, System.Text.Encoding.UTF8, "text/plain")),
+            "Content-Type", HttpStatusCode.UnsupportedMediaType);
+        await ProblemAssert.NamesField(await client.PostAsync("/api/identity/users", new StringContent(body, System.Text.Encoding.UTF8, "text/plain")),
+            "Content-Type", HttpStatusCode.UnsupportedMediaType);
+        // Without any Content-Type the body reaches binding, which refuses it the same way.
+        var untyped = new ByteArrayContent(System.Text.Encoding.UTF8.GetBytes(body));
+        await ProblemAssert.NamesField(await client.PostAsync("/api/identity/users", untyped), "Content-Type", HttpStatusCode.UnsupportedMediaType);
         // A method no route allows is a 405 problem for anyone; a protected endpoint still asks for the token first.
         await ProblemAssert.IsProblem(await client.DeleteAsync("/api/identity/token"), HttpStatusCode.MethodNotAllowed);
         await ProblemAssert.IsProblem(await client.GetAsync("/api/identity/users/me"), HttpStatusCode.Unauthorized);

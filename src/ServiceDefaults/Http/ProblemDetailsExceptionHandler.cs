@@ -56,6 +56,11 @@ public sealed partial class ProblemDetailsExceptionHandler(IProblemDetailsServic
 
     private static (string Field, string Message) Describe(BadHttpRequestException bad)
     {
+        // A body sent without a JSON Content-Type (or none at all): the header is what to fix, not the body.
+        if (bad.StatusCode == StatusCodes.Status415UnsupportedMediaType)
+        {
+            return (UnsupportedMediaType.Field, UnsupportedMediaType.Message);
+        }
         // "Implicit body inferred for parameter ... but no body was provided" (also for a JSON null, whatever its
         // Content-Length) or "... was not provided from body": the framework's words, about a parameter; to the client
         // it is the body.
