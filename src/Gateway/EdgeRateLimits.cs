@@ -30,7 +30,7 @@ public static class EdgeRateLimits
                 var limits = context.RequestServices.GetRequiredService<PolicyStore>().Current.Gateway.RateLimit;
                 return context.User.FindFirstValue(MercatoAuth.SubjectClaim) is { } userId
                     ? Bucket($"user:{userId}", limits.UserPermitsPerSecond, TimeSpan.FromSeconds(1), limits.UserBurst)
-                    : Bucket($"ip:{context.Connection.RemoteIpAddress}", limits.AnonymousPermitsPerSecond, TimeSpan.FromSeconds(1), limits.AnonymousBurst);
+                    : Bucket($"ip:{ClientKey(context.Connection.RemoteIpAddress)}", limits.AnonymousPermitsPerSecond, TimeSpan.FromSeconds(1), limits.AnonymousBurst);
             }),
             PartitionedRateLimiter.Create<HttpContext, string>(context =>
             {
@@ -40,7 +40,7 @@ public static class EdgeRateLimits
                 }
                 var limits = context.RequestServices.GetRequiredService<PolicyStore>().Current.Gateway.RateLimit;
                 // One token at a time, spread over the minute, so the bucket never refills in one step.
-                return Bucket($"credentials:{context.Connection.RemoteIpAddress}", 1,
+                return Bucket($"credentials:{ClientKey(context.Connection.RemoteIpAddress)}", 1,
                     TimeSpan.FromMinutes(1) / limits.CredentialPermitsPerMinute, limits.CredentialBurst);
             }));
         options.OnRejected = async (rejected, ct) =>
@@ -62,6 +62,30 @@ public static class EdgeRateLimits
             });
         };
     });
+
+    /// <summary>
+    /// The client a per-address bucket belongs to: an IPv4 address (also when written as IPv6), or an IPv6 address's /64
+    /// network. A client on IPv6 holds a whole /64 and may send from any address in it, so keyed by the full address it
+    /// would get a fresh bucket per address and no limit at all.
+    /// </summary>
+    public static string ClientKey(System.Net.IPAddress? address)
+    {
+        if (address is null)
+        {
+            return "unknown";
+        }
+        if (address.IsIPv4MappedToIPv6)
+        {
+            address = address.MapToIPv4();
+        }
+        if (address.AddressFamily != System.Net.Sockets.AddressFamily.InterNetworkV6)
+        {
+            return address.ToString();
+        }
+        var bytes = address.GetAddressBytes();
+        Array.Clear(bytes, 8, 8);
+        return $"{new System.Net.IPAddress(bytes)}/64";
+    }
 
     /// <summary>The calls that make identity check or hash a password: sign-in and registration.</summary>
     private static bool IsCredentialCheck(HttpRequest request) =>

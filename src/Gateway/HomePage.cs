@@ -148,13 +148,19 @@ public sealed class HomePage(HttpClient http, IMemoryCache cache, MeshTelemetry 
         {
             // Whatever went wrong with one part (unreachable, no instance to resolve, open breaker, timeout, a body that
             // is not what was expected), it costs that part only.
+            // The reason shown to the caller is a fixed phrase: an exception's own message can name internal addresses,
+            // ports and parser internals. The log keeps the whole exception.
             var reason = ex switch
             {
                 Polly.CircuitBreaker.BrokenCircuitException => "circuit open",
                 OperationCanceledException or Polly.Timeout.TimeoutRejectedException => $"no answer within {options.Value.PartTimeout.TotalMilliseconds} ms",
-                _ => ex.Message,
+                Polly.RateLimiting.RateLimiterRejectedException => "rejected by its bulkhead or rate limit",
+                HttpRequestException => "unreachable",
+                System.Text.Json.JsonException or IOException => "unreadable answer",
+                InvalidOperationException => "no instance to call",
+                _ => "unavailable",
             };
-            logger.LogWarning("Home page part {Part} unavailable: {Error}: {Reason}", part, ex.GetType().Name, reason);
+            logger.LogWarning(ex, "Home page part {Part} unavailable: {Reason}", part, reason);
             return new HomeSection(false, null, $"{part}: {reason}");
         }
     }

@@ -46,7 +46,18 @@ var app = builder.Build();
 // The storefront (/) and the ops console (/ops): static pages calling the same public API, served before auth,
 // rate limits and fault injection so the pages themselves always load; what they show is guarded by the API.
 app.UseDefaultFiles();
-app.UseStaticFiles();
+app.UseStaticFiles(new StaticFileOptions
+{
+    // No other site may frame the pages (a signed-in admin's ops console clicked through a decoy), and no file is read
+    // as another type than it is served as.
+    OnPrepareResponse = file =>
+    {
+        var headers = file.Context.Response.Headers;
+        headers.XFrameOptions = "DENY";
+        headers.ContentSecurityPolicy = "frame-ancestors 'none'";
+        headers.XContentTypeOptions = "nosniff";
+    },
+});
 if (!routesFromRegistry)
 {
     StaticRoutes.Load(app.Services.GetRequiredService<InMemoryConfigProvider>(), gateway);

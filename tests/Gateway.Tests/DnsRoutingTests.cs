@@ -48,6 +48,12 @@ public sealed class DnsRoutingTests : IAsyncLifetime
 
         Assert.Equal("/api/catalog/products", answer!.Path);
         Assert.Equal("", answer.UserId);
+        // Forged by an anonymous caller: stripped, not passed on (services drop them too, so only this proves the gateway does).
+        using var forged = new HttpRequestMessage(HttpMethod.Get, "/api/catalog/products");
+        forged.Headers.Add("X-User-Id", Guid.NewGuid().ToString());
+        forged.Headers.Add("X-User-Roles", MercatoAuth.AdminRole);
+        var stripped = await (await client.SendAsync(forged)).Content.ReadFromJsonAsync<Echo>();
+        Assert.Equal(("", ""), (stripped!.UserId, stripped.Roles));
         // The payment-method check is public too (README); the rest of payment is not.
         Assert.Equal("/api/payments/methods/tok_visa", (await client.GetFromJsonAsync<Echo>("/api/payments/methods/tok_visa"))!.Path);
         Assert.Equal(HttpStatusCode.Unauthorized, (await client.GetAsync("/api/payments")).StatusCode);
@@ -95,6 +101,22 @@ public sealed class DnsRoutingTests : IAsyncLifetime
 
         Assert.Equal("/api/orders/123", orders!.Path);
         Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
+    }
+
+    [Theory]
+    [InlineData("/")]
+    [InlineData("/ops/")]
+    [InlineData("/js/app.js")]
+    public async Task The_pages_may_not_be_framed_by_another_site_nor_sniffed(string path)
+    {
+        using var client = _gateway.CreateClient();
+
+        var page = await client.GetAsync(path);
+
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        Assert.Equal("DENY", Assert.Single(page.Headers.GetValues("X-Frame-Options")));
+        Assert.Equal("frame-ancestors 'none'", Assert.Single(page.Headers.GetValues("Content-Security-Policy")));
+        Assert.Equal("nosniff", Assert.Single(page.Headers.GetValues("X-Content-Type-Options")));
     }
 
     [Fact]

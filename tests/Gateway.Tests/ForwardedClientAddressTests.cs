@@ -21,7 +21,8 @@ public sealed class ForwardedClientAddressTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _service.DisposeAsync();
 
-    private async Task<(HttpStatusCode FirstClientAgain, HttpStatusCode SecondClient)> TwoClientsAsync(bool forwardedHeaders)
+    private async Task<(HttpStatusCode FirstClientAgain, HttpStatusCode SecondClient)> TwoClientsAsync(bool forwardedHeaders,
+        string first = "203.0.113.1", string second = "203.0.113.2")
     {
         await using var gateway = new GatewayFactory(
             new Dictionary<string, string> { ["catalog"] = LoopbackServer.AddressOf(_service) },
@@ -49,9 +50,28 @@ public sealed class ForwardedClientAddressTests : IAsyncLifetime
             return response.StatusCode;
         }
 
-        Assert.Equal(HttpStatusCode.OK, await FromAsync("203.0.113.1"));
-        return (await FromAsync("203.0.113.1"), await FromAsync("203.0.113.2"));
+        Assert.Equal(HttpStatusCode.OK, await FromAsync(first));
+        return (await FromAsync(first), await FromAsync(second));
     }
+
+    [Fact]
+    public async Task An_IPv6_client_has_one_bucket_for_its_whole_64_network_and_another_network_its_own()
+    {
+        // A client on IPv6 may send from any address of its /64: a fresh address must not buy a fresh bucket.
+        var (again, sameNetwork) = await TwoClientsAsync(forwardedHeaders: true, "2001:db8:1:2::1", "2001:db8:1:2:ffff::9");
+        var (_, otherNetwork) = await TwoClientsAsync(forwardedHeaders: true, "2001:db8:1:2::1", "2001:db8:1:3::1");
+
+        Assert.Equal(HttpStatusCode.TooManyRequests, again);
+        Assert.Equal(HttpStatusCode.TooManyRequests, sameNetwork);
+        Assert.Equal(HttpStatusCode.OK, otherNetwork);
+    }
+
+    [Theory]
+    [InlineData("203.0.113.7", "203.0.113.7")]
+    [InlineData("::ffff:203.0.113.7", "203.0.113.7")]
+    [InlineData("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64")]
+    public void A_client_is_keyed_by_its_IPv4_address_or_its_IPv6_64_network(string address, string key) =>
+        Assert.Equal(key, EdgeRateLimits.ClientKey(IPAddress.Parse(address)));
 
     [Fact]
     public async Task Behind_a_proxy_each_forwarded_client_address_has_its_own_anonymous_bucket()

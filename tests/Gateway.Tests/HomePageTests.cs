@@ -65,12 +65,26 @@ public sealed class HomePageTests : IAsyncLifetime
         Assert.Equal(product, Assert.Single(page.GetProperty("recommendations").EnumerateArray()).GetProperty("productId").GetGuid());
     }
 
-    /// <summary>Answers each part's path as set; anything else is 503.</summary>
+    [Fact]
+    public async Task A_part_that_cannot_be_reached_is_explained_without_internal_addresses()
+    {
+        _answers["/api/identity/users/me"] = (Unreachable, "");
+
+        var page = await (await _client.GetAsync("/api/home")).Content.ReadFromJsonAsync<JsonElement>();
+
+        var error = page.GetProperty("profile").GetProperty("error").GetString();
+        Assert.Equal("profile: unreachable", error);
+    }
+
+    /// <summary>An answer that is no answer: the connection to 10.1.2.3:4567 was refused.</summary>
+    private const HttpStatusCode Unreachable = (HttpStatusCode)599;
+
+    /// <summary>Answers each part's path as set (<see cref="Unreachable"/>: a refused connection); anything else is 503.</summary>
     private sealed class Parts(Dictionary<string, (HttpStatusCode Status, string Body)> answers) : HttpMessageHandler
     {
         protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
-            Task.FromResult(answers.TryGetValue(request.RequestUri!.AbsolutePath, out var answer)
-                ? new HttpResponseMessage(answer.Status) { Content = new StringContent(answer.Body, System.Text.Encoding.UTF8, "application/json") }
-                : new HttpResponseMessage(HttpStatusCode.ServiceUnavailable));
+            !answers.TryGetValue(request.RequestUri!.AbsolutePath, out var answer) ? Task.FromResult(new HttpResponseMessage(HttpStatusCode.ServiceUnavailable))
+            : answer.Status == Unreachable ? throw new HttpRequestException(HttpRequestError.ConnectionError, "Connection refused (10.1.2.3:4567)")
+            : Task.FromResult(new HttpResponseMessage(answer.Status) { Content = new StringContent(answer.Body, System.Text.Encoding.UTF8, "application/json") });
     }
 }
