@@ -201,6 +201,10 @@ public sealed class Workload
             if (read is { Ok: true, Value: { } view })
             {
                 answeredAtOnce = !read.WaitApplied;
+                if (read.WaitApplied)
+                {
+                    delay = 100;
+                }
                 order.View = view;
                 if (order.Terminal)
                 {

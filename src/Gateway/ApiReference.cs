@@ -49,7 +49,7 @@ public sealed class ApiReference(HttpClient http, IProxyStateLookup proxy, InMem
         app.MapGet(DocumentRoute, (string documentName, ApiReference reference, HttpContext context) =>
                 reference.DocumentAsync(documentName, context))
             .AllowAnonymous()
-            .CacheOutput(policy => policy.Expire(DocumentLifetime).SetVaryByHost(false).Tag(CacheTag))
+            .CacheOutput(new SharedDocumentPolicy())
             .ExcludeFromDescription();
         app.MapScalarApiReference("/scalar", (options, context) =>
         {
@@ -66,6 +66,41 @@ public sealed class ApiReference(HttpClient http, IProxyStateLookup proxy, InMem
                 options.AddDocument(service, Titled(service));
             }
         }).AllowAnonymous();
+    }
+
+    /// <summary>
+    /// One cached copy of each document for everyone: not varied by Host, query string or credentials, none of which the
+    /// document depends on. The framework's default policy varies by every query key and neither looks up nor stores a
+    /// request with an Authorization header, so ?n=1, ?n=2, ... or any token made every request a fresh fetch.
+    /// </summary>
+    private sealed class SharedDocumentPolicy : Microsoft.AspNetCore.OutputCaching.IOutputCachePolicy
+    {
+        public ValueTask CacheRequestAsync(Microsoft.AspNetCore.OutputCaching.OutputCacheContext context, CancellationToken cancellation)
+        {
+            var method = context.HttpContext.Request.Method;
+            var cacheable = HttpMethods.IsGet(method) || HttpMethods.IsHead(method);
+            context.EnableOutputCaching = true;
+            context.AllowCacheLookup = cacheable;
+            context.AllowCacheStorage = cacheable;
+            context.AllowLocking = true;
+            context.CacheVaryByRules.VaryByHost = false;
+            context.ResponseExpirationTimeSpan = DocumentLifetime;
+            context.Tags.Add(CacheTag);
+            return ValueTask.CompletedTask;
+        }
+
+        public ValueTask ServeFromCacheAsync(Microsoft.AspNetCore.OutputCaching.OutputCacheContext context, CancellationToken cancellation) =>
+            ValueTask.CompletedTask;
+
+        /// <summary>Only a document is kept: a 404 or 503 problem is answered afresh.</summary>
+        public ValueTask ServeResponseAsync(Microsoft.AspNetCore.OutputCaching.OutputCacheContext context, CancellationToken cancellation)
+        {
+            if (context.HttpContext.Response.StatusCode != StatusCodes.Status200OK)
+            {
+                context.AllowCacheStorage = false;
+            }
+            return ValueTask.CompletedTask;
+        }
     }
 
     /// <summary>The gateway's own document first, then every service it routes, by name.</summary>

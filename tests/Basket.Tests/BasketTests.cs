@@ -681,9 +681,18 @@ public sealed class BasketTests : IClassFixture<BasketFactory>
         {
             basket.Hold = null;
         }
+        // A retry meets the database locked again: ordering replays its order, which basket cannot record either. Its 503 is
+        // not the replayed answer, so it does not say it is.
+        HttpResponseMessage unfinishedRetry;
+        await using (await basket.LockDatabaseAsync("basket"))
+        {
+            unfinishedRetry = await client.SendAsync(Checkout(key));
+        }
         var settled = await client.SendAsync(Checkout(key));
 
         Assert.Equal(key, unfinished.GetProperty("idempotencyKey").GetString());
+        await ProblemAssert.IsProblem(unfinishedRetry, HttpStatusCode.ServiceUnavailable);
+        Assert.False(unfinishedRetry.Headers.Contains("Idempotent-Replayed"));
         Assert.Equal(HttpStatusCode.Accepted, settled.StatusCode);
         Assert.Equal(basket.Ordered[key], (await settled.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("orderId").GetGuid());
         Assert.Empty((await client.GetFromJsonAsync<BasketResponse>("/api/basket"))!.Items);

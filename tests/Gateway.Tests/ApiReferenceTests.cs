@@ -147,10 +147,14 @@ public sealed class ApiReferenceTests : IAsyncLifetime
 
         var answers = await Task.WhenAll(Enumerable.Range(0, 5).Select(_ => client.SendAsync(Ask("shop.example"))));
         var again = await client.SendAsync(Ask("shop.example"));
-        // The Host header is the caller's to choose: a new one each time must not make the service build its document again.
+        // The Host header, the query string and credentials are the caller's to choose, and the document depends on none:
+        // a new one each time must not make the service build its document again.
         var elsewhere = await Task.WhenAll(Enumerable.Range(0, 5).Select(i => client.SendAsync(Ask($"h{i}.example"))));
+        var queried = await Task.WhenAll(Enumerable.Range(0, 5).Select(i => client.GetAsync($"/openapi/services/ordering.json?n={i}")));
+        var withToken = new HttpRequestMessage(HttpMethod.Get, "/openapi/services/ordering.json") { Headers = { { "Authorization", "Bearer not-a-token" } } };
+        var credentialed = await client.SendAsync(withToken);
 
-        Assert.All(answers.Append(again).Concat(elsewhere), answer => Assert.Equal(HttpStatusCode.OK, answer.StatusCode));
+        Assert.All(answers.Append(again).Concat(elsewhere).Concat(queried).Append(credentialed), answer => Assert.Equal(HttpStatusCode.OK, answer.StatusCode));
         Assert.Equal(1, Volatile.Read(ref _fetches));
         Assert.Equal("/", (await elsewhere[0].Content.ReadFromJsonAsync<JsonElement>()).GetProperty("servers")[0].GetProperty("url").GetString());
     }

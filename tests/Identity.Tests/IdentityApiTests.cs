@@ -171,6 +171,8 @@ public sealed class IdentityApiTests(IdentityFactory identity) : IClassFixture<I
         // Written by the status-code pages, which answered in plain text.
         var wrongMethod = await ProblemAssert.IsProblem(await client.DeleteAsync("/api/identity/token"), HttpStatusCode.MethodNotAllowed);
         Assert.Equal("Method Not Allowed", wrongMethod.GetProperty("title").GetString());
+        // The same type link a client accepting JSON gets.
+        Assert.Equal("https://tools.ietf.org/html/rfc9110#section-15.5.6", wrongMethod.GetProperty("type").GetString());
         Assert.True(wrongMethod.TryGetProperty("traceId", out _), $"No traceId: {wrongMethod}");
         await ProblemAssert.IsProblem(await client.GetAsync("/api/identity/users/me"), HttpStatusCode.Unauthorized);
     }

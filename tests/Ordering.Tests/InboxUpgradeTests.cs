@@ -6,13 +6,14 @@ using Microsoft.Data.Sqlite;
 namespace Mercato.Ordering.Tests;
 
 /// <summary>
-/// The inbox's stale-row clock (Messaging:InboxStaleTime) needs a column that Wolverine adds to its inbox table only when
-/// the setting is on: a database made by an earlier build, without it, must still start and carry messages.
+/// The stale-row clocks (Messaging:InboxStaleTime, OutboxStaleTime) need a column that Wolverine adds to its inbox and
+/// outbox tables only when the settings are on: a database made by an earlier build, without them, must still start and
+/// carry messages.
 /// </summary>
 public sealed class InboxUpgradeTests
 {
     [Fact]
-    public async Task A_database_whose_inbox_predates_the_stale_clock_gets_it_at_start_and_orders_flow()
+    public async Task A_database_whose_inbox_and_outbox_predate_the_stale_clocks_gets_them_at_start_and_orders_flow()
     {
         await using var ordering = new OrderingFactory();
         var database = Path.Combine(ordering.DataDir, "ordering.db");
@@ -21,24 +22,32 @@ public sealed class InboxUpgradeTests
             _ = earlier.Services;
         }
         SqliteConnection.ClearAllPools();
-        Assert.Contains("timestamp", await InboxColumnsAsync(database));
-        await ExecuteAsync(database, "ALTER TABLE wolverine_incoming_envelopes DROP COLUMN timestamp;");
-        Assert.DoesNotContain("timestamp", await InboxColumnsAsync(database));
+        foreach (var table in Tables)
+        {
+            Assert.Contains("timestamp", await ColumnsAsync(database, table));
+            await ExecuteAsync(database, $"ALTER TABLE {table} DROP COLUMN timestamp;");
+            Assert.DoesNotContain("timestamp", await ColumnsAsync(database, table));
+        }
 
         var client = ordering.CreateCustomerClient();
         var placed = await client.SendAsync(OrderingFactory.Place(new { items = new[] { new { productId = OrderingFactory.Mug, quantity = 1 } } }));
 
         Assert.Equal(HttpStatusCode.Accepted, placed.StatusCode);
         await ordering.SagaStartedAsync((await placed.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("orderId").GetGuid());
-        Assert.Contains("timestamp", await InboxColumnsAsync(database));
+        foreach (var table in Tables)
+        {
+            Assert.Contains("timestamp", await ColumnsAsync(database, table));
+        }
     }
 
-    private static async Task<List<string>> InboxColumnsAsync(string database)
+    private static readonly string[] Tables = ["wolverine_incoming_envelopes", "wolverine_outgoing_envelopes"];
+
+    private static async Task<List<string>> ColumnsAsync(string database, string table)
     {
         await using var connection = new SqliteConnection($"Data Source={database};Pooling=False");
         await connection.OpenAsync();
         await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT name FROM pragma_table_info('wolverine_incoming_envelopes');";
+        command.CommandText = $"SELECT name FROM pragma_table_info('{table}');";
         var columns = new List<string>();
         await using var reader = await command.ExecuteReaderAsync();
         while (await reader.ReadAsync())

@@ -42,6 +42,9 @@ public class OrderingFactory : ServiceFactory<Program>
     /// </summary>
     public string? LoseCommitAnswerFor { get; set; }
 
+    /// <summary>While set, saving the order that records this idempotency key fails before anything is written, as a busy database refuses it.</summary>
+    public string? RefuseSaveFor { get; set; }
+
     /// <summary>A method the payment stand-in cannot check: it answers 503, as a payment service in trouble would.</summary>
     public const string UncheckableMethod = "tok_payment_down";
 
@@ -50,15 +53,31 @@ public class OrderingFactory : ServiceFactory<Program>
         base.ConfigureWebHost(builder);
         // Tests deliver the saga's timeouts themselves; real ones would fire in the middle of later tests of the class.
         builder.UseSetting("Ordering:StepTimeout", "01:00:00");
-        // A started saga whose start message was committed but never queued (LoseCommitAnswerFor) is recovered this soon.
+        // Messages committed but never queued or sent (LoseCommitAnswerFor) are recovered this soon.
         builder.UseSetting("Messaging:InboxStaleTime", "00:00:02");
+        builder.UseSetting("Messaging:OutboxStaleTime", "00:00:02");
     }
 
     protected override void ConfigureTestServices(IServiceCollection services)
     {
         services.AddHttpClient<CatalogClient>().ConfigurePrimaryHttpMessageHandler(() => new PriceList(this));
         services.AddHttpClient<PaymentClient>().ConfigurePrimaryHttpMessageHandler(() => new PaymentMethods());
-        services.ConfigureDbContext<OrderingDb>(options => options.AddInterceptors(new LostCommitAnswer(this)));
+        services.ConfigureDbContext<OrderingDb>(options => options.AddInterceptors(new LostCommitAnswer(this), new RefusedSave(this)));
+    }
+
+    private sealed class RefusedSave(OrderingFactory owner) : SaveChangesInterceptor
+    {
+        public override ValueTask<InterceptionResult<int>> SavingChangesAsync(DbContextEventData eventData, InterceptionResult<int> result,
+            CancellationToken cancellationToken = default)
+        {
+            if (owner.RefuseSaveFor is { } key && eventData.Context is OrderingDb db
+                && db.ChangeTracker.Entries<IdempotencyKey>().Any(entry => entry.State == EntityState.Added && entry.Entity.Key == key))
+            {
+                owner.RefuseSaveFor = null;
+                throw new SqliteException("database is locked", 5);
+            }
+            return ValueTask.FromResult(result);
+        }
     }
 
     private sealed class LostCommitAnswer(OrderingFactory owner) : DbTransactionInterceptor
@@ -505,6 +524,24 @@ public sealed class OrderingTests(OrderingFactory ordering) : IClassFixture<Orde
         // Its start message was committed with it but never queued: the inbox's stale-row recovery (Messaging:InboxStaleTime,
         // 2 s here) starts the saga without a restart.
         await ordering.SagaStartedAsync((await retried.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("orderId").GetGuid(), TimeSpan.FromSeconds(60));
+    }
+
+    [Fact]
+    public async Task A_save_refused_before_its_commit_began_is_503_with_nothing_placed_not_outcome_unknown()
+    {
+        var client = ordering.CreateCustomerClient();
+        var key = Guid.NewGuid().ToString();
+        var order = new { items = new[] { new { productId = OrderingFactory.Mug, quantity = 1 } } };
+        ordering.RefuseSaveFor = key;
+
+        var refused = await client.SendAsync(OrderingFactory.Place(order, key));
+        var retried = await client.SendAsync(OrderingFactory.Place(order, key));
+
+        var problem = await ProblemAssert.IsProblem(refused, HttpStatusCode.ServiceUnavailable);
+        Assert.NotEqual(UncertainOutcome.ProblemType, problem.TryGetProperty("type", out var type) ? type.GetString() : null);
+        // Nothing was saved: the retry places the order now, not a replay.
+        Assert.Equal(HttpStatusCode.Accepted, retried.StatusCode);
+        Assert.False(retried.Headers.Contains("Idempotent-Replayed"));
     }
 
     [Fact]
@@ -963,6 +1000,31 @@ public sealed class ChoreographedOrderingFactory : OrderingFactory
 
 public sealed class ChoreographyTests(ChoreographedOrderingFactory ordering) : IClassFixture<ChoreographedOrderingFactory>
 {
+    [Fact]
+    public async Task An_order_whose_commit_answer_was_lost_is_still_announced_without_a_restart()
+    {
+        // Choreographed, the order's OrderSubmitted goes to payment and inventory through the outbox, committed with the
+        // order; with the commit's answer lost it was never sent, until the outbox's stale-row recovery sends it.
+        var client = ordering.CreateCustomerClient();
+        var key = Guid.NewGuid().ToString();
+        ordering.LoseCommitAnswerFor = key;
+        var store = ordering.Services.GetRequiredService<Wolverine.Persistence.Durability.IMessageStore>();
+        async Task<int> UnsentAsync() => (await store.Admin.AllOutgoingAsync())
+            .Count(e => e.MessageType?.Contains(nameof(OrderSubmitted), StringComparison.Ordinal) == true);
+
+        var lost = await client.SendAsync(OrderingFactory.Place(new { items = new[] { new { productId = OrderingFactory.Mug, quantity = 1 } } }, key));
+        var unsentAfterLoss = await UnsentAsync();
+        var waited = 0;
+        while (await UnsentAsync() > 0 && ++waited < 600)
+        {
+            await Task.Delay(100);
+        }
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, lost.StatusCode);
+        Assert.True(unsentAfterLoss > 0, "The lost commit left nothing unsent: the test no longer loses what it means to.");
+        Assert.Equal(0, await UnsentAsync());
+    }
+
     [Fact]
     public async Task A_stock_answer_that_overtakes_the_payment_event_still_confirms_the_order()
     {

@@ -1,5 +1,4 @@
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.Options;
 using HttpJsonOptions = Microsoft.AspNetCore.Http.Json.JsonOptions;
 
@@ -23,7 +22,9 @@ public sealed class ProblemJsonWriter(IOptions<ProblemDetailsOptions> options, I
         var problem = context.ProblemDetails;
         var response = context.HttpContext.Response;
         problem.Status ??= response.StatusCode;
-        problem.Title ??= ReasonPhrases.GetReasonPhrase(problem.Status.Value) is { Length: > 0 } phrase ? phrase : null;
+        // The framework's defaults (a type link and a title for the status), as its own writer applies them: the same
+        // problem reads the same whatever the caller's Accept. A problem result applies them to the instance it is given.
+        _ = TypedResults.Problem(problem);
         options.Value.CustomizeProblemDetails?.Invoke(context);
         return new ValueTask(response.WriteAsJsonAsync(problem, problem.GetType(), json.Value.SerializerOptions, ContentType,
             context.HttpContext.RequestAborted));

@@ -81,12 +81,15 @@ public static class MessagingExtensions
             // SQLite refuses ("Expression tree is too large (maximum depth 1000)"), on every poll, so a backlog of
             // 1,000 due saga deadlines or scheduled retries was never picked up (ScheduledMessageTests).
             opts.Durability.RecoveryBatchSize = 500;
-            // An inbox row this process owns but holds nowhere in memory is released for recovery after this long. That
-            // happens when a commit succeeded but its answer was lost (the connection dropped during COMMIT): the
-            // transaction's local messages, such as the order's StartOrderSaga, were never queued in memory, and without
-            // this they waited for the process to restart. Rows held in memory have their clock restarted (Wolverine's
-            // inbox heartbeat), so a slow handler or a backlog is not released under itself.
-            opts.Durability.InboxStaleTime = config.GetValue("Messaging:InboxStaleTime", TimeSpan.FromMinutes(1));
+            // Inbox and outbox rows this process owns but holds nowhere in memory are released for recovery after this
+            // long. That happens when a commit succeeded but its answer was lost (the connection dropped during COMMIT):
+            // the transaction's messages (the order's StartOrderSaga, or its OrderSubmitted to payment and inventory when
+            // choreographed) were never queued in memory, and without this they waited for the process to restart.
+            // Inbox rows held in memory have their clock restarted (Wolverine's inbox heartbeat), so a slow handler or a
+            // backlog is not released under itself; an outgoing row still being sent after this long may be sent twice,
+            // which the receiver's inbox drops. Under the choreographed order's 60 s deadline.
+            opts.Durability.InboxStaleTime = config.GetValue("Messaging:InboxStaleTime", TimeSpan.FromSeconds(30));
+            opts.Durability.OutboxStaleTime = config.GetValue("Messaging:OutboxStaleTime", TimeSpan.FromSeconds(30));
             if (profile == DeploymentProfile.ScaleOut)
             {
                 UsePostgresqlAndRabbitMq(opts, config, connectionString, database);

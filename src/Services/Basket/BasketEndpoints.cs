@@ -320,6 +320,8 @@ public static class BasketEndpoints
 
     private static IResult CheckoutNotFinished(HttpContext http, string key, string why)
     {
+        // Not an answer given before: ordering may have marked its own answer replayed, but that is not what this is.
+        http.Response.Headers.Remove(IdempotencyKeyHeader.ReplayedHeader);
         http.Response.Headers.RetryAfter = "5";
         return Results.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "Checkout not finished",
             detail: $"{why} Retry with the same Idempotency-Key to finish this checkout; the basket cannot change until then.",

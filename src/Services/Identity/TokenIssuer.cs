@@ -108,7 +108,13 @@ public sealed class TokenIssuer(IdentityDb db, IConfiguration config, TimeProvid
     public async Task<(SigningKey Created, IReadOnlyList<SigningKey> Retired)> RotateAsync(CancellationToken ct)
     {
         var now = time.GetUtcNow();
-        db.SigningKeys.RemoveRange((await db.SigningKeys.Where(k => !k.Active).ToListAsync(ct)).Where(k => !IsPublished(k, now)));
+        // Deleted by id, not through tracked entities: two rotations at once both find the same expired key, and the
+        // second's tracked delete would fail its row count (a 500).
+        var expired = (await db.SigningKeys.AsNoTracking().Where(k => !k.Active).ToListAsync(ct)).Where(k => !IsPublished(k, now)).Select(k => k.KeyId).ToList();
+        if (expired.Count > 0)
+        {
+            await db.SigningKeys.Where(k => expired.Contains(k.KeyId)).ExecuteDeleteAsync(ct);
+        }
         var retired = await db.SigningKeys.Where(k => k.Active).ToListAsync(ct);
         foreach (var key in retired)
         {

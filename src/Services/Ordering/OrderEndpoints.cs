@@ -135,10 +135,12 @@ public static class OrderEndpoints
             }
             throw;
         }
-        catch (Exception ex) when (DatabaseErrors.IsTransientFailure(ex))
+        catch (Exception ex) when (DatabaseErrors.IsTransientFailure(ex) && db.CommitStarted)
         {
             // A connection lost while committing may have lost only the answer: the order may exist. Basket must not give
-            // the lines back on this one (a checkout with a new key would order them twice); the same key settles it.
+            // the lines back on this one (a checkout with a new key would order them twice); the same key settles it. A
+            // failure before the commit began (a busy database refusing the first write) goes on to the exception
+            // handler: nothing was saved.
             logger.LogWarning("Placing order {OrderId} under key {Key} ended in a database failure: {Error}", orderId, idempotencyKey,
                 ex.GetBaseException().Message);
             return UncertainOutcome.Problem(response, "The database failed while the order was being saved, so it may have been placed. Retry with the same Idempotency-Key: it answers with that order, or places it.");

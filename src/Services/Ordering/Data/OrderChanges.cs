@@ -180,6 +180,7 @@ public sealed class OrderChanges(IOptions<HeldReadLimits> limits)
 /// Tells <see cref="OrderChanges"/> which orders' views a unit of work changed, and runs its other after-commit actions
 /// (<see cref="OrderingDb.OnCommitted"/>), once it is committed: at the end of SaveChanges without a transaction, or
 /// when the transaction around it (Wolverine's handlers open one) commits. A unit of work rolled back forgets them.
+/// Marks when a commit begins (<see cref="OrderingDb.CommitStarted"/>).
 /// </summary>
 public sealed class OrderChangeNotifier(OrderChanges changes) : ISaveChangesInterceptor, IDbTransactionInterceptor
 {
@@ -214,6 +215,27 @@ public sealed class OrderChangeNotifier(OrderChanges changes) : ISaveChangesInte
     {
         DiscardUnlessInTransaction(eventData.Context);
         return Task.CompletedTask;
+    }
+
+    public InterceptionResult TransactionCommitting(DbTransaction transaction, TransactionEventData eventData, InterceptionResult result)
+    {
+        MarkCommitStarted(eventData.Context);
+        return result;
+    }
+
+    public ValueTask<InterceptionResult> TransactionCommittingAsync(DbTransaction transaction, TransactionEventData eventData, InterceptionResult result,
+        CancellationToken cancellationToken = default)
+    {
+        MarkCommitStarted(eventData.Context);
+        return ValueTask.FromResult(result);
+    }
+
+    private static void MarkCommitStarted(DbContext? context)
+    {
+        if (context is OrderingDb db)
+        {
+            db.CommitStarted = true;
+        }
     }
 
     public void TransactionCommitted(DbTransaction transaction, TransactionEndEventData eventData) => Publish(eventData.Context);

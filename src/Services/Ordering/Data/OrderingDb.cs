@@ -21,6 +21,12 @@ public sealed class OrderingDb(DbContextOptions<OrderingDb> options) : DbContext
     /// <summary>What to do once this unit of work is committed, and to forget if it is not (<see cref="OrderChangeNotifier"/>).</summary>
     internal List<Action> OnCommitted { get; } = [];
 
+    /// <summary>
+    /// Whether a commit of this context's transaction has begun: a failure after that may have committed (its answer
+    /// lost), one before it certainly did not.
+    /// </summary>
+    public bool CommitStarted { get; internal set; }
+
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
         modelBuilder.Entity<StoredEvent>(e =>
