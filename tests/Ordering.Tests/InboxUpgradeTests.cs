@@ -6,9 +6,9 @@ using Microsoft.Data.Sqlite;
 namespace Mercato.Ordering.Tests;
 
 /// <summary>
-/// The stale-row clocks (Messaging:InboxStaleTime, OutboxStaleTime) need a column that Wolverine adds to its inbox and
-/// outbox tables only when the settings are on: a database made by an earlier build, without them, must still start and
-/// carry messages.
+/// The stale-row clocks (Messaging:InboxStaleTime, on by default, and OutboxStaleTime, which the test factory switches on)
+/// need a column that Wolverine adds to its inbox and outbox tables only when the settings are on: a database made by an
+/// earlier build, or without the setting, must still start with it and carry messages.
 /// </summary>
 public sealed class InboxUpgradeTests
 {

@@ -1001,10 +1001,11 @@ public sealed class ChoreographedOrderingFactory : OrderingFactory
 public sealed class ChoreographyTests(ChoreographedOrderingFactory ordering) : IClassFixture<ChoreographedOrderingFactory>
 {
     [Fact]
-    public async Task An_order_whose_commit_answer_was_lost_is_still_announced_without_a_restart()
+    public async Task With_the_outbox_stale_time_set_an_order_whose_commit_answer_was_lost_is_still_announced_without_a_restart()
     {
         // Choreographed, the order's OrderSubmitted goes to payment and inventory through the outbox, committed with the
-        // order; with the commit's answer lost it was never sent, until the outbox's stale-row recovery sends it.
+        // order; with the commit's answer lost it was never sent, until the outbox's stale-row recovery sends it
+        // (Messaging:OutboxStaleTime, opt-in; 2 s in this factory).
         var client = ordering.CreateCustomerClient();
         var key = Guid.NewGuid().ToString();
         ordering.LoseCommitAnswerFor = key;

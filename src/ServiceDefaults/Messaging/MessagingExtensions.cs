@@ -81,15 +81,20 @@ public static class MessagingExtensions
             // SQLite refuses ("Expression tree is too large (maximum depth 1000)"), on every poll, so a backlog of
             // 1,000 due saga deadlines or scheduled retries was never picked up (ScheduledMessageTests).
             opts.Durability.RecoveryBatchSize = 500;
-            // Inbox and outbox rows this process owns but holds nowhere in memory are released for recovery after this
-            // long. That happens when a commit succeeded but its answer was lost (the connection dropped during COMMIT):
-            // the transaction's messages (the order's StartOrderSaga, or its OrderSubmitted to payment and inventory when
-            // choreographed) were never queued in memory, and without this they waited for the process to restart.
-            // Inbox rows held in memory have their clock restarted (Wolverine's inbox heartbeat), so a slow handler or a
-            // backlog is not released under itself; an outgoing row still being sent after this long may be sent twice,
-            // which the receiver's inbox drops. Under the choreographed order's 60 s deadline.
+            // Inbox rows this process owns but holds nowhere in memory are released for recovery after this long. That
+            // happens when a commit succeeded but its answer was lost (the connection dropped during COMMIT): the
+            // transaction's local messages (the order's StartOrderSaga) were never queued in memory, and without this
+            // they waited for the process to restart. Rows held in memory have their clock restarted (Wolverine's inbox
+            // heartbeat), so a slow handler or a backlog is not released under itself.
             opts.Durability.InboxStaleTime = config.GetValue("Messaging:InboxStaleTime", TimeSpan.FromSeconds(30));
-            opts.Durability.OutboxStaleTime = config.GetValue("Messaging:OutboxStaleTime", TimeSpan.FromSeconds(30));
+            // The outbox's equivalent is opt-in: outgoing rows have no heartbeat, and Wolverine releases every row older
+            // than this, so whenever sending falls behind by more (a peer down, a backlog) each durability pass would
+            // queue the same rows again, more load exactly when there is none to spare. Without it, a choreographed
+            // order whose commit answer was lost is never announced and its 60 s deadline cancels it (nothing charged).
+            if (config.GetValue<TimeSpan?>("Messaging:OutboxStaleTime") is { } outboxStaleTime)
+            {
+                opts.Durability.OutboxStaleTime = outboxStaleTime;
+            }
             if (profile == DeploymentProfile.ScaleOut)
             {
                 UsePostgresqlAndRabbitMq(opts, config, connectionString, database);

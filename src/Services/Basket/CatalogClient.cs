@@ -19,11 +19,10 @@ public sealed class CatalogClient(HttpClient http)
         var unknown = new HashSet<Guid>(productIds);
         foreach (var chunk in productIds.Chunk(IdsPerCall))
         {
-            using var response = await http.GetAsync($"/api/catalog/products?ids={string.Join(',', chunk)}", HttpCompletionOption.ResponseHeadersRead, ct);
-            response.EnsureSuccessStatusCode();
             try
             {
-                var page = await response.Content.ReadFromJsonAsync<JsonElement>(ct);
+                // One call for the status and the body: the client's timeout and buffer limit bound reading the body too.
+                var page = await http.GetFromJsonAsync<JsonElement>($"/api/catalog/products?ids={string.Join(',', chunk)}", ct);
                 foreach (var item in page.GetProperty("items").EnumerateArray())
                 {
                     unknown.Remove(item.GetProperty("id").GetGuid());
