@@ -1,5 +1,6 @@
 using System.Net.Http.Headers;
 using System.Text.Json;
+using Mercato.ServiceDefaults.Http;
 using Mercato.ServiceDefaults.Resilience;
 using Microsoft.Extensions.Caching.Memory;
 using Microsoft.Extensions.Options;
@@ -156,7 +157,7 @@ public sealed class HomePage(HttpClient http, IMemoryCache cache, MeshTelemetry 
                 OperationCanceledException or Polly.Timeout.TimeoutRejectedException => $"no answer within {options.Value.PartTimeout.TotalMilliseconds} ms",
                 Polly.RateLimiting.RateLimiterRejectedException => "rejected by its bulkhead or rate limit",
                 HttpRequestException => "unreachable",
-                System.Text.Json.JsonException or IOException => "unreadable answer",
+                _ when Downstream.Unreadable(ex) => "unreadable answer",
                 InvalidOperationException => "no instance to call",
                 _ => "unavailable",
             };

@@ -21,6 +21,12 @@ public static class Downstream
         ex is Polly.CircuitBreaker.BrokenCircuitException or Polly.RateLimiting.RateLimiterRejectedException or InvalidOperationException
         || NoConnection(ex);
 
+    /// <summary>
+    /// An answer that arrived but could not be read: not JSON, or cut off mid-body. A body is read after the sidecar
+    /// pipeline has returned, so a connection lost mid-answer surfaces as an IOException, not an HttpRequestException.
+    /// </summary>
+    public static bool Unreadable(Exception ex) => ex is System.Text.Json.JsonException or IOException;
+
     /// <summary>No connection to the target could be opened (refused, or its name not resolved): nothing was sent.</summary>
     public static bool NoConnection(Exception? ex) =>
         ex is HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError };

@@ -40,6 +40,14 @@ public static class InputText
     public static bool IsCleanIdentifier(string value) => IsClean(value) && !value.EnumerateRunes().Any(IsFormat);
 
     /// <summary>
+    /// A query filter naming one identifier (an event or message type): clean, at most <paramref name="maxLength"/>
+    /// characters, and no comma, since a parameter given twice (type=A&amp;type=B) binds as "A,B", which names nothing and
+    /// would answer an empty list. PostgreSQL refuses a NUL in a query outright (a 500).
+    /// </summary>
+    public static bool IsSingleIdentifier(string value, int maxLength) =>
+        value.Length <= maxLength && !value.Contains(',') && IsCleanIdentifier(value);
+
+    /// <summary>
     /// Whether the text shows anything: a letter, digit, punctuation or symbol. A name made of spaces, marks, formatting
     /// characters or the fillers that are letters but show as blank passes a null-or-white-space check and shows nothing.
     /// </summary>

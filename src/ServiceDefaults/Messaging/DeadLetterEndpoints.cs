@@ -36,9 +36,7 @@ public static class DeadLetterEndpoints
         deadLetters.MapGet("/", async (string? messageType, int? page, int? pageSize, HttpResponse response, IMessageStore store, CancellationToken ct) =>
         {
             var errors = Paging.Problems(page, pageSize, MaxPageSize);
-            // PostgreSQL refuses a NUL in a query (a 500), and messageType=A&messageType=B binds as "A,B", which names no
-            // type and would answer an empty list.
-            if (messageType is { } name && (name.Length > MaxMessageTypeLength || name.Contains(',') || !InputText.IsCleanIdentifier(name)))
+            if (messageType is { } name && !InputText.IsSingleIdentifier(name, MaxMessageTypeLength))
             {
                 errors["messageType"] = [$"One message type name: at most {MaxMessageTypeLength} characters, no commas, control or formatting characters."];
             }

@@ -232,6 +232,7 @@ public static class BasketEndpoints
             var body = await placed.Content.ReadAsStringAsync(CancellationToken.None);
             var contentType = placed.Content.Headers.ContentType?.ToString() ?? "application/json";
             var replayed = placed.Headers.TryGetValues(IdempotencyKeyHeader.ReplayedHeader, out var flags) && flags.Contains("true");
+            var outcomeUnknown = (int)placed.StatusCode >= 500 && UncertainOutcome.IsNamedIn(body);
             if (placed.IsSuccessStatusCode && replayed && takenHere && OrderedBefore(body, startedAt - ClockSkew))
             {
                 // This checkout is new, yet ordering answers with an order made before it began: a checkout answered long
@@ -270,14 +271,14 @@ public static class BasketEndpoints
                     return CheckoutNotFinished(http, key, "The order was placed, but the basket could not record it.");
                 }
             }
-            else if ((int)placed.StatusCode < 500 || (takenHere && !UncertainOutcome.IsNamedIn(body)))
+            else if ((int)placed.StatusCode < 500 || (takenHere && !outcomeUnknown))
             {
                 // Ordering refused the order (a product gone, a payment method unknown), or failed on the first attempt
                 // with this key before saving anything: ordering looks a key up before anything else, so no order was
                 // made. The lines go back.
                 await ReturnToBasketAsync(db, checkout, items, CancellationToken.None);
             }
-            else if (UncertainOutcome.IsNamedIn(body))
+            else if (outcomeUnknown)
             {
                 // Ordering's database failed while saving the order, perhaps after committing it: giving the lines back
                 // would let a checkout with a new key order them twice. The same key settles it.

@@ -1,5 +1,6 @@
 using System.Net.Http.Json;
 using System.Text.Json;
+using Mercato.ServiceDefaults.Http;
 
 namespace Mercato.Basket;
 
@@ -28,8 +29,8 @@ public sealed class CatalogClient(HttpClient http)
                     unknown.Remove(item.GetProperty("id").GetGuid());
                 }
             }
-            // The body is read after the sidecar pipeline has returned: a connection lost mid-answer is an IOException.
-            catch (Exception ex) when (ex is JsonException or KeyNotFoundException or FormatException or InvalidOperationException or IOException
+            // Unreadable, or JSON of another shape (JsonElement's accessors throw these).
+            catch (Exception ex) when ((Downstream.Unreadable(ex) || ex is KeyNotFoundException or FormatException or InvalidOperationException)
                 && !ct.IsCancellationRequested)
             {
                 throw new HttpRequestException(HttpRequestError.InvalidResponse, $"The catalog's answer is not a product page: {ex.Message}", ex);

@@ -1,6 +1,6 @@
 using System.Net.Http.Json;
-using System.Text.Json;
 using System.Text.Json.Serialization;
+using Mercato.ServiceDefaults.Http;
 
 namespace Mercato.Ordering;
 
@@ -23,9 +23,8 @@ public sealed class CatalogClient(HttpClient http)
         {
             page = await http.GetFromJsonAsync<ProductPage>($"/api/catalog/products?ids={string.Join(',', productIds)}", ct);
         }
-        // A catalog in trouble (or something else answering in its place): as unavailable as no answer at all. The body
-        // is read after the sidecar pipeline has returned: a connection lost mid-answer is an IOException.
-        catch (Exception ex) when (ex is JsonException or IOException && !ct.IsCancellationRequested)
+        // A catalog in trouble (or something else answering in its place): as unavailable as no answer at all.
+        catch (Exception ex) when (Downstream.Unreadable(ex) && !ct.IsCancellationRequested)
         {
             throw NotAProductPage(ex.Message, ex);
         }
