@@ -56,30 +56,8 @@ start_up() {
 
 # RSS of every process of the running system, idle and then under checkout load, as JSON lines in $SAMPLES.
 measure_memory() {
-  local variant=$1 line name pid rss
-  # pid of every registered instance, and of the rest of the system's processes (the AppHost, its dashboard, DCP).
-  mapfile -t INSTANCES < <(bench_instances | awk '$3 != "-" { print $1 " " $3 }' | sort)
-  ((${#INSTANCES[@]} > 0)) || bench_die "no instance in the registry reports its pid"
-  declare -A NAME_OF=()
-  for line in "${INSTANCES[@]}"; do
-    read -r name pid <<<"$line"
-    NAME_OF[$pid]=$name
-  done
-  for pid in $(if [[ -n "$BENCH_APPHOST_PID" ]]; then bench_system_pids "$BENCH_APPHOST_PID"; fi); do
-    [[ -n "${NAME_OF[$pid]:-}" ]] && continue
-    rss=$(bench_rss_mb "$pid")
-    [[ "$rss" == - ]] && continue
-    # Only processes of some size: skip shells and tiny helpers.
-    awk -v r="$rss" 'BEGIN { exit !(r >= 5) }' || continue
-    # Name them once: the program, or the dll `dotnet` runs (or the project a `dotnet run` wrapper runs).
-    NAME_OF[$pid]="other: $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | awk '{
-      n = split($1, a, "/"); cmd = a[n]
-      if (cmd == "dotnet" && $2 == "run") {
-        project = "?"; for (i = 3; i < NF; i++) if ($i == "--project") { m = split($(i + 1), p, "/"); project = p[m] }
-        sub(/\.csproj$/, "", project); cmd = "dotnet run " project
-      } else if (cmd == "dotnet" && $2 != "") { n = split($2, b, "/"); cmd = b[n] }
-      print cmd }')"
-  done
+  local variant=$1
+  bench_name_processes
 
   sample() { # label -> one JSON line per process (printf, not jq: this runs every second under load)
     local at=$1 p

@@ -362,6 +362,34 @@ bench_restore_limits() {
 # --- processes -----------------------------------------------------------------------------------------------------
 bench_rss_mb() { awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status" 2>/dev/null || echo "-"; }
 
+# Fills the global map NAME_OF (pid -> name) with every process of the running system: each registered instance by
+# its service name, and the rest of the system's processes of 5 MB or more (the AppHost, its dashboard, DCP) as
+# "other: <program, or the dll dotnet runs>".
+bench_name_processes() {
+  local line name pid rss
+  declare -gA NAME_OF=()
+  mapfile -t INSTANCES < <(bench_instances | awk '$3 != "-" { print $1 " " $3 }' | sort)
+  ((${#INSTANCES[@]} > 0)) || bench_die "no instance in the registry reports its pid"
+  for line in "${INSTANCES[@]}"; do
+    read -r name pid <<<"$line"
+    NAME_OF[$pid]=$name
+  done
+  for pid in $(if [[ -n "$BENCH_APPHOST_PID" ]]; then bench_system_pids "$BENCH_APPHOST_PID"; fi); do
+    [[ -n "${NAME_OF[$pid]:-}" ]] && continue
+    rss=$(bench_rss_mb "$pid")
+    [[ "$rss" == - ]] && continue
+    # Only processes of some size: skip shells and tiny helpers.
+    awk -v r="$rss" 'BEGIN { exit !(r >= 5) }' || continue
+    NAME_OF[$pid]="other: $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | awk '{
+      n = split($1, a, "/"); cmd = a[n]
+      if (cmd == "dotnet" && $2 == "run") {
+        project = "?"; for (i = 3; i < NF; i++) if ($i == "--project") { m = split($(i + 1), p, "/"); project = p[m] }
+        sub(/\.csproj$/, "", project); cmd = "dotnet run " project
+      } else if (cmd == "dotnet" && $2 != "") { n = split($2, b, "/"); cmd = b[n] }
+      print cmd }')"
+  done
+}
+
 # --- the load generator --------------------------------------------------------------------------------------------
 # Builds bench/LoadGen (Release) once: exported, so the scripts one script runs do not build it again.
 BENCH_LOADGEN_DLL=$BENCH_DIR/LoadGen/bin/Release/net10.0/loadgen.dll

@@ -49,6 +49,8 @@ bench_log "profile.sh gateway wrk --smoke"
 BENCH_OUT=$BENCH_OUT/profile bash "$BENCH_DIR/profile.sh" gateway wrk --smoke >"$BENCH_OUT/profile.txt"
 bench_log "checkout.sh --smoke"
 BENCH_OUT=$BENCH_OUT/checkout bash "$BENCH_DIR/checkout.sh" --smoke
+bench_log "perorder.sh --smoke"
+BENCH_OUT=$BENCH_OUT/perorder bash "$BENCH_DIR/perorder.sh" --smoke >"$BENCH_OUT/perorder.txt"
 bench_log "loadgen browse, open loop"
 bench_loadgen browse --rate 20 --duration 2s --warmup 1s --json "$BENCH_OUT/browse.json" >"$BENCH_OUT/browse.txt"
 bench_log "loadgen mixed, closed loop"

@@ -102,12 +102,22 @@ public sealed class BenchmarkSmokeTests(EmbeddedSystem system)
             Assert.True(step.GetProperty("placed").GetInt32() > 0, $"no order placed at {step.GetProperty("rate")}/s");
         }
 
+        // perorder.sh read the CPU of every service around its runs, and its measured run passed the audit.
+        var perOrder = (await File.ReadAllLinesAsync(Path.Combine(output, "perorder", "per-order.jsonl")))
+            .Select(line => JsonDocument.Parse(line).RootElement).ToList();
+        foreach (var service in MercatoSystem.ServiceNames)
+        {
+            var row = Assert.Single(perOrder, r => r.GetProperty("process").GetString() == service);
+            Assert.True(row.GetProperty("run_cpu_s").GetDouble() >= 0, $"perorder.sh: {row}");
+        }
+        Assert.All(perOrder, r => Assert.True(r.GetProperty("audit_passed").GetBoolean() && r.GetProperty("orders").GetInt32() > 0, $"perorder.sh: {r}"));
+
         using var footprint = Read(output, "footprint", "footprint-summary.json");
         var measuredServices = footprint.RootElement.GetProperty("processes").EnumerateArray()
             .Where(p => p.GetProperty("idle_mb").ValueKind == JsonValueKind.Number && p.GetProperty("idle_mb").GetDouble() > 0)
             .Select(p => p.GetProperty("service").GetString())
             .ToHashSet();
-        foreach (var service in (string[])["registry", "gateway", "identity", "catalog", "inventory", "payment", "ordering", "notification", "analytics", "basket"])
+        foreach (var service in MercatoSystem.ServiceNames)
         {
             Assert.Contains(service, measuredServices);
         }

@@ -498,7 +498,7 @@ public sealed class BrowserTests(EmbeddedSystem system, Browser browser) : IClas
         await page.GotoAsync("/ops");
         await SignInAsync(page, MercatoSystem.AdminEmail, MercatoSystem.AdminPassword);
 
-        foreach (var service in (string[])["registry", "gateway", "identity", "catalog", "inventory", "basket", "ordering", "payment", "notification", "analytics"])
+        foreach (var service in MercatoSystem.ServiceNames)
         {
             var row = page.Locator($"[data-testid=service-row][data-service={service}]");
             await Assertions.Expect(row.GetByTestId("service-health")).ToHaveTextAsync("healthy");

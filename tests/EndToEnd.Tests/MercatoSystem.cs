@@ -19,6 +19,9 @@ public abstract class MercatoSystem : IAsyncLifetime
     public const string AdminEmail = "admin@mercato.local";
     public const string AdminPassword = "Admin123!";
 
+    /// <summary>Every process that registers with the registry, by the name it registers under.</summary>
+    public static readonly string[] ServiceNames = ["registry", "gateway", "identity", "catalog", "inventory", "basket", "ordering", "payment", "notification", "analytics"];
+
     private DistributedApplication? _app;
 
     /// <summary>The running AppHost, for tests that stop and start resources.</summary>
