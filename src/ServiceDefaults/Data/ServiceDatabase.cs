@@ -1,12 +1,15 @@
 using System.Data.Common;
+using System.Globalization;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Diagnostics;
+using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.EntityFrameworkCore.Migrations;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Npgsql;
 
 namespace Mercato.ServiceDefaults.Data;
@@ -70,14 +73,22 @@ public static class ServiceDatabase
     /// </summary>
     public static async Task MigrateAsync(DbContext db, CancellationToken ct = default)
     {
+        if (db.Database.IsSqlite())
+        {
+            // EF's lock is taken by every MigrateAsync, even with nothing to apply: a start that finds nothing pending
+            // does not touch it, so a process killed while holding it cannot stop the next start.
+            if ((await db.Database.GetPendingMigrationsAsync(ct)).Any())
+            {
+                await ReleaseStaleSqliteMigrationLockAsync(db, ct);
+                await db.Database.MigrateAsync(ct);
+            }
+            // WAL lets several instances of one service share their file; it is a property of the file, set once.
+            await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;", ct);
+            return;
+        }
         if (!db.Database.IsNpgsql())
         {
             await db.Database.MigrateAsync(ct);
-            if (db.Database.IsSqlite())
-            {
-                // WAL lets several instances of one service share their file; it is a property of the file, set once.
-                await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;", ct);
-            }
             return;
         }
         // Unpooled: a pooled connection would go back to the pool still holding the lock if the unlock never ran.
@@ -93,6 +104,61 @@ public static class ServiceDatabase
         {
             await AdvisoryLockAsync(lockConnection, "pg_advisory_unlock", CancellationToken.None);
         }
+    }
+
+    /// <summary>How old EF Core's SQLite migration lock must be before a start takes it as left by a dead process.</summary>
+    /// <remarks>Applying this project's migrations takes seconds; a live holder releases the lock long before.</remarks>
+    public static readonly TimeSpan StaleMigrationLock = TimeSpan.FromMinutes(2);
+
+    /// <summary>
+    /// EF Core's SQLite migration lock is a row in <c>__EFMigrationsLock</c> that only its holder deletes, and EF waits
+    /// for it without end. While the row is younger than <see cref="StaleMigrationLock"/> this waits for its holder
+    /// (another instance migrating the same file); an older row was left by a process that died holding it, and goes.
+    /// </summary>
+    private static async Task ReleaseStaleSqliteMigrationLockAsync(DbContext db, CancellationToken ct)
+    {
+        var connection = db.Database.GetDbConnection();
+        await db.Database.OpenConnectionAsync(ct);
+        try
+        {
+            if (Convert.ToInt64(await ScalarAsync(connection, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '__EFMigrationsLock';", null, ct), CultureInfo.InvariantCulture) == 0)
+            {
+                return;
+            }
+            DateTimeOffset? unreadableSince = null;
+            while (await ScalarAsync(connection, """SELECT "Timestamp" FROM "__EFMigrationsLock";""", null, ct) is string taken)
+            {
+                var takenAt = DateTimeOffset.TryParse(taken, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var parsed)
+                    ? parsed
+                    : unreadableSince ??= DateTimeOffset.UtcNow;
+                if (DateTimeOffset.UtcNow - takenAt >= StaleMigrationLock)
+                {
+                    await ScalarAsync(connection, """DELETE FROM "__EFMigrationsLock" WHERE "Timestamp" = $taken;""", taken, ct);
+                    db.GetService<ILoggerFactory>().CreateLogger(typeof(ServiceDatabase).FullName!)
+                        .LogWarning("Released EF Core's migration lock taken at {TakenAt} and never released: its process died holding it", taken);
+                    return;
+                }
+                await Task.Delay(TimeSpan.FromSeconds(1), ct);
+            }
+        }
+        finally
+        {
+            await db.Database.CloseConnectionAsync();
+        }
+    }
+
+    private static async Task<object?> ScalarAsync(DbConnection connection, string sql, string? taken, CancellationToken ct)
+    {
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        if (taken is not null)
+        {
+            var parameter = command.CreateParameter();
+            parameter.ParameterName = "$taken";
+            parameter.Value = taken;
+            command.Parameters.Add(parameter);
+        }
+        return await command.ExecuteScalarAsync(ct);
     }
 
     // Advisory locks are per database, so one key serves every service's own database.
