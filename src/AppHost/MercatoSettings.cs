@@ -69,7 +69,7 @@ public sealed partial record MercatoSettings(
             adminPassword,
             replicas,
             messagingPorts,
-            section["OrderStepTimeout"],
+            ParseStepTimeout(section["OrderStepTimeout"]),
             sagaStyle,
             ParseProfile(builder.Configuration["profile"] ?? section["Profile"]),
             instanceName,
@@ -101,6 +101,13 @@ public sealed partial record MercatoSettings(
         : int.TryParse(value.Trim(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port) && port is > 0 and <= 65535
             ? port
             : throw new InvalidOperationException($"Mercato:{key} must be a port from 1 to 65535; got '{value}'.");
+
+    // Ordering checks its range (Ordering:StepTimeout) when it starts; this stops a run that could not start it.
+    private static string? ParseStepTimeout(string? value) =>
+        value is null ? null
+        : TimeSpan.TryParse(value, System.Globalization.CultureInfo.InvariantCulture, out var timeout) && timeout > TimeSpan.Zero
+            ? timeout.ToString("c", System.Globalization.CultureInfo.InvariantCulture)
+            : throw new InvalidOperationException($"Mercato:OrderStepTimeout must be a positive time span, like 00:00:30; got '{value}'.");
 
     private static double ParseSampleRatio(string? value) =>
         value is null ? 1.0

@@ -1,11 +1,15 @@
+using System.ComponentModel.DataAnnotations;
+using Mercato.ServiceDefaults.Configuration;
+
 namespace Mercato.Gateway;
 
 /// <summary>Gateway settings (section "Gateway").</summary>
-public sealed class GatewayOptions
+public sealed class GatewayOptions : IValidatableObject
 {
     public const string SectionName = "Gateway";
 
     /// <summary>How often the route table is rebuilt from the registry.</summary>
+    [Range(typeof(TimeSpan), SettingBounds.MinPeriod, SettingBounds.MaxPeriod, ErrorMessage = "Gateway:RefreshInterval must be from {1} to {2}.")]
     public TimeSpan RefreshInterval { get; set; } = TimeSpan.FromSeconds(2);
 
     /// <summary>Registered services that get no /api route (the gateway itself).</summary>
@@ -31,6 +35,14 @@ public sealed class GatewayOptions
 
     /// <summary>The shared cache for responses services mark public (<see cref="SharedResponseCache"/>).</summary>
     public ResponseCacheOptions ResponseCache { get; set; } = new();
+
+    // Validation attributes are checked on this object's own properties only.
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        var results = new List<ValidationResult>();
+        Validator.TryValidateObject(ResponseCache, new ValidationContext(ResponseCache), results, validateAllProperties: true);
+        return results;
+    }
 }
 
 /// <summary>A path (YARP route template) of a service that anonymous callers may use with the given methods.</summary>

@@ -4,6 +4,7 @@ using Mercato.ServiceDefaults.Http;
 using Mercato.ServiceDefaults.Resilience;
 using Microsoft.Extensions.Caching.Memory;
 using Microsoft.Extensions.Options;
+using System.ComponentModel.DataAnnotations;
 
 namespace Mercato.Gateway;
 
@@ -27,8 +28,10 @@ public sealed class HomeOptions
     public const string SectionName = "Home";
 
     /// <summary>How long the page waits for any one part.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.001", "00:05:00", ErrorMessage = "Home:PartTimeout must be from {1} to {2}.")]
     public TimeSpan PartTimeout { get; set; } = TimeSpan.FromSeconds(2);
 
+    [Range(1, 50, ErrorMessage = "Home:Recommendations must be from {1} to {2}.")]
     public int Recommendations { get; set; } = 8;
 }
 

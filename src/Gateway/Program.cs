@@ -5,11 +5,12 @@ using Mercato.ServiceDefaults.Data;
 using Mercato.ServiceDefaults.Discovery;
 using Mercato.ServiceDefaults.Telemetry;
 using Yarp.ReverseProxy.Configuration;
+using Mercato.ServiceDefaults.Configuration;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
 builder.Services.StartTracesAtTheEdge();
-builder.Services.Configure<GatewayOptions>(builder.Configuration.GetSection(GatewayOptions.SectionName));
+builder.Services.AddValidatedSettings<GatewayOptions>(builder.Configuration.GetSection(GatewayOptions.SectionName));
 var gateway = builder.Configuration.GetSection(GatewayOptions.SectionName).Get<GatewayOptions>() ?? new GatewayOptions();
 if (gateway.ResponseCache.Enabled)
 {
@@ -28,7 +29,7 @@ if (gateway.ApiReference)
 }
 builder.Services.AddEdgeRateLimits();
 builder.Services.AddMemoryCache();
-builder.Services.Configure<HomeOptions>(builder.Configuration.GetSection(HomeOptions.SectionName));
+builder.Services.AddValidatedSettings<HomeOptions>(builder.Configuration.GetSection(HomeOptions.SectionName));
 builder.Services.AddHttpClient<HomePage>();
 var routesFromRegistry = gateway.StaticDestinations.Count == 0;
 if (routesFromRegistry)

@@ -6,6 +6,7 @@ using Yarp.ReverseProxy.Forwarder;
 using Yarp.ReverseProxy.Model;
 using Yarp.ReverseProxy.Transforms;
 using Yarp.ReverseProxy.Transforms.Builder;
+using System.ComponentModel.DataAnnotations;
 
 namespace Mercato.Gateway;
 
@@ -15,12 +16,15 @@ public sealed class ResponseCacheOptions
     public bool Enabled { get; set; } = true;
 
     /// <summary>The longest a response is kept, whatever its service allows.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "365.00:00:00", ErrorMessage = "Gateway:ResponseCache:MaxAge must be from {1} to {2}.")]
     public TimeSpan MaxAge { get; set; } = TimeSpan.FromSeconds(60);
 
     /// <summary>Memory for all entries together; the least recently used go first.</summary>
+    [Range(1L, long.MaxValue, ErrorMessage = "Gateway:ResponseCache:SizeLimitBytes must be from {1} to {2}.")]
     public long SizeLimitBytes { get; set; } = 64L * 1024 * 1024;
 
     /// <summary>Larger responses stream through uncached.</summary>
+    [Range(1L, long.MaxValue, ErrorMessage = "Gateway:ResponseCache:MaxEntryBytes must be from {1} to {2}.")]
     public long MaxEntryBytes { get; set; } = 1024 * 1024;
 }
 

@@ -1,5 +1,7 @@
 using Mercato.ServiceDefaults.Discovery;
 using Microsoft.Extensions.Options;
+using System.ComponentModel.DataAnnotations;
+using Mercato.ServiceDefaults.Configuration;
 
 namespace Mercato.Registry;
 
@@ -8,13 +10,17 @@ public sealed class RegistryServerOptions
     public const string SectionName = "RegistryServer";
 
     /// <summary>An instance silent for this long is evicted (default 3 missed heartbeats of 5 s).</summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", SettingBounds.MaxSpan, ErrorMessage = "RegistryServer:HeartbeatTimeout must be from {1} to {2}.")]
     public TimeSpan HeartbeatTimeout { get; set; } = TimeSpan.FromSeconds(15);
 
+    [Range(typeof(TimeSpan), SettingBounds.MinPeriod, SettingBounds.MaxPeriod, ErrorMessage = "RegistryServer:ProbeInterval must be from {1} to {2}.")]
     public TimeSpan ProbeInterval { get; set; } = TimeSpan.FromSeconds(5);
 
+    [Range(typeof(TimeSpan), "00:00:00.001", "00:05:00", ErrorMessage = "RegistryServer:ProbeTimeout must be from {1} to {2}.")]
     public TimeSpan ProbeTimeout { get; set; } = TimeSpan.FromSeconds(2);
 
     /// <summary>Failed readiness probes in a row that evict an instance.</summary>
+    [Range(1, int.MaxValue, ErrorMessage = "RegistryServer:FailedProbesBeforeEviction must be from {1} to {2}.")]
     public int FailedProbesBeforeEviction { get; set; } = 2;
 
     /// <summary>
@@ -22,10 +28,13 @@ public sealed class RegistryServerOptions
     /// restart it knows an instance again only once that instance's heartbeat was refused and it registered anew
     /// (clients beat every 5 s). Lookups say so meanwhile (<see cref="RegistryWarming.Header"/>).
     /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", SettingBounds.MaxSpan, ErrorMessage = "RegistryServer:WarmUp must be from {1} to {2}.")]
     public TimeSpan WarmUp { get; set; } = TimeSpan.FromSeconds(7);
 
+    [Range(1, int.MaxValue, ErrorMessage = "RegistryServer:MaxInstancesPerService must be from {1} to {2}.")]
     public int MaxInstancesPerService { get; set; } = 64;
 
+    [Range(1, int.MaxValue, ErrorMessage = "RegistryServer:MaxInstances must be from {1} to {2}.")]
     public int MaxInstances { get; set; } = 1024;
 }
 

@@ -1,9 +1,10 @@
 using Mercato.Registry;
 using Mercato.ServiceDefaults;
+using Mercato.ServiceDefaults.Configuration;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
-builder.Services.Configure<RegistryServerOptions>(builder.Configuration.GetSection(RegistryServerOptions.SectionName));
+builder.Services.AddValidatedSettings<RegistryServerOptions>(builder.Configuration.GetSection(RegistryServerOptions.SectionName));
 builder.Services.AddSingleton<ServiceRegistry>();
 builder.Services.AddSingleton<PolicyRepository>();
 builder.Services.AddSingleton<HealthProber>();

@@ -23,6 +23,7 @@ using OpenTelemetry;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
+using Mercato.ServiceDefaults.Configuration;
 
 namespace Mercato.ServiceDefaults;
 
@@ -67,7 +68,7 @@ public static class ServiceDefaultsExtensions
         builder.Services.AddSingleton<MeshTelemetry>();
         builder.Services.AddSingleton<RequestMetrics>();
         builder.Services.AddHttpContextAccessor();
-        builder.Services.Configure<ControlPlaneOptions>(builder.Configuration.GetSection(ControlPlaneOptions.SectionName));
+        builder.Services.AddValidatedSettings<ControlPlaneOptions>(builder.Configuration.GetSection(ControlPlaneOptions.SectionName));
         if (registry.Url is not null)
         {
             builder.Services.AddHostedService<PolicyWatcher>();
@@ -132,6 +133,7 @@ public static class ServiceDefaultsExtensions
             options.ServiceName = settings.ServiceName;
             options.InstanceId = settings.InstanceId;
         });
+        builder.Services.AddOptions<RegistryOptions>().ValidateDataAnnotations().ValidateOnStart();
         return settings;
     }
 

@@ -1,3 +1,6 @@
+using System.ComponentModel.DataAnnotations;
+using Mercato.ServiceDefaults.Configuration;
+
 namespace Mercato.ServiceDefaults.Discovery;
 
 /// <summary>Settings of the registry client (section "Registry").</summary>
@@ -33,14 +36,17 @@ public sealed class RegistryOptions
     /// <summary>Address to advertise; by default the first address Kestrel actually bound.</summary>
     public string? AdvertisedAddress { get; set; }
 
+    [Range(typeof(TimeSpan), SettingBounds.MinPeriod, SettingBounds.MaxPeriod, ErrorMessage = "Registry:HeartbeatInterval must be from {1} to {2}.")]
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>How long a client trusts its cached view of a service's instances.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.001", SettingBounds.MaxSpan, ErrorMessage = "Registry:CacheTtl must be from {1} to {2}.")]
     public TimeSpan CacheTtl { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
     /// On a graceful stop, how long the instance keeps serving after it left the registry: long enough for the gateway,
     /// which reads the registry every 2 s, to stop sending it requests before its server stops taking them.
     /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:05:00", ErrorMessage = "Registry:DeregistrationDelay must be from {1} to {2}.")]
     public TimeSpan DeregistrationDelay { get; set; } = TimeSpan.FromSeconds(3);
 }

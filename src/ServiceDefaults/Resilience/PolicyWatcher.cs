@@ -2,6 +2,8 @@ using Mercato.ServiceDefaults.Discovery;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using System.ComponentModel.DataAnnotations;
+using Mercato.ServiceDefaults.Configuration;
 
 namespace Mercato.ServiceDefaults.Resilience;
 
@@ -69,5 +71,6 @@ public sealed class ControlPlaneOptions
     public const string SectionName = "ControlPlane";
 
     /// <summary>How often the policy document is pulled; a change is in force everywhere within this plus one request.</summary>
+    [Range(typeof(TimeSpan), SettingBounds.MinPeriod, SettingBounds.MaxPeriod, ErrorMessage = "ControlPlane:RefreshInterval must be from {1} to {2}.")]
     public TimeSpan RefreshInterval { get; set; } = TimeSpan.FromSeconds(2);
 }

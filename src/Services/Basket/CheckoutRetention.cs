@@ -1,6 +1,8 @@
 using Mercato.Basket.Data;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
+using System.ComponentModel.DataAnnotations;
+using Mercato.ServiceDefaults.Configuration;
 
 namespace Mercato.Basket;
 
@@ -8,9 +10,11 @@ namespace Mercato.Basket;
 public sealed class CheckoutRetentionOptions
 {
     /// <summary>How long an answered checkout keeps answering a retry of its Idempotency-Key with the same result.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", SettingBounds.MaxSpan, ErrorMessage = "Basket:CheckoutRetention must be from {1} to {2}.")]
     public TimeSpan CheckoutRetention { get; set; } = TimeSpan.FromHours(24);
 
     /// <summary>How often answered checkouts older than that are deleted.</summary>
+    [Range(typeof(TimeSpan), SettingBounds.MinPeriod, SettingBounds.MaxPeriod, ErrorMessage = "Basket:CheckoutPurgeInterval must be from {1} to {2}.")]
     public TimeSpan CheckoutPurgeInterval { get; set; } = TimeSpan.FromHours(1);
 }
 

@@ -9,6 +9,7 @@ using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Net.Http.Headers;
 using Microsoft.Extensions.Options;
+using System.ComponentModel.DataAnnotations;
 
 namespace Mercato.Catalog;
 
@@ -21,6 +22,7 @@ public sealed record ProductResponse(Guid Id, string Name, string Description, d
 public sealed class CatalogOptions
 {
     /// <summary>How long a shared cache (the gateway) may answer a catalog read without asking; 0: never.</summary>
+    [Range(0, int.MaxValue, ErrorMessage = "Catalog:SharedCacheSeconds must be from {1} to {2}.")]
     public int SharedCacheSeconds { get; set; } = 10;
 
     /// <summary>Fills an empty catalog with the demo products at start; the production overlay turns it off.</summary>
@@ -30,6 +32,7 @@ public sealed class CatalogOptions
     /// Bytes of cached answers this instance keeps in memory (what they take serialized). Search terms and pages come
     /// from callers, so without a bound anyone could fill the memory with distinct queries.
     /// </summary>
+    [Range(1L, long.MaxValue, ErrorMessage = "Catalog:CacheSizeLimitBytes must be from {1} to {2}.")]
     public long CacheSizeLimitBytes { get; set; } = 16L * 1024 * 1024;
 }
 

@@ -5,6 +5,7 @@ using Mercato.ServiceDefaults.Data;
 using Microsoft.Extensions.Caching.Hybrid;
 using Microsoft.Extensions.Caching.Memory;
 using Microsoft.Extensions.Options;
+using Mercato.ServiceDefaults.Configuration;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
@@ -12,9 +13,7 @@ builder.AddServiceDatabase<CatalogDb>("catalog");
 builder.Services.AddSingleton<IProductSearch>(DeploymentProfiles.From(builder.Configuration) == DeploymentProfile.ScaleOut
     ? new PostgresProductSearch()
     : new Fts5ProductSearch());
-builder.Services.AddOptions<CatalogOptions>().Bind(builder.Configuration.GetSection("Catalog"))
-    .Validate(options => options.CacheSizeLimitBytes > 0, "Catalog:CacheSizeLimitBytes must be greater than 0.")
-    .ValidateOnStart();
+builder.Services.AddValidatedSettings<CatalogOptions>(builder.Configuration.GetSection("Catalog"));
 // The cache's in-memory level counts each answer by its serialized size (HybridCache sets it), against this bound.
 builder.Services.AddOptions<MemoryCacheOptions>()
     .Configure<IOptions<CatalogOptions>>((cache, catalog) => cache.SizeLimit = catalog.Value.CacheSizeLimitBytes);

@@ -3,15 +3,14 @@ using Mercato.Identity.Data;
 using Mercato.ServiceDefaults;
 using Mercato.ServiceDefaults.Data;
 using Microsoft.AspNetCore.Identity;
+using Mercato.ServiceDefaults.Configuration;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
 builder.AddServiceDatabase<IdentityDb>("identity");
 builder.Services.AddSingleton<IPasswordHasher<User>, PasswordHasher<User>>();
 builder.Services.AddScoped<TokenIssuer>();
-builder.Services.AddOptions<SignInLockoutOptions>().Bind(builder.Configuration.GetSection("Identity:Lockout"))
-    .Validate(o => o.MaxFailedAttempts >= 1 && o.Duration > TimeSpan.Zero, "Identity:Lockout needs MaxFailedAttempts >= 1 and a positive Duration.")
-    .ValidateOnStart();
+builder.Services.AddValidatedSettings<SignInLockoutOptions>(builder.Configuration.GetSection("Identity:Lockout"));
 builder.Services.AddScoped<SignInLockout>();
 
 var app = builder.Build();

@@ -1,6 +1,8 @@
 using Mercato.Identity.Data;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
+using System.ComponentModel.DataAnnotations;
+using Mercato.ServiceDefaults.Configuration;
 
 namespace Mercato.Identity;
 
@@ -8,8 +10,10 @@ namespace Mercato.Identity;
 public sealed class SignInLockoutOptions
 {
     /// <summary>Wrong passwords in a row that lock the account; ASP.NET Core Identity's default.</summary>
+    [Range(1, int.MaxValue, ErrorMessage = "Identity:Lockout:MaxFailedAttempts must be from {1} to {2}.")]
     public int MaxFailedAttempts { get; set; } = 5;
 
+    [Range(typeof(TimeSpan), "00:00:01", SettingBounds.MaxSpan, ErrorMessage = "Identity:Lockout:Duration must be from {1} to {2}.")]
     public TimeSpan Duration { get; set; } = TimeSpan.FromMinutes(5);
 }
 

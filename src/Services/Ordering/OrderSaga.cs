@@ -4,12 +4,14 @@ using Mercato.Ordering.Domain;
 using Microsoft.Extensions.Options;
 using Wolverine;
 using Wolverine.Persistence.Sagas;
+using System.ComponentModel.DataAnnotations;
 
 namespace Mercato.Ordering;
 
 public sealed class OrderingOptions
 {
     /// <summary>A saga step that gets no answer within this time counts as failed.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "1.00:00:00", ErrorMessage = "Ordering:StepTimeout must be from {1} to {2}.")]
     public TimeSpan StepTimeout { get; set; } = TimeSpan.FromSeconds(30);
 }
 

@@ -4,6 +4,7 @@ using Mercato.Ordering.Data;
 using Mercato.ServiceDefaults;
 using Mercato.ServiceDefaults.Data;
 using Mercato.ServiceDefaults.Messaging;
+using Mercato.ServiceDefaults.Configuration;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
@@ -29,11 +30,9 @@ else
         .Send<OrderCancelled>("payment", "inventory", "notification", "analytics"), codeVariant: nameof(SagaStyle.Choreography));
     builder.Services.AddSingleton<IOrderFlow, ChoreographedOrderFlow>();
 }
-builder.Services.Configure<OrderingOptions>(builder.Configuration.GetSection("Ordering"));
+builder.Services.AddValidatedSettings<OrderingOptions>(builder.Configuration.GetSection("Ordering"));
 builder.Services.AddScoped<OrderEventStore>();
-builder.Services.AddOptions<HeldReadLimits>().Bind(builder.Configuration.GetSection("Ordering:HeldReads"))
-    .Validate(l => l.PerInstance >= 0 && l.PerCaller >= 0, "Ordering:HeldReads:PerInstance and PerCaller cannot be negative.")
-    .ValidateOnStart();
+builder.Services.AddValidatedSettings<HeldReadLimits>(builder.Configuration.GetSection("Ordering:HeldReads"));
 builder.Services.AddSingleton<OrderChanges>();
 builder.Services.AddSingleton<OrderChangeNotifier>();
 builder.Services.ConfigureDbContext<OrderingDb>((services, options) => options.AddInterceptors(services.GetRequiredService<OrderChangeNotifier>()));

@@ -4,6 +4,7 @@ using Mercato.Payment.Data;
 using Mercato.ServiceDefaults;
 using Mercato.ServiceDefaults.Data;
 using Mercato.ServiceDefaults.Messaging;
+using Mercato.ServiceDefaults.Configuration;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
@@ -14,7 +15,7 @@ builder.AddMessaging<PaymentDb>("payment", routes => routes
     .Send<PaymentDeclined>("ordering", "analytics")
     .Send<PaymentRefunded>("ordering", "analytics")
     .Send<PaymentVoided>("ordering"));
-builder.Services.Configure<PaymentProviderOptions>(builder.Configuration.GetSection("Payment"));
+builder.Services.AddValidatedSettings<PaymentProviderOptions>(builder.Configuration.GetSection("Payment"));
 builder.Services.AddSingleton<SimulatedPaymentProvider>();
 
 var app = builder.Build();

@@ -2,6 +2,7 @@ using System.Data.Common;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.Extensions.Options;
+using System.ComponentModel.DataAnnotations;
 
 namespace Mercato.Ordering.Data;
 
@@ -13,9 +14,11 @@ namespace Mercato.Ordering.Data;
 public sealed class HeldReadLimits
 {
     /// <summary>Held reads in all; 0 holds none.</summary>
+    [Range(0, int.MaxValue, ErrorMessage = "Ordering:HeldReads:PerInstance must be from {1} to {2}.")]
     public int PerInstance { get; set; } = 1_000;
 
     /// <summary>Held reads of one signed-in caller: a storefront tab holds one per order it shows.</summary>
+    [Range(0, int.MaxValue, ErrorMessage = "Ordering:HeldReads:PerCaller must be from {1} to {2}.")]
     public int PerCaller { get; set; } = 20;
 }
 
