@@ -144,7 +144,7 @@ public sealed class ApiReference(HttpClient http, IProxyStateLookup proxy, InMem
                 logger.LogWarning(ex, "The OpenAPI document of {Service} at {Destination} could not be read", service, destination.DestinationId);
             }
         }
-        context.Response.Headers.RetryAfter = "5";
+        context.Response.Headers.RetryAfter = Mercato.ServiceDefaults.Http.Downstream.RetryAfterSeconds;
         return Results.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "API description unavailable",
             detail: $"No instance of '{service}' gave its OpenAPI document just now.",
             extensions: new Dictionary<string, object?> { ["service"] = service });

@@ -105,7 +105,7 @@ public static class ProxyPipeline
         {
             var service = context.GetRouteModel().Cluster?.ClusterId ?? "service";
             context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
-            context.Response.Headers.RetryAfter = "5";
+            context.Response.Headers.RetryAfter = Mercato.ServiceDefaults.Http.Downstream.RetryAfterSeconds;
             await context.RequestServices.GetRequiredService<IProblemDetailsService>().WriteAsync(new ProblemDetailsContext
             {
                 HttpContext = context,

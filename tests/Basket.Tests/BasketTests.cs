@@ -323,8 +323,14 @@ public sealed class BasketTests : IClassFixture<BasketFactory>
         await client.PutAsJsonAsync("/api/basket", new { items = new[] { new { productId = product, quantity = 4 } } });
 
         var response = await client.SendAsync(Checkout("key-1"));
+        var replay = await client.SendAsync(Checkout("key-1"));
 
         Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        // Where the order can be followed, as ordering's own answer says, on the answer and on its replay.
+        var orderId = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("orderId").GetGuid();
+        Assert.Equal($"/api/orders/{orderId}", response.Headers.Location?.OriginalString);
+        Assert.Equal(HttpStatusCode.Accepted, replay.StatusCode);
+        Assert.Equal($"/api/orders/{orderId}", replay.Headers.Location?.OriginalString);
         var placed = Assert.Single(basket.Placed, p => p.Key == "key-1");
         Assert.Equal($"Bearer {token}", placed.Authorization);
         var order = JsonDocument.Parse(placed.Body).RootElement;
@@ -332,6 +338,31 @@ public sealed class BasketTests : IClassFixture<BasketFactory>
         Assert.Equal(4, order.GetProperty("items")[0].GetProperty("quantity").GetInt32());
         Assert.Empty((await client.GetFromJsonAsync<BasketResponse>("/api/basket"))!.Items);
         await ProblemAssert.NamesField(await client.SendAsync(Checkout("key-2")), "items");
+    }
+
+    [Fact]
+    public async Task Ordering_unreachable_at_a_first_checkout_is_503_with_retry_after_and_the_lines_go_back()
+    {
+        var client = basket.CreateClientWithToken(basket.Tokens.Issue(Guid.NewGuid(), "customer"));
+        var product = Guid.NewGuid();
+        (await client.PutAsJsonAsync("/api/basket", new { items = new[] { new { productId = product, quantity = 2 } } })).EnsureSuccessStatusCode();
+        var key = $"unreachable-{Guid.NewGuid():N}";
+        basket.OrderingDown = true;
+        HttpResponseMessage response;
+        try
+        {
+            response = await client.SendAsync(Checkout(key));
+        }
+        finally
+        {
+            basket.OrderingDown = false;
+        }
+
+        var problem = await ProblemAssert.IsProblem(response, HttpStatusCode.ServiceUnavailable);
+        Assert.Equal(TimeSpan.FromSeconds(5), response.Headers.RetryAfter?.Delta);
+        // Nothing was sent, so nothing was placed: not the outcome-unknown answer.
+        Assert.NotEqual(UncertainOutcome.ProblemType, problem.GetProperty("type").GetString());
+        Assert.Equal(product, Assert.Single((await client.GetFromJsonAsync<BasketResponse>("/api/basket"))!.Items).ProductId);
     }
 
     [Fact]
@@ -527,6 +558,8 @@ public sealed class BasketTests : IClassFixture<BasketFactory>
         var settled = await client.SendAsync(Checkout(key));
 
         Assert.Equal(key, unfinished.GetProperty("idempotencyKey").GetString());
+        // Ordering's type for the same meaning: the order may exist, retry with the key.
+        Assert.Equal(UncertainOutcome.ProblemType, unfinished.GetProperty("type").GetString());
         Assert.Empty(shown.Items);
         Assert.Equal(key, shown.Checkout!.IdempotencyKey);
         await ProblemAssert.IsProblem(another, HttpStatusCode.Conflict);
@@ -567,6 +600,7 @@ public sealed class BasketTests : IClassFixture<BasketFactory>
 
             Assert.Equal(key, unreachable.GetProperty("idempotencyKey").GetString());
             Assert.Equal(key, failing.GetProperty("idempotencyKey").GetString());
+            Assert.All([unreachable, failing], problem => Assert.Equal(UncertainOutcome.ProblemType, problem.GetProperty("type").GetString()));
         }
         finally
         {

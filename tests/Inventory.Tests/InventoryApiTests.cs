@@ -122,6 +122,7 @@ public sealed class InventoryApiTests(InventoryFactory inventory) : IClassFixtur
         {
             var response = await inventory.CreateAdminClient().PutAsJsonAsync($"/api/inventory/items/{product}", new { onHand = 1 });
             await ProblemAssert.IsProblem(response, HttpStatusCode.ServiceUnavailable);
+            Assert.Equal(TimeSpan.FromSeconds(5), response.Headers.RetryAfter?.Delta);
         }
         finally
         {

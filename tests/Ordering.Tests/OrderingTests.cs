@@ -493,8 +493,9 @@ public sealed class OrderingTests(OrderingFactory ordering) : IClassFixture<Orde
         ordering.CatalogBody = body.Replace("MUG", OrderingFactory.Mug.ToString(), StringComparison.Ordinal);
         try
         {
-            await ProblemAssert.IsProblem(await client.SendAsync(OrderingFactory.Place(new { items = new[] { new { productId = OrderingFactory.Mug, quantity = 1 } } }, key)),
-                HttpStatusCode.ServiceUnavailable);
+            var refused = await client.SendAsync(OrderingFactory.Place(new { items = new[] { new { productId = OrderingFactory.Mug, quantity = 1 } } }, key));
+            await ProblemAssert.IsProblem(refused, HttpStatusCode.ServiceUnavailable);
+            Assert.Equal(TimeSpan.FromSeconds(5), refused.Headers.RetryAfter?.Delta);
         }
         finally
         {

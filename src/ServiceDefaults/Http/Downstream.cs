@@ -1,8 +1,20 @@
+using Microsoft.AspNetCore.Http;
+
 namespace Mercato.ServiceDefaults.Http;
 
 /// <summary>Failures of a call to another service that mean "it is unavailable now", as opposed to a bug.</summary>
 public static class Downstream
 {
+    /// <summary>What every 503 here asks a client to wait before retrying, in seconds.</summary>
+    public const string RetryAfterSeconds = "5";
+
+    /// <summary>The 503 for a service this request needed and could not reach, with <c>Retry-After</c> like every other 503.</summary>
+    public static IResult UnavailableProblem(HttpResponse response, string title, string detail)
+    {
+        response.Headers.RetryAfter = RetryAfterSeconds;
+        return Results.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: title, detail: detail);
+    }
+
     /// <remarks>
     /// Polly's <see cref="Polly.ExecutionRejectedException"/> covers the sidecar pipeline's refusals: breaker open,
     /// attempt or total timeout, bulkhead and rate limiter.

@@ -32,7 +32,7 @@ public sealed partial class ProblemDetailsExceptionHandler(IProblemDetailsServic
         {
             logger.LogWarning("Database unavailable on {Method} {Path}: {Error}", httpContext.Request.Method, httpContext.Request.Path, exception.GetBaseException().Message);
             Telemetry.SpanTags.RecordError(exception.GetBaseException().Message);
-            httpContext.Response.Headers.RetryAfter = "5";
+            httpContext.Response.Headers.RetryAfter = Downstream.RetryAfterSeconds;
             problem = new ProblemDetails
             {
                 Status = StatusCodes.Status503ServiceUnavailable,

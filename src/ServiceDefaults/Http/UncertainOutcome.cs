@@ -13,10 +13,11 @@ public static class UncertainOutcome
 {
     public const string ProblemType = "urn:mercato:problem:outcome-unknown";
 
-    public static IResult Problem(HttpResponse response, string detail)
+    public static IResult Problem(HttpResponse response, string detail, IDictionary<string, object?>? extensions = null)
     {
-        response.Headers.RetryAfter = "5";
-        return Results.Problem(type: ProblemType, statusCode: StatusCodes.Status503ServiceUnavailable, title: "Outcome unknown", detail: detail);
+        response.Headers.RetryAfter = Downstream.RetryAfterSeconds;
+        return Results.Problem(type: ProblemType, statusCode: StatusCodes.Status503ServiceUnavailable, title: "Outcome unknown", detail: detail,
+            extensions: extensions);
     }
 
     /// <summary>Whether a problem body says the outcome is unknown.</summary>

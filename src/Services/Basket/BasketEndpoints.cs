@@ -197,7 +197,7 @@ public static class BasketEndpoints
         if (checkout.ResponseStatus is { } answered)
         {
             IdempotencyKeyHeader.MarkReplayed(http.Response);
-            return Results.Content(checkout.ResponseBody, checkout.ResponseContentType, statusCode: answered);
+            return PlacedAnswer(http.Response, answered, checkout.ResponseBody!, checkout.ResponseContentType!);
         }
 
         var items = JsonSerializer.Deserialize<List<BasketLineResponse>>(checkout.Items)!;
@@ -215,8 +215,8 @@ public static class BasketEndpoints
         {
             logger.LogWarning("Ordering unavailable at checkout: {Error}", ex.Message);
             await ReturnToBasketAsync(db, checkout, items, CancellationToken.None);
-            return Results.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "Ordering unavailable",
-                detail: "The order was not placed; the basket is kept. Retry with the same Idempotency-Key.");
+            return Downstream.UnavailableProblem(http.Response, "Ordering unavailable",
+                "The order was not placed; the basket is kept. Retry with the same Idempotency-Key.");
         }
         catch (Exception ex) when (Downstream.IsUnavailable(ex, CancellationToken.None))
         {
@@ -292,7 +292,35 @@ public static class BasketEndpoints
                 logger.LogWarning("Ordering failed a retried checkout {Key} with {Status}", key, (int)placed.StatusCode);
                 return CheckoutNotFinished(http, key, $"Ordering failed ({(int)placed.StatusCode}) on this retry, and an earlier attempt may have placed the order.");
             }
-            return Results.Content(body, contentType, statusCode: (int)placed.StatusCode);
+            if (placed.Headers.RetryAfter is { } retryAfter)
+            {
+                http.Response.Headers.RetryAfter = retryAfter.ToString();
+            }
+            return PlacedAnswer(http.Response, (int)placed.StatusCode, body, contentType);
+        }
+    }
+
+    /// <summary>Ordering's answer as checkout's, with the Location of the order it names, as ordering gives it.</summary>
+    private static IResult PlacedAnswer(HttpResponse response, int status, string body, string contentType)
+    {
+        if (status is >= 200 and < 300 && OrderIdIn(body) is { } orderId)
+        {
+            response.Headers.Location = $"/api/orders/{orderId}";
+        }
+        return Results.Content(body, contentType, statusCode: status);
+    }
+
+    private static Guid? OrderIdIn(string body)
+    {
+        try
+        {
+            using var answer = JsonDocument.Parse(body);
+            return answer.RootElement.ValueKind == JsonValueKind.Object && answer.RootElement.TryGetProperty("orderId", out var id)
+                && id.TryGetGuid(out var orderId) ? orderId : null;
+        }
+        catch (JsonException)
+        {
+            return null;
         }
     }
 
@@ -323,10 +351,10 @@ public static class BasketEndpoints
     {
         // Not an answer given before: ordering may have marked its own answer replayed, but that is not what this is.
         http.Response.Headers.Remove(IdempotencyKeyHeader.ReplayedHeader);
-        http.Response.Headers.RetryAfter = "5";
-        return Results.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "Checkout not finished",
-            detail: $"{why} Retry with the same Idempotency-Key to finish this checkout; the basket cannot change until then.",
-            extensions: new Dictionary<string, object?> { ["idempotencyKey"] = key });
+        // The same meaning as ordering's outcome-unknown answer, and its type: "Ordering unavailable" means nothing was placed.
+        return UncertainOutcome.Problem(http.Response,
+            $"Checkout not finished. {why} Retry with the same Idempotency-Key to finish this checkout; the basket cannot change until then.",
+            new Dictionary<string, object?> { ["idempotencyKey"] = key });
     }
 
     /// <summary>What a checkout request asks for beyond the basket itself, hashed: its payment method, trimmed.</summary>

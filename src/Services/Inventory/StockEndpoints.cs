@@ -37,7 +37,7 @@ public static class StockEndpoints
     }
 
     private static async Task<IResult> SetOnHandAsync(
-        Guid productId, SetStockRequest request, InventoryDb db, CatalogClient catalog, TimeProvider time, ILogger<SetStockRequest> logger, CancellationToken ct)
+        Guid productId, SetStockRequest request, InventoryDb db, CatalogClient catalog, TimeProvider time, ILogger<SetStockRequest> logger, HttpResponse response, CancellationToken ct)
     {
         if (request.OnHand is not (>= 0 and <= MaxOnHand))
         {
@@ -54,8 +54,8 @@ public static class StockEndpoints
             catch (Exception ex) when (Mercato.ServiceDefaults.Http.Downstream.IsUnavailable(ex, ct))
             {
                 logger.LogWarning("Catalog unavailable while checking product {ProductId}: {Error}", productId, ex.Message);
-                return Results.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "Catalog unavailable",
-                    detail: "Could not confirm that the product exists; try again shortly.");
+                return Mercato.ServiceDefaults.Http.Downstream.UnavailableProblem(response, "Catalog unavailable",
+                    "Could not confirm that the product exists; try again shortly.");
             }
             if (!exists)
             {

@@ -95,8 +95,8 @@ public static class OrderEndpoints
         catch (Exception ex) when (Mercato.ServiceDefaults.Http.Downstream.IsUnavailable(ex, ct))
         {
             logger.LogWarning("Catalog unavailable while pricing an order: {Error}", ex.Message);
-            return Results.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "Catalog unavailable",
-                detail: "Prices could not be read; nothing was ordered. Try again shortly.");
+            return Mercato.ServiceDefaults.Http.Downstream.UnavailableProblem(response, "Catalog unavailable",
+                "Prices could not be read; nothing was ordered. Try again shortly.");
         }
         var unknown = items.Select((item, index) => (item, index)).Where(x => !products.ContainsKey(x.item.ProductId!.Value)).ToList();
         if (unknown.Count > 0)
