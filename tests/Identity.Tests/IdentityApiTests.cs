@@ -55,6 +55,27 @@ public sealed class IdentityApiTests(IdentityFactory identity) : IClassFixture<I
     }
 
     [Fact]
+    public async Task A_registrations_location_answers_for_that_user_and_admins_only()
+    {
+        var email = NewEmail();
+        var created = await identity.CreateClient().PostAsJsonAsync("/api/identity/users", new { email, password = "Secret123", name = "Ada" });
+        var location = created.Headers.Location!.OriginalString;
+        var id = (await created.Content.ReadFromJsonAsync<UserResponse>())!.Id;
+
+        var self = await identity.CreateClientWithToken(await TokenFor(email, "Secret123")).GetFromJsonAsync<CurrentUserResponse>(location);
+        var byAdmin = await identity.CreateClientWithToken(await TokenFor(DevAdminSeeder.AdminEmail, DevAdminSeeder.DevelopmentPassword))
+            .GetFromJsonAsync<CurrentUserResponse>(location);
+        var another = NewEmail();
+        await identity.CreateClient().PostAsJsonAsync("/api/identity/users", new { email = another, password = "Secret123", name = "Bo" });
+        var byAnother = await identity.CreateClientWithToken(await TokenFor(another, "Secret123")).GetAsync(location);
+
+        Assert.Equal($"/api/identity/users/{id}", location);
+        Assert.Equal((id, email), (self!.Id, self.Email));
+        Assert.Equal(id, byAdmin!.Id);
+        await ProblemAssert.IsProblem(byAnother, HttpStatusCode.NotFound);
+    }
+
+    [Fact]
     public async Task While_its_database_is_locked_a_registration_is_503_with_retry_after_not_e_mail_taken()
     {
         await using var impatient = identity.WithImpatientDatabase("identity");

@@ -49,6 +49,8 @@ public static class UserEndpoints
             .Produces<TokenResponse>().ProducesProblem(StatusCodes.Status401Unauthorized)
             .ProducesProblem(StatusCodes.Status429TooManyRequests);
         identity.MapGet("/users/me", CurrentUserAsync).Produces<CurrentUserResponse>().ProducesProblem(StatusCodes.Status404NotFound);
+        // Where a registration's Location points.
+        identity.MapGet("/users/{id:guid}", UserAsync).Produces<CurrentUserResponse>().ProducesProblem(StatusCodes.Status404NotFound);
 
         app.MapGet("/.well-known/jwks.json", (TokenIssuer issuer, CancellationToken ct) => issuer.GetJwksAsync(ct))
             .AllowAnonymous().WithTags("Identity");
@@ -157,11 +159,23 @@ public static class UserEndpoints
         {
             return Results.Unauthorized();
         }
-        var user = await db.Users.AsNoTracking().SingleOrDefaultAsync(u => u.Id == id, ct);
-        return user is null
-            ? Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "User not found")
-            : Results.Ok(new CurrentUserResponse(user.Id, user.Email, user.Name, user.RoleList));
+        return await UserByIdAsync(db, id, ct);
     }
+
+    /// <summary>A user's account, for that user or an admin; to anyone else it does not exist.</summary>
+    private static async Task<IResult> UserAsync(Guid id, HttpContext http, IdentityDb db, CancellationToken ct)
+    {
+        var self = Guid.TryParse(http.User.FindFirst(MercatoAuth.SubjectClaim)?.Value, out var caller) && caller == id;
+        return self || http.User.IsInRole(MercatoAuth.AdminRole) ? await UserByIdAsync(db, id, ct) : UserNotFound();
+    }
+
+    private static async Task<IResult> UserByIdAsync(IdentityDb db, Guid id, CancellationToken ct)
+    {
+        var user = await db.Users.AsNoTracking().SingleOrDefaultAsync(u => u.Id == id, ct);
+        return user is null ? UserNotFound() : Results.Ok(new CurrentUserResponse(user.Id, user.Email, user.Name, user.RoleList));
+    }
+
+    private static IResult UserNotFound() => Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "User not found");
 
     private static IResult InvalidCredentials() =>
         Results.Problem(statusCode: StatusCodes.Status401Unauthorized, title: "Invalid credentials", detail: "The e-mail or password is wrong.");
