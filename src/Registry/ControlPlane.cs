@@ -125,7 +125,7 @@ public static class ControlPlaneEndpoints
             {
                 // The serializer's own message names .NET types; the client needs the field and what kind of mistake.
                 var field = JsonPath(ex.Path);
-                var message = ex.InnerException is JsonException || field == "$"
+                var message = ex.InnerException is JsonException || field == "body"
                     ? $"Not valid JSON (line {ex.LineNumber + 1})."
                     : "Not a field of the policy document, or a value of the wrong type or out of range.";
                 return Results.ValidationProblem(
@@ -134,7 +134,7 @@ public static class ControlPlaneEndpoints
             }
             if (proposed is null)
             {
-                return Results.ValidationProblem(new Dictionary<string, string[]> { ["$"] = ["A policy document is required."] });
+                return Results.ValidationProblem(new Dictionary<string, string[]> { ["body"] = ["A policy document is required."] });
             }
             var errors = MeshPolicyValidator.Validate(proposed);
             return errors.Count > 0
@@ -143,6 +143,6 @@ public static class ControlPlaneEndpoints
         }).Accepts<MeshPolicy>("application/json").Produces<MeshPolicy>().ProducesValidationProblem();
     }
 
-    /// <summary>"$.targets.catalog.retry.maxRetrys" → "targets.catalog.retry.maxRetrys".</summary>
-    private static string JsonPath(string? path) => string.IsNullOrEmpty(path) || path == "$" ? "$" : path.TrimStart('$', '.');
+    /// <summary>"$.targets.catalog.retry.maxRetrys" → "targets.catalog.retry.maxRetrys"; the document as a whole is "body", as in every service.</summary>
+    private static string JsonPath(string? path) => string.IsNullOrEmpty(path) || path == "$" ? "body" : path.TrimStart('$', '.');
 }

@@ -47,6 +47,8 @@ public sealed class AnalyticsTests(ServiceFactory<Program> analytics) : IClassFi
         await ProblemAssert.NamesField(await admin.GetAsync("/api/analytics/events?type=Order%00Confirmed"), "type");
         await ProblemAssert.NamesField(await admin.GetAsync($"/api/analytics/events?type={new string('A', 101)}"), "type");
         await ProblemAssert.NamesField(await admin.GetAsync("/api/analytics/events?type=OrderConfirmed&type=OrderCancelled"), "type");
+        // Blank is not "no filter": it would answer every event to a caller who asked for one type.
+        await ProblemAssert.NamesField(await admin.GetAsync("/api/analytics/events?type=%20"), "type");
     }
 
     [Fact]

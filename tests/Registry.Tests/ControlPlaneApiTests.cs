@@ -60,6 +60,9 @@ public sealed class ControlPlaneApiTests(RegistryFactory registry) : IClassFixtu
     [InlineData("""{"targets":{"catalog":{"totalTimeoutMs":99999999999}}}""", "targets.catalog.totalTimeoutMs")]
     [InlineData("""{"targets":{"catalog":"fast"}}""", "targets.catalog")]
     [InlineData("""{"targets":{"catalog":{"routing":{"weights":{"1.0":2000000000,"2.0":2000000000}}}}}""", "targets.catalog.routing.weights")]
+    [InlineData("{", "body")]
+    [InlineData("null", "body")]
+    [InlineData("[]", "body")]
     public async Task An_invalid_document_is_refused_naming_the_field_and_the_old_one_stays(string document, string field)
     {
         var admin = registry.CreateAdminClient();

@@ -45,7 +45,7 @@ public static class InputText
     /// would answer an empty list. PostgreSQL refuses a NUL in a query outright (a 500).
     /// </summary>
     public static bool IsSingleIdentifier(string value, int maxLength) =>
-        value.Length <= maxLength && !value.Contains(',') && IsCleanIdentifier(value);
+        value.Length <= maxLength && !value.Contains(',') && IsCleanIdentifier(value) && (value.Length == 0 || HasVisibleText(value));
 
     /// <summary>
     /// Whether the text shows anything: a letter, digit, punctuation or symbol. A name made of spaces, marks, formatting
