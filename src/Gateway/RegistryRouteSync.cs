@@ -56,6 +56,12 @@ public sealed class RegistryRouteSync(
                 logger.LogWarning("Registry unreachable ({Error}); keeping the last known routes", ex.Message);
             }
             _lastError = ex.Message;
+            if (!_loaded)
+            {
+                // A gateway that starts while the registry is down has no table to keep: the known services get routes
+                // without instances, so their callers get 503 (try again) rather than the 401 of a path no route serves.
+                Publish([]);
+            }
             return;
         }
         _lastError = null;
@@ -66,21 +72,25 @@ public sealed class RegistryRouteSync(
             .GroupBy(i => i.ServiceName)
             .ToDictionary(g => g.Key, g => g.OrderBy(i => i.InstanceId, StringComparer.Ordinal).ToList());
         _knownServices.UnionWith(byService.Keys);
+        Publish(byService);
+        _loaded = true;
+    }
 
+    /// <summary>Routes for every known service, to the given instances; nothing is changed when the table is the same.</summary>
+    private void Publish(Dictionary<string, List<ServiceInstance>> byService)
+    {
         var signature = string.Join(';', _knownServices.Order(StringComparer.Ordinal).Select(s =>
             $"{s}={string.Join(',', byService.GetValueOrDefault(s, []).Select(i => $"{i.InstanceId}@{i.Address}"))}"));
         if (signature == _lastSignature)
         {
-            _loaded = true;
             return;
         }
         var services = _knownServices.Order(StringComparer.Ordinal).ToList();
         var destinations = byService.ToDictionary(
             kv => kv.Key,
             kv => kv.Value.Select(i => new RouteDestination(i.InstanceId, i.Address, i.Version)).ToList());
-        proxyConfig.Update(RouteTable.Routes(services, settings), RouteTable.Clusters(services, destinations));
+        proxyConfig.Update(RouteTable.Routes(services, options.Value), RouteTable.Clusters(services, destinations));
         _lastSignature = signature;
-        _loaded = true;
         logger.LogInformation("Routes updated: {Signature}", signature);
     }
 

@@ -76,4 +76,23 @@ public sealed class RegistryRoutingTests : IAsyncLifetime
         await WaitForLookupsAsync(3);
         Assert.Equal(HttpStatusCode.ServiceUnavailable, (await client.GetAsync("/api/catalog/products")).StatusCode);
     }
+    [Fact]
+    public async Task A_gateway_started_while_the_registry_is_down_answers_503_for_known_services_not_401()
+    {
+        await using var gateway = new GatewayFactory([], new() { ["Registry:Url"] = "http://127.0.0.1:9", ["Gateway:RefreshInterval"] = "00:00:00.100", ["Registry:AdvertisedAddress"] = "http://127.0.0.1:9" });
+        var client = gateway.CreateClient();
+
+        // The first lookup fails at once (nothing listens on port 9); its table is in force within moments.
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        var read = await client.GetAsync("/api/catalog/products");
+        while (read.StatusCode == HttpStatusCode.Unauthorized && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(100);
+            read = await client.GetAsync("/api/catalog/products");
+        }
+
+        await ProblemAssert.IsProblem(read, HttpStatusCode.ServiceUnavailable);
+        Assert.NotNull(read.Headers.RetryAfter);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, (await client.GetAsync("/health/ready")).StatusCode);
+    }
 }
