@@ -762,7 +762,7 @@ public sealed class BasketTests : IClassFixture<BasketFactory>
     {
         var checkout = await OpenApiAssert.OperationAsync(basket.CreateClient(), "POST", "/api/basket/checkout");
 
-        OpenApiAssert.Answers(checkout, 202, 400, 401, 409, 422, 503);
+        OpenApiAssert.Answers(checkout, 202, 400, 401, 409, 413, 415, 422, 503);
         OpenApiAssert.SuccessesDeclareHeader(checkout, "Idempotent-Replayed");
         Assert.True(OpenApiAssert.RequiresBearer(checkout));
         await OpenApiAssert.EveryOperationDocumentsItsAnswersAsync(basket.CreateClient());

@@ -28,6 +28,25 @@ public sealed class CatalogApiTests(ServiceFactory<Program> catalog) : IClassFix
     }
 
     [Fact]
+    public async Task Anonymous_reads_answer_HEAD_as_they_answer_GET()
+    {
+        // The gateway lets anonymous callers send HEAD here; the service answered it 405.
+        var client = catalog.CreateClient();
+        var product = (await client.GetFromJsonAsync<ProductPage>("/api/catalog/products?pageSize=1"))!.Items[0].Id;
+        var get = await client.GetAsync($"/api/catalog/products/{product}");
+
+        var list = await client.SendAsync(new HttpRequestMessage(HttpMethod.Head, "/api/catalog/products"));
+        var one = await client.SendAsync(new HttpRequestMessage(HttpMethod.Head, $"/api/catalog/products/{product}"));
+        var unknown = await client.SendAsync(new HttpRequestMessage(HttpMethod.Head, $"/api/catalog/products/{Guid.NewGuid()}"));
+
+        Assert.Equal(HttpStatusCode.OK, list.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, one.StatusCode);
+        Assert.Equal(get.Headers.ETag, one.Headers.ETag);
+        Assert.Equal(get.Headers.CacheControl, one.Headers.CacheControl);
+        Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
+    }
+
+    [Fact]
     public async Task With_demo_products_switched_off_the_catalog_starts_empty()
     {
         await using var production = new ConfiguredServiceFactory<Program>(("Catalog:SeedDemoProducts", "false"));
@@ -463,12 +482,13 @@ public sealed class CatalogApiTests(ServiceFactory<Program> catalog) : IClassFix
         var create = await OpenApiAssert.OperationAsync(client, "POST", "/api/catalog/products");
         var update = await OpenApiAssert.OperationAsync(client, "PUT", "/api/catalog/products/{id}");
 
-        OpenApiAssert.Answers(list, 200, 400);
+        OpenApiAssert.Answers(list, 200, 400, 503);
+        OpenApiAssert.DeclaresHeader(list, 503, "Retry-After");
         Assert.False(OpenApiAssert.RequiresBearer(list));
-        OpenApiAssert.Answers(create, 201, 400, 401, 403, 422);
+        OpenApiAssert.Answers(create, 201, 400, 401, 403, 413, 415, 422, 503);
         OpenApiAssert.SuccessesDeclareHeader(create, "Idempotent-Replayed");
         Assert.True(OpenApiAssert.RequiresBearer(create));
-        OpenApiAssert.Answers(update, 200, 400, 401, 403, 404, 409, 412);
+        OpenApiAssert.Answers(update, 200, 400, 401, 403, 404, 409, 412, 413, 415, 503);
         await OpenApiAssert.EveryOperationDocumentsItsAnswersAsync(catalog.CreateClient());
     }
 

@@ -56,6 +56,13 @@ public static class OpenApiAssert
         }
     }
 
+    /// <summary>Asserts that the operation's answer <paramref name="status"/> declares the response header <paramref name="header"/>.</summary>
+    public static void DeclaresHeader(JsonElement operation, int status, string header)
+    {
+        var answer = operation.GetProperty("responses").GetProperty(status.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.True(answer.TryGetProperty("headers", out var headers) && headers.TryGetProperty(header, out _), $"{status} does not declare {header}: {answer}");
+    }
+
     /// <summary>Asserts that every success (2xx) of the operation declares the response header <paramref name="header"/>.</summary>
     public static void SuccessesDeclareHeader(JsonElement operation, string header)
     {

@@ -292,12 +292,13 @@ public sealed class OrderingTests(OrderingFactory ordering) : IClassFixture<Orde
         var place = await OpenApiAssert.OperationAsync(client, "POST", "/api/orders");
         var read = await OpenApiAssert.OperationAsync(client, "GET", "/api/orders/{id}");
 
-        OpenApiAssert.Answers(place, 202, 400, 401, 422, 503);
+        OpenApiAssert.Answers(place, 202, 400, 401, 413, 415, 422, 503);
+        OpenApiAssert.DeclaresHeader(place, 503, "Retry-After");
         OpenApiAssert.SuccessesDeclareHeader(place, "Idempotent-Replayed");
         Assert.True(OpenApiAssert.RequiresBearer(place));
         Assert.EndsWith("/OrderAccepted", place.GetProperty("responses").GetProperty("202").GetProperty("content")
             .GetProperty("application/json").GetProperty("schema").GetProperty("$ref").GetString(), StringComparison.Ordinal);
-        OpenApiAssert.Answers(read, 200, 304, 400, 401, 404);
+        OpenApiAssert.Answers(read, 200, 304, 400, 401, 404, 503);
         await OpenApiAssert.EveryOperationDocumentsItsAnswersAsync(ordering.CreateClient());
     }
 

@@ -124,6 +124,15 @@ public sealed class PaymentTests(PaymentFactory payment) : IClassFixture<Payment
         Assert.Equal(accepted, check.Reason is null);
     }
 
+    [Fact]
+    public async Task A_payment_method_check_answers_HEAD()
+    {
+        // The gateway lets anonymous callers send HEAD here; the service answered it 405.
+        using var anonymous = payment.CreateClient();
+        var head = await anonymous.SendAsync(new HttpRequestMessage(HttpMethod.Head, "/api/payments/methods/tok_visa"));
+        Assert.Equal(HttpStatusCode.OK, head.StatusCode);
+    }
+
     [Theory]
     [InlineData("tok_decline", 10, "declined")]
     [InlineData("..", 10, "Unknown payment method")] // ordering accepted the order while payment could not check the method

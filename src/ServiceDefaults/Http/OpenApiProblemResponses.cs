@@ -9,9 +9,11 @@ namespace Mercato.ServiceDefaults.Http;
 /// <summary>
 /// What every endpoint may answer besides its own results, written into each service's OpenAPI document once rather
 /// than on every endpoint: 400 problem details naming the field when a parameter or body cannot be bound
-/// (<see cref="ProblemDetailsExceptionHandler"/>), 401 where the endpoint is not anonymous (the fallback policy asks for
-/// a signed-in user), 403 where it needs a policy or a role, and the bearer scheme those operations require.
-/// Endpoint-specific answers (201, 404, 409, 422, 503, ...) are declared on the endpoints themselves.
+/// (<see cref="ProblemDetailsExceptionHandler"/>), 413 and 415 where it takes a body (over the size limit; not JSON, or
+/// a charset other than UTF-8), 503 with <c>Retry-After</c> everywhere (its database, a service it calls or the signing
+/// keys unavailable, or an injected fault), 401 where the endpoint is not anonymous (the fallback policy asks for a
+/// signed-in user), 403 where it needs a policy or a role, and the bearer scheme those operations require.
+/// Endpoint-specific answers (201, 404, 409, 422, ...) are declared on the endpoints themselves.
 /// </summary>
 public sealed class OpenApiProblemResponses : IOpenApiDocumentTransformer, IOpenApiOperationTransformer
 {
@@ -41,6 +43,17 @@ public sealed class OpenApiProblemResponses : IOpenApiDocumentTransformer, IOpen
             await AddProblemAsync(operation, context, StatusCodes.Status400BadRequest, typeof(HttpValidationProblemDetails),
                 "The request is invalid; the problem's errors name each field.", cancellationToken);
         }
+        if (operation.RequestBody is not null)
+        {
+            await AddProblemAsync(operation, context, StatusCodes.Status413PayloadTooLarge, typeof(Microsoft.AspNetCore.Mvc.ProblemDetails),
+                $"The body is larger than {ServiceDefaultsExtensions.MaxRequestBodyBytes / 1024 / 1024} MB.", cancellationToken);
+            await AddProblemAsync(operation, context, StatusCodes.Status415UnsupportedMediaType, typeof(Microsoft.AspNetCore.Mvc.ProblemDetails),
+                "The body is not JSON (Content-Type), or its charset is not UTF-8.", cancellationToken);
+        }
+        await AddProblemAsync(operation, context, StatusCodes.Status503ServiceUnavailable, typeof(Microsoft.AspNetCore.Mvc.ProblemDetails),
+            "Unavailable now: the service's database, a service it needs or the signing keys. Try again after Retry-After seconds.",
+            cancellationToken);
+        DocumentRetryAfter(operation);
         if (metadata.OfType<IAllowAnonymous>().Any())
         {
             return;
@@ -76,6 +89,23 @@ public sealed class OpenApiProblemResponses : IOpenApiDocumentTransformer, IOpen
                 {
                     Description = "true when this is the answer given before to the same Idempotency-Key: the retry changed nothing.",
                     Schema = new OpenApiSchema { Type = JsonSchemaType.String, Enum = [System.Text.Json.Nodes.JsonValue.Create("true")] },
+                };
+            }
+        }
+    }
+
+    /// <summary>Every 503 here, and every 429, says how long to wait.</summary>
+    private static void DocumentRetryAfter(OpenApiOperation operation)
+    {
+        foreach (var (status, response) in operation.Responses!)
+        {
+            if (status is "503" or "429" && response is OpenApiResponse answer)
+            {
+                answer.Headers ??= new Dictionary<string, IOpenApiHeader>();
+                answer.Headers["Retry-After"] = new OpenApiHeader
+                {
+                    Description = "Seconds to wait before trying again.",
+                    Schema = new OpenApiSchema { Type = JsonSchemaType.Integer },
                 };
             }
         }

@@ -36,7 +36,8 @@ public static class PaymentEndpoints
         }).RequireAuthorization(MercatoAuth.AdminPolicy).WithTags("Payment").Produces<List<PaymentResponse>>().ProducesValidationProblem();
 
         // Asked by ordering before it accepts an order, through its sidecar pipeline (breaker, fallback).
-        app.MapGet("/api/payments/methods/{method}", (string method) =>
+        // HEAD too: the gateway lets anonymous callers send it, and minimal APIs do not answer it for a GET.
+        app.MapMethods("/api/payments/methods/{method}", [HttpMethods.Get, HttpMethods.Head], (string method) =>
             SimulatedPaymentProvider.UnknownMethodReason(method) is { } reason
                 ? new PaymentMethodCheck(method, false, reason)
                 : new PaymentMethodCheck(method, true, null))
