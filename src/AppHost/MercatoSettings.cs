@@ -102,12 +102,13 @@ public sealed partial record MercatoSettings(
             ? port
             : throw new InvalidOperationException($"Mercato:{key} must be a port from 1 to 65535; got '{value}'.");
 
-    // Ordering checks its range (Ordering:StepTimeout) when it starts; this stops a run that could not start it.
+    // Ordering's own range for Ordering:StepTimeout, which it checks when it starts: a run that could not start it stops here.
     private static string? ParseStepTimeout(string? value) =>
         value is null ? null
-        : TimeSpan.TryParse(value, System.Globalization.CultureInfo.InvariantCulture, out var timeout) && timeout > TimeSpan.Zero
+        : TimeSpan.TryParse(value, System.Globalization.CultureInfo.InvariantCulture, out var timeout)
+            && timeout >= TimeSpan.FromMilliseconds(100) && timeout <= TimeSpan.FromDays(1)
             ? timeout.ToString("c", System.Globalization.CultureInfo.InvariantCulture)
-            : throw new InvalidOperationException($"Mercato:OrderStepTimeout must be a positive time span, like 00:00:30; got '{value}'.");
+            : throw new InvalidOperationException($"Mercato:OrderStepTimeout must be a time span from 00:00:00.100 to 1.00:00:00, like 00:00:30; got '{value}'.");
 
     private static double ParseSampleRatio(string? value) =>
         value is null ? 1.0

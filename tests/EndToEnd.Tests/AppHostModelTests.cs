@@ -160,6 +160,8 @@ public sealed class AppHostModelTests
     [InlineData("--Mercato:SagaStyle=Choreographed", "Mercato:SagaStyle")]
     [InlineData("--Mercato:AdminPassword= ", "Mercato:AdminPassword")]
     [InlineData("--Mercato:OrderStepTimeout=00:00:00", "Mercato:OrderStepTimeout")]
+    [InlineData("--Mercato:OrderStepTimeout=00:00:00.050", "Mercato:OrderStepTimeout")]
+    [InlineData("--Mercato:OrderStepTimeout=2.00:00:00", "Mercato:OrderStepTimeout")]
     [InlineData("--Mercato:OrderStepTimeout=30s", "Mercato:OrderStepTimeout")]
     public async Task A_setting_the_run_would_not_honour_stops_it_naming_the_setting(string argument, string named)
     {

@@ -21,6 +21,7 @@ public sealed class StartupSettingsTests
     [InlineData("ControlPlane:RefreshInterval", "00:00:00")]
     [InlineData("Registry:HeartbeatInterval", "-00:00:00.001")]
     [InlineData("Registry:CacheTtl", "00:00:00")]
+    [InlineData("Registry:CacheTtl", "60.00:00:00")]
     public async Task A_setting_the_gateway_cannot_honour_stops_its_start_naming_the_setting(string setting, string value)
     {
         // A static route table: without the registry the gateway needs one.

@@ -167,6 +167,7 @@ public sealed class DeadLetterPagingTests(ServiceFactory<Program> notification) 
         await ProblemAssert.NamesField(await admin.GetAsync("/api/notifications/admin/dead-letters?page=x"), "page");
         await ProblemAssert.NamesField(await admin.GetAsync("/api/notifications/admin/dead-letters?messageType=Send%00Notification"), "messageType");
         await ProblemAssert.NamesField(await admin.GetAsync("/api/notifications/admin/dead-letters?messageType=A&messageType=B"), "messageType");
+        await ProblemAssert.NamesField(await admin.GetAsync("/api/notifications/admin/dead-letters?messageType=%20"), "messageType");
     }
 }
 

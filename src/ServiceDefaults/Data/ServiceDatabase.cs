@@ -133,9 +133,12 @@ public static class ServiceDatabase
                     : unreadableSince ??= DateTimeOffset.UtcNow;
                 if (DateTimeOffset.UtcNow - takenAt >= StaleMigrationLock)
                 {
-                    await ScalarAsync(connection, """DELETE FROM "__EFMigrationsLock" WHERE "Timestamp" = $taken;""", taken, ct);
-                    db.GetService<ILoggerFactory>().CreateLogger(typeof(ServiceDatabase).FullName!)
-                        .LogWarning("Released EF Core's migration lock taken at {TakenAt} and never released: its process died holding it", taken);
+                    // Another instance may have released the same row first: only the one that deleted it says so.
+                    if (Convert.ToInt64(await ScalarAsync(connection, """DELETE FROM "__EFMigrationsLock" WHERE "Timestamp" = $taken; SELECT changes();""", taken, ct), CultureInfo.InvariantCulture) == 1)
+                    {
+                        db.GetService<ILoggerFactory>().CreateLogger(typeof(ServiceDatabase).FullName!)
+                            .LogWarning("Released EF Core's migration lock taken at {TakenAt} and never released: its process died holding it", taken);
+                    }
                     return;
                 }
                 await Task.Delay(TimeSpan.FromSeconds(1), ct);

@@ -40,7 +40,7 @@ public sealed class RegistryOptions
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>How long a client trusts its cached view of a service's instances.</summary>
-    [Range(typeof(TimeSpan), "00:00:00.001", SettingBounds.MaxSpan, ErrorMessage = "Registry:CacheTtl must be from {1} to {2}.")]
+    [Range(typeof(TimeSpan), "00:00:00.001", SettingBounds.MaxPeriod, ErrorMessage = "Registry:CacheTtl must be from {1} to {2}.")]
     public TimeSpan CacheTtl { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>

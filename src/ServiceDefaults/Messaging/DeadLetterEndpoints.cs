@@ -38,7 +38,7 @@ public static class DeadLetterEndpoints
             var errors = Paging.Problems(page, pageSize, MaxPageSize);
             if (messageType is { } name && !InputText.IsSingleIdentifier(name, MaxMessageTypeLength))
             {
-                errors["messageType"] = [$"One message type name: at most {MaxMessageTypeLength} characters, no commas, control or formatting characters."];
+                errors["messageType"] = [$"One message type name: at most {MaxMessageTypeLength} characters, not blank, no commas, control or formatting characters."];
             }
             if (errors.Count > 0)
             {

@@ -63,7 +63,7 @@ public static class AnalyticsEndpoints
             }
             if (type is { } name && !InputText.IsSingleIdentifier(name, 100))
             {
-                return Results.ValidationProblem(new Dictionary<string, string[]> { ["type"] = ["One event type: at most 100 characters, no commas, control or formatting characters."] });
+                return Results.ValidationProblem(new Dictionary<string, string[]> { ["type"] = ["One event type: at most 100 characters, not blank, no commas, control or formatting characters."] });
             }
             if (order is not (null or "asc" or "desc"))
             {

@@ -292,7 +292,7 @@ public static class BasketEndpoints
                 logger.LogWarning("Ordering failed a retried checkout {Key} with {Status}", key, (int)placed.StatusCode);
                 return CheckoutNotFinished(http, key, $"Ordering failed ({(int)placed.StatusCode}) on this retry, and an earlier attempt may have placed the order.");
             }
-            if (placed.Headers.RetryAfter is { } retryAfter)
+            if (!placed.IsSuccessStatusCode && placed.Headers.RetryAfter is { } retryAfter)
             {
                 http.Response.Headers.RetryAfter = retryAfter.ToString();
             }
