@@ -87,6 +87,28 @@ public sealed class NotificationTests(ServiceFactory<Program> notification) : IC
         Assert.Equal("order_cancelled", Assert.Single(theirs.EnumerateArray()).GetProperty("type").GetString());
         await ProblemAssert.IsProblem(await notification.CreateClient().GetAsync("/api/notifications"), HttpStatusCode.Unauthorized);
     }
+
+    [Fact]
+    public async Task A_customers_notifications_come_a_page_at_a_time_newest_first_with_the_count_of_all()
+    {
+        var customer = Guid.NewGuid();
+        var orders = new List<Guid>();
+        for (var i = 0; i < 3; i++)
+        {
+            orders.Add(Guid.NewGuid());
+            await Deliver(new OrderCancelled(orders[^1], customer, "declined", DateTimeOffset.UtcNow));
+        }
+        var client = notification.CreateClientWithToken(notification.Tokens.Issue(customer, "customer"));
+
+        var first = await client.GetAsync("/api/notifications?pageSize=2");
+        var second = await client.GetAsync("/api/notifications?pageSize=2&page=2");
+
+        Assert.Equal("3", Assert.Single(first.Headers.GetValues("X-Total-Count")));
+        Assert.Equal([orders[2], orders[1]], (await first.Content.ReadFromJsonAsync<JsonElement>()).EnumerateArray().Select(n => n.GetProperty("orderId").GetGuid()));
+        Assert.Equal([orders[0]], (await second.Content.ReadFromJsonAsync<JsonElement>()).EnumerateArray().Select(n => n.GetProperty("orderId").GetGuid()));
+        await ProblemAssert.NamesField(await client.GetAsync("/api/notifications?pageSize=501"), "pageSize");
+        await ProblemAssert.NamesField(await client.GetAsync("/api/notifications?page=0"), "page");
+    }
 }
 
 /// <summary>Notification with its real TCP message listener on a free loopback port.</summary>

@@ -14,6 +14,9 @@ public interface INotificationSender
     Task SendAsync(NotificationRecord notification, CancellationToken ct);
 }
 
+/// <summary>A notification as its customer reads it (GET /api/notifications); <c>SentAt</c> is null until the channel took it.</summary>
+public sealed record NotificationResponse(Guid Id, string Type, Guid OrderId, string Message, DateTimeOffset CreatedAt, DateTimeOffset? SentAt);
+
 public sealed class LogNotificationSender(ILogger<LogNotificationSender> logger) : INotificationSender
 {
     public Task SendAsync(NotificationRecord notification, CancellationToken ct)
