@@ -56,7 +56,9 @@ public static class ServiceDefaultsExtensions
         if (discoverThroughRegistry)
         {
             builder.Services.AddSingleton<ServiceInstanceCache>();
-            builder.Services.AddHostedService<RegistrationService>();
+            builder.Services.AddSingleton<RegistrationService>();
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<RegistrationService>());
+            builder.Services.AddHealthChecks().AddCheck<RegistrationService>("registration");
             // Registered before AddServiceDiscovery so the registry answers first; configuration and pass-through follow.
             builder.Services.AddSingleton<IServiceEndpointProviderFactory, RegistryEndpointProviderFactory>();
             builder.Services.AddTransient<DiscoveryRefreshHandler>();

@@ -106,6 +106,43 @@ public sealed class RegistrationReadinessTests(RegistryFactory registry) : IClas
         await stopping;
     }
 
+    [Fact]
+    public async Task A_registration_the_registry_refuses_is_unhealthy_in_health_naming_what_to_check()
+    {
+        // Logged as "Registry not reachable" before, and retried for ever: an instance nothing routes to, pointing at the network.
+        await using var guarded = registry.WithWebHostBuilder(b => b.UseSetting("Registry:RegistrationKey", "the-key"));
+        await using var instance = await LoopbackServer.StartAsync(app => app.MapGet("/health/ready", () => Results.Ok()));
+        var health = new ServiceCollection().AddLogging();
+        health.AddHealthChecks();
+        await using var healthServices = health.BuildServiceProvider();
+        var wrongKey = new HttpClient(guarded.Server.CreateHandler()) { BaseAddress = guarded.Server.BaseAddress };
+        wrongKey.DefaultRequestHeaders.Add(RegistryOptions.RegistrationKeyHeader, "the-kez");
+        var service = $"refused{Guid.NewGuid():N}"[..16];
+        using var registration = new RegistrationService(
+            new RegistryClient(wrongKey),
+            healthServices.GetRequiredService<HealthCheckService>(),
+            Options.Create(new RegistryOptions { ServiceName = service, InstanceId = $"{service}-1", HeartbeatInterval = TimeSpan.FromMilliseconds(200) }),
+            instance.Services.GetRequiredService<IServer>(),
+            instance.Lifetime,
+            NullLogger<RegistrationService>.Instance);
+        var before = await registration.CheckHealthAsync(new HealthCheckContext());
+
+        await registration.StartAsync(CancellationToken.None);
+        try
+        {
+            await WaitUntilAsync(async () => (await registration.CheckHealthAsync(new HealthCheckContext())).Status == HealthStatus.Unhealthy);
+            var refused = await registration.CheckHealthAsync(new HealthCheckContext());
+
+            Assert.Equal(HealthStatus.Healthy, before.Status);
+            Assert.Contains("401", refused.Description, StringComparison.Ordinal);
+            Assert.Contains("Registry:RegistrationKey", refused.Description, StringComparison.Ordinal);
+        }
+        finally
+        {
+            await registration.StopAsync(CancellationToken.None);
+        }
+    }
+
     private async Task AssertNeverListedWhileCheckingAsync(string service)
     {
         var until = Volatile.Read(ref _checks) + 4;

@@ -22,8 +22,11 @@ public sealed class RegistrationService(
     IOptions<RegistryOptions> options,
     IServer server,
     IHostApplicationLifetime lifetime,
-    ILogger<RegistrationService> logger) : BackgroundService, IHostedLifecycleService
+    ILogger<RegistrationService> logger) : BackgroundService, IHostedLifecycleService, IHealthCheck
 {
+    // Why the registry last refused this instance; null once it took it, or while it only could not be reached.
+    private volatile string? _refusal;
+
     // One beat or the departure at a time: a beat under way when the instance leaves would register it again. Not
     // disposed: a beat still running at disposal releases it (it holds no wait handle).
     private readonly SemaphoreSlim _turn = new(1, 1);
@@ -86,10 +89,21 @@ public sealed class RegistrationService(
                 _notReady = 0;
                 await registry.RegisterAsync(registration, stoppingToken);
                 _registered = true;
+                _refusal = null;
                 logger.LogInformation("Registered {Service} instance {Instance} at {Address}",
                     registration.ServiceName, registration.InstanceId, registration.Address);
             }
             _failures = 0;
+        }
+        catch (RegistrationRefusedException ex) when (!stoppingToken.IsCancellationRequested)
+        {
+            // Not the network: nothing will route here until the settings are fixed, so it is an error, and /health says it.
+            _registered = false;
+            _refusal = ex.Message;
+            if (_failures++ % 12 == 0)
+            {
+                logger.LogError("{Instance} is not registered: {Reason}", registration.InstanceId, ex.Message);
+            }
         }
         catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
         {
@@ -226,4 +240,9 @@ public sealed class RegistrationService(
             .Replace("://*:", "://127.0.0.1:", StringComparison.Ordinal)
             .TrimEnd('/');
     }
+
+    /// <summary>In /health (not in readiness, which decides whether to register): unhealthy while the registry refuses this instance.</summary>
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
+        Task.FromResult(_refusal is { } refusal ? HealthCheckResult.Unhealthy(refusal)
+            : HealthCheckResult.Healthy(_registered ? "Registered." : "Not registered yet."));
 }

@@ -32,9 +32,15 @@ public sealed class RegistryClient(HttpClient http) : IDisposable
         return new RegistryClient(http);
     }
 
+    /// <exception cref="RegistrationRefusedException">The registry answered 4xx: retrying the same registration cannot help.</exception>
     public async Task RegisterAsync(InstanceRegistration registration, CancellationToken ct)
     {
         using var response = await _http.PostAsJsonAsync("registry/v1/instances", registration, ct);
+        if ((int)response.StatusCode is >= 400 and < 500)
+        {
+            var body = await response.Content.ReadAsStringAsync(ct);
+            throw new RegistrationRefusedException((int)response.StatusCode, body.Length > 500 ? body[..500] : body);
+        }
         response.EnsureSuccessStatusCode();
     }
 
@@ -99,4 +105,16 @@ public sealed class RegistryClient(HttpClient http) : IDisposable
     }
 
     public void Dispose() => _http.Dispose();
+}
+
+/// <summary>
+/// The registry refused a registration (401: wrong registration key; 400: a name, version or address it does not take;
+/// 409: it is full). The settings are wrong, not the network: it says which and what the registry answered.
+/// </summary>
+public sealed class RegistrationRefusedException(int status, string answer) : Exception(
+    $"The registry refused the registration with {status}: {answer} "
+    + "Check Registry:RegistrationKey (the registry's and this service's must match), Registry:ServiceName, Registry:Version "
+    + "and Registry:AdvertisedAddress.")
+{
+    public int Status { get; } = status;
 }
