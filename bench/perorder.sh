@@ -25,8 +25,10 @@ if [[ "$SMOKE" == 1 ]]; then
 else
   RATE=${BENCH_RATE:-15} DURATION=${BENCH_DURATION:-30s} USERS=${BENCH_USERS:-20} SETTLE=${BENCH_SETTLE_SECONDS:-10}
 fi
-LOW_RATE=${BENCH_LOW_RATE:-$(( RATE / 5 > 1 ? RATE / 5 : 1 ))}
-((RATE > LOW_RATE)) || bench_die "BENCH_RATE ($RATE) must be above BENCH_LOW_RATE ($LOW_RATE)"
+# Rates may be fractional (LoadGen takes 0.1 and up): worked out in awk, not in bash's integer arithmetic.
+LOW_RATE=${BENCH_LOW_RATE:-$(awk -v r="$RATE" 'BEGIN { l = r / 5; print (l > 1 ? l : 1) }')}
+awk -v r="$RATE" -v l="$LOW_RATE" 'BEGIN { exit !(r + 0 > l + 0 && l + 0 > 0) }' \
+  || bench_die "BENCH_RATE ($RATE) must be above BENCH_LOW_RATE ($LOW_RATE), and both above 0"
 TICKS_PER_SECOND=$(getconf CLK_TCK)
 RESULTS=$BENCH_OUT/per-order.jsonl
 : >"$RESULTS"

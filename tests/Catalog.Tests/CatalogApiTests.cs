@@ -44,6 +44,9 @@ public sealed class CatalogApiTests(ServiceFactory<Program> catalog) : IClassFix
         Assert.Equal(get.Headers.ETag, one.Headers.ETag);
         Assert.Equal(get.Headers.CacheControl, one.Headers.CacheControl);
         Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
+        // The document describes GET only: a HEAD operation would be given the GET's bodies.
+        var paths = (await client.GetFromJsonAsync<System.Text.Json.JsonElement>("/openapi/v1.json")).GetProperty("paths");
+        Assert.DoesNotContain(paths.EnumerateObject(), path => path.Value.TryGetProperty("head", out _));
     }
 
     [Fact]

@@ -36,7 +36,8 @@ public sealed class RegistryClient(HttpClient http) : IDisposable
     public async Task RegisterAsync(InstanceRegistration registration, CancellationToken ct)
     {
         using var response = await _http.PostAsJsonAsync("registry/v1/instances", registration, ct);
-        if ((int)response.StatusCode is >= 400 and < 500)
+        // A timeout or a rate limit is the registry being busy, not a refusal of this instance.
+        if ((int)response.StatusCode is >= 400 and < 500 and not (408 or 429))
         {
             var body = await response.Content.ReadAsStringAsync(ct);
             throw new RegistrationRefusedException((int)response.StatusCode, body.Length > 500 ? body[..500] : body);

@@ -40,6 +40,11 @@ public sealed class FaultInjectionMiddleware(RequestDelegate next, PolicyStore p
         {
             context.Response.StatusCode = faults.ErrorStatus;
             context.Response.Headers["X-Injected-Fault"] = "error";
+            if (faults.ErrorStatus is StatusCodes.Status503ServiceUnavailable or StatusCodes.Status429TooManyRequests)
+            {
+                // As every other 503 and 429 here, and as the OpenAPI documents say.
+                context.Response.Headers.RetryAfter = Http.Downstream.RetryAfterSeconds;
+            }
             await context.RequestServices.GetRequiredService<IProblemDetailsService>().WriteAsync(new ProblemDetailsContext
             {
                 HttpContext = context,

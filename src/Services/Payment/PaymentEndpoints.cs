@@ -36,11 +36,14 @@ public static class PaymentEndpoints
         }).RequireAuthorization(MercatoAuth.AdminPolicy).WithTags("Payment").Produces<List<PaymentResponse>>().ProducesValidationProblem();
 
         // Asked by ordering before it accepts an order, through its sidecar pipeline (breaker, fallback).
-        // HEAD too: the gateway lets anonymous callers send it, and minimal APIs do not answer it for a GET.
-        app.MapMethods("/api/payments/methods/{method}", [HttpMethods.Get, HttpMethods.Head], (string method) =>
-            SimulatedPaymentProvider.UnknownMethodReason(method) is { } reason
-                ? new PaymentMethodCheck(method, false, reason)
-                : new PaymentMethodCheck(method, true, null))
-            .AllowAnonymous().WithTags("Payment");
+        app.MapGet("/api/payments/methods/{method}", CheckMethod).AllowAnonymous().WithTags("Payment");
+        // HEAD too: the gateway lets anonymous callers send it, and minimal APIs do not answer it for a GET. Not in the
+        // document, where it would be described with the GET's body.
+        app.MapMethods("/api/payments/methods/{method}", [HttpMethods.Head], CheckMethod).AllowAnonymous().ExcludeFromDescription();
     }
+
+    private static PaymentMethodCheck CheckMethod(string method) =>
+        SimulatedPaymentProvider.UnknownMethodReason(method) is { } reason
+            ? new PaymentMethodCheck(method, false, reason)
+            : new PaymentMethodCheck(method, true, null);
 }
