@@ -11,7 +11,7 @@ namespace Mercato.ServiceDefaults.Http;
 /// than on every endpoint: 400 problem details naming the field when a parameter or body cannot be bound
 /// (<see cref="ProblemDetailsExceptionHandler"/>), 413 and 415 where it takes a body (over the size limit; not JSON, or
 /// a charset other than UTF-8), 503 with <c>Retry-After</c> everywhere (its database, a service it calls or the signing
-/// keys unavailable, or an injected fault), 401 where the endpoint is not anonymous (the fallback policy asks for a
+/// keys unavailable; an injected fault's 503 has no <c>Retry-After</c>), 401 where the endpoint is not anonymous (the fallback policy asks for a
 /// signed-in user), 403 where it needs a policy or a role, and the bearer scheme those operations require.
 /// Endpoint-specific answers (201, 404, 409, 422, ...) are declared on the endpoints themselves.
 /// </summary>

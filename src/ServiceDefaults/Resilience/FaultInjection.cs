@@ -40,11 +40,8 @@ public sealed class FaultInjectionMiddleware(RequestDelegate next, PolicyStore p
         {
             context.Response.StatusCode = faults.ErrorStatus;
             context.Response.Headers["X-Injected-Fault"] = "error";
-            if (faults.ErrorStatus is StatusCodes.Status503ServiceUnavailable or StatusCodes.Status429TooManyRequests)
-            {
-                // As every other 503 and 429 here, and as the OpenAPI documents say.
-                context.Response.Headers.RetryAfter = Http.Downstream.RetryAfterSeconds;
-            }
+            // No Retry-After, unlike the 503s the service gives itself: callers' retry pipelines honour it, so a 5 s hint
+            // would replace the jittered backoff that injected errors are there to exercise.
             await context.RequestServices.GetRequiredService<IProblemDetailsService>().WriteAsync(new ProblemDetailsContext
             {
                 HttpContext = context,
