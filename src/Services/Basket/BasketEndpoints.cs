@@ -330,21 +330,12 @@ public static class BasketEndpoints
     /// <summary>Whether ordering's answer names an order made before <paramref name="cutoff"/> (its id is a version 7 Guid, timestamped).</summary>
     private static bool OrderedBefore(string body, DateTimeOffset cutoff)
     {
-        try
-        {
-            using var answer = JsonDocument.Parse(body);
-            if (answer.RootElement.ValueKind != JsonValueKind.Object || !answer.RootElement.TryGetProperty("orderId", out var id)
-                || !id.TryGetGuid(out var orderId) || orderId.Version != 7)
-            {
-                return false;
-            }
-            var unixMilliseconds = long.Parse(orderId.ToString("N")[..12], System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture);
-            return DateTimeOffset.FromUnixTimeMilliseconds(unixMilliseconds) < cutoff;
-        }
-        catch (JsonException)
+        if (OrderIdIn(body) is not { Version: 7 } orderId)
         {
             return false;
         }
+        var unixMilliseconds = long.Parse(orderId.ToString("N")[..12], System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture);
+        return DateTimeOffset.FromUnixTimeMilliseconds(unixMilliseconds) < cutoff;
     }
 
     private static IResult CheckoutNotFinished(HttpContext http, string key, string why)
